@@ -1,0 +1,75 @@
+// Package authn holds caddy-apigw's authentication logic without Caddy:
+// hashed API keys, JWT verification with JWKS, and the Identity that every
+// method produces.
+package authn
+
+import "strings"
+
+// Identity is who a request was authenticated as, whatever the method.
+// Every auth provider stores one in the request's replacer under
+// IdentityVar, so authorization, rate-limit keys and upstream headers work
+// the same for API keys, JWTs and sessions.
+type Identity struct {
+	// ID is the user id; it becomes {http.auth.user.id}.
+	ID string
+	// Method is "api_key", "jwt" or "session".
+	Method string
+	// Scopes are the granted OAuth-style scopes (JWT "scope"/"scp",
+	// or an API key's / account's configured scopes).
+	Scopes []string
+	// Roles are the granted roles.
+	Roles []string
+	// Claims holds the remaining claims (JWT) or metadata (keys, sessions);
+	// values are strings, float64s, bools, []any or map[string]any as
+	// decoded from JSON.
+	Claims map[string]any
+}
+
+// IdentityVar is the replacer key under which providers store *Identity.
+const IdentityVar = "apigw.identity"
+
+// AuthProblemVar is the replacer key under which a provider that rejected
+// credentials stores its *problem.Problem, so the renderer can tell
+// missing, invalid and expired credentials apart (Caddy's authentication
+// handler itself only knows "not authenticated").
+const AuthProblemVar = "apigw.auth.problem"
+
+// HasScope reports whether the identity was granted scope s.
+func (id *Identity) HasScope(s string) bool {
+	for _, x := range id.Scopes {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HasRole reports whether the identity has role r.
+func (id *Identity) HasRole(r string) bool {
+	for _, x := range id.Roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// SplitScopes turns a JWT "scope" claim (space-separated string or array
+// of strings) into a slice.
+func SplitScopes(v any) []string {
+	switch t := v.(type) {
+	case string:
+		return strings.Fields(t)
+	case []string:
+		return t
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,29 @@
+// Package caddymodule adapts caddy-apigw's domain packages to Caddy:
+// module registration, Caddyfile directives, the apigw app (shared store),
+// the problem renderer and admin API routes.
+package caddymodule
+
+import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+
+// The whole directive chain is ordered here, in one place, so users need no
+// `order` lines and the chain reads as in DESIGN.md:
+//
+//	request id → cors → security headers → error scrubbing → … →
+//	auth (api key | jwt | session) → csrf → signature → authorize →
+//	rate limit → validate → … → login/logout → respond/reverse_proxy
+//
+// Successive Before calls on one anchor keep their call order.
+func init() {
+	for _, d := range []string{"apigw_request_id", "apigw_cors", "apigw_security_headers", "apigw_errors"} {
+		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "map")
+	}
+	for _, d := range []string{
+		"apigw_api_key", "apigw_jwt", "apigw_session", "apigw_csrf", "apigw_signature",
+		"apigw_authorize", "apigw_rate_limit", "apigw_validate",
+	} {
+		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "forward_auth")
+	}
+	for _, d := range []string{"apigw_login", "apigw_logout"} {
+		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "respond")
+	}
+}

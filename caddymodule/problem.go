@@ -1,0 +1,136 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/problem"
+)
+
+func init() {
+	caddy.RegisterModule(ProblemRenderer{})
+}
+
+// RequestIDVar is the replacer key holding the request id
+// ({apigw.request_id} in placeholders).
+const RequestIDVar = "apigw.request_id"
+
+// RequestIDHeader is the header carrying the request id in responses and
+// to the upstream.
+const RequestIDHeader = "X-Request-ID"
+
+// RequestID returns the request's id, creating one (a random UUID) and
+// recording it in the replacer, the response header, the upstream request
+// header and the access log's extra fields if no handler did yet.
+func RequestID(w http.ResponseWriter, r *http.Request) string {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		if v, ok := repl.Get(RequestIDVar); ok {
+			if s, ok := v.(string); ok && s != "" {
+				return s
+			}
+		}
+	}
+	id := uuid.NewString()
+	SetRequestID(w, r, id)
+	return id
+}
+
+// SetRequestID records id as the request's id everywhere it belongs: the
+// replacer, the X-Request-ID response and upstream request headers, and
+// the access log.
+func SetRequestID(w http.ResponseWriter, r *http.Request, id string) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(RequestIDVar, id)
+	}
+	r.Header.Set(RequestIDHeader, id)
+	if w != nil {
+		w.Header().Set(RequestIDHeader, id)
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Set(zap.String("request_id", id))
+	}
+}
+
+// Fail returns the error a handler returns to reject a request with p: a
+// caddyhttp.HandlerError (so Caddy logs it and exposes {http.error.*})
+// carrying the problem for the renderer.
+func Fail(p *problem.Problem) error {
+	return caddyhttp.Error(p.Status, p)
+}
+
+// ProblemFor returns the problem to render for a handler error: the
+// problem a caddy-apigw handler raised; for a 401 from Caddy's
+// authentication handler, the reason our provider recorded; otherwise a
+// generic, safe problem for the status (Caddy's own error text is never
+// shown to the client).
+func ProblemFor(r *http.Request, err error) *problem.Problem {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	status := http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	if status == http.StatusUnauthorized {
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			if v, ok := repl.Get(authn.AuthProblemVar); ok {
+				if ap, ok := v.(*problem.Problem); ok {
+					return ap
+				}
+			}
+		}
+	}
+	return problem.ForStatus(status)
+}
+
+// ProblemRenderer writes the error being handled as RFC 9457 problem
+// JSON. It belongs in a server's error routes; the apigw_errors directive
+// installs it there, so users need no handle_errors block. Inside a
+// handle_errors block of their own, users can write `apigw_problem`.
+type ProblemRenderer struct {
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (ProblemRenderer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_problem",
+		New: func() caddy.Module { return new(ProblemRenderer) },
+	}
+}
+
+// Provision sets up the renderer.
+func (pr *ProblemRenderer) Provision(ctx caddy.Context) error {
+	pr.logger = ctx.Logger()
+	return nil
+}
+
+// ServeHTTP renders {http.error} as problem JSON. It is terminal.
+func (pr *ProblemRenderer) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	var err error
+	if v, ok := repl.Get("http.error"); ok {
+		err, _ = v.(error)
+	}
+	if err == nil {
+		err = caddyhttp.Error(http.StatusInternalServerError, errors.New("error route without an error"))
+	}
+	p := ProblemFor(r, err)
+	p.Write(w, RequestID(w, r))
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*ProblemRenderer)(nil)
+	_ caddy.Provisioner           = (*ProblemRenderer)(nil)
+)
