@@ -118,7 +118,6 @@ type Options struct {
 // when the test ends; its log is printed if the test failed.
 func StartCaddy(t testing.TB, opts Options) *Caddy {
 	t.Helper()
-	bin := CaddyBinary(t)
 	if opts.Config == "" {
 		opts.Config = filepath.Join(RepoRoot(), "Caddyfile.example")
 	}

@@ -1,0 +1,42 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// AuditLoggerName is the name of the logger that receives one entry per
+// security decision. Route it to a file of its own with Caddy's `log`
+// global option: `log audit { include apigw.audit  output file audit.log }`.
+const AuditLoggerName = "apigw.audit"
+
+// Audit writes one structured entry about a security decision (event such
+// as "auth_failed", "rate_limited", "validation_rejected", "csrf_rejected",
+// "upstream_scrubbed") with the request id, client IP, identity, method and
+// route. Never pass a secret in fields.
+func Audit(r *http.Request, event, code string, fields ...zap.Field) {
+	logger := caddy.Log().Named(AuditLoggerName)
+	c := logger.Check(zapcore.InfoLevel, event)
+	if c == nil {
+		return
+	}
+	base := make([]zap.Field, 0, 7+len(fields))
+	base = append(base,
+		zap.String("event", event),
+		zap.String("code", code),
+		zap.String("request_id", RequestID(nil, r)),
+		zap.String("method", r.Method),
+		zap.String("route", r.URL.Path),
+	)
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
+		base = append(base, zap.String("client_ip", ip))
+	}
+	if id := IdentityOf(r); id != nil {
+		base = append(base, zap.String("identity", id.ID), zap.String("auth_method", id.Method))
+	}
+	c.Write(append(base, fields...)...)
+}

@@ -1,0 +1,117 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/problem"
+)
+
+// DefaultUserHeader is the upstream header carrying the authenticated user
+// id unless a provider configures another.
+const DefaultUserHeader = "X-Auth-User"
+
+// DefaultMethodHeader carries the auth method ("api_key", "jwt", "session").
+const DefaultMethodHeader = "X-Auth-Method"
+
+// IdentityHeaders says which upstream request headers carry the identity.
+type IdentityHeaders struct {
+	// User is the header for the user id (default X-Auth-User; "-" disables).
+	User string `json:"user,omitempty"`
+	// Claims maps a claim or metadata name to a header name, e.g.
+	// {"email": "X-Auth-Email", "scope": "X-Auth-Scope"}.
+	Claims map[string]string `json:"claims,omitempty"`
+}
+
+// PublishIdentity makes id the request's identity: it stores it under
+// authn.IdentityVar for authorization and other modules, removes every
+// client-sent copy of the identity headers (a client must never be able
+// to claim an identity by sending X-Auth-User itself) and sets them from
+// id. It returns the caddyauth.User for Caddy's authentication handler, so
+// {http.auth.user.id} and {http.auth.user.<metadata>} work as usual.
+func PublishIdentity(r *http.Request, id *authn.Identity, hdr IdentityHeaders) caddyauth.User {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(authn.IdentityVar, id)
+		repl.Delete(authn.AuthProblemVar)
+	}
+	userHdr := hdr.User
+	if userHdr == "" {
+		userHdr = DefaultUserHeader
+	}
+	StripIdentityHeaders(r, hdr)
+	if userHdr != "-" {
+		r.Header.Set(userHdr, id.ID)
+	}
+	r.Header.Set(DefaultMethodHeader, id.Method)
+	meta := make(map[string]string, len(id.Claims)+3)
+	meta["method"] = id.Method
+	if len(id.Scopes) > 0 {
+		meta["scope"] = strings.Join(id.Scopes, " ")
+	}
+	if len(id.Roles) > 0 {
+		meta["roles"] = strings.Join(id.Roles, " ")
+	}
+	for k, v := range id.Claims {
+		if s, ok := v.(string); ok {
+			if _, taken := meta[k]; !taken {
+				meta[k] = s
+			}
+		}
+	}
+	for claim, header := range hdr.Claims {
+		if v, ok := meta[claim]; ok {
+			r.Header.Set(header, v)
+		}
+	}
+	return caddyauth.User{ID: id.ID, Metadata: meta}
+}
+
+// StripIdentityHeaders removes client-sent identity headers: X-Auth-*
+// and the configured ones.
+func StripIdentityHeaders(r *http.Request, hdr IdentityHeaders) {
+	for name := range r.Header {
+		if len(name) > 7 && strings.EqualFold(name[:7], "X-Auth-") {
+			delete(r.Header, name)
+		}
+	}
+	if hdr.User != "" && hdr.User != "-" {
+		r.Header.Del(hdr.User)
+	}
+	for _, h := range hdr.Claims {
+		r.Header.Del(h)
+	}
+}
+
+// RecordAuthFailure remembers why a provider rejected the request, so the
+// renderer answers with p (code, detail, WWW-Authenticate) instead of a
+// generic 401. A problem about presented-but-bad credentials wins over
+// missing_credentials from another provider.
+func RecordAuthFailure(r *http.Request, p *problem.Problem) {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
+	if v, ok := repl.Get(authn.AuthProblemVar); ok {
+		if prev, ok := v.(*problem.Problem); ok && prev.Code != problem.CodeMissingCredentials && p.Code == problem.CodeMissingCredentials {
+			return
+		}
+	}
+	repl.Set(authn.AuthProblemVar, p)
+}
+
+// IdentityOf returns the identity a provider published for r, or nil.
+func IdentityOf(r *http.Request) *authn.Identity {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return nil
+	}
+	if v, ok := repl.Get(authn.IdentityVar); ok {
+		id, _ := v.(*authn.Identity)
+		return id
+	}
+	return nil
+}
