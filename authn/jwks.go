@@ -30,7 +30,7 @@ const (
 	// the background.
 	DefaultJWKSRefreshInterval = 15 * time.Minute
 	// MaxJWKSSize bounds the size of a JWKS document.
-	MaxJWKSSize = 1 << 20
+	MaxJWKSSize      = 1 << 20
 	jwksFetchTimeout = 10 * time.Second
 )
 
