@@ -60,7 +60,7 @@ type JWKS struct {
 	mu      sync.RWMutex
 	keys    []JWK
 	fetched bool      // a fetch succeeded once
-	lastTry time.Time // last fetch that counts for the cooldown
+	lastTry time.Time // last kid-triggered fetch (the cooldown counts from it)
 
 	fetchMu sync.Mutex // one fetch at a time
 
@@ -194,7 +194,7 @@ func (j *JWKS) Fetches() int {
 
 // Keys returns the cached keys matching kid (all keys when kid is empty).
 // If kid is set and not cached, it refetches first unless the last
-// kid-triggered or successful fetch was less than the cooldown ago.
+// kid-triggered fetch was less than the cooldown ago.
 func (j *JWKS) Keys(kid string) []JWK {
 	keys, found := j.cached(kid)
 	if found || kid == "" {
@@ -234,10 +234,9 @@ func (j *JWKS) cached(kid string) ([]JWK, bool) {
 }
 
 // refresh fetches the key set. Fetches run one at a time. A failed fetch
-// keeps the cached keys. onDemand marks a kid-triggered fetch, which
-// always counts for the cooldown; background fetches count only when they
-// succeed (so an unreachable host at startup does not block the first
-// real request's refetch).
+// keeps the cached keys. onDemand marks a kid-triggered fetch: only those
+// count for the cooldown, which exists to bound what clients can trigger;
+// scheduled refreshes do not delay a rotated-in key's first use.
 func (j *JWKS) refresh(onDemand bool) error {
 	j.fetchMu.Lock()
 	defer j.fetchMu.Unlock()
@@ -259,7 +258,6 @@ func (j *JWKS) refresh(onDemand bool) error {
 	}
 	j.keys = keys
 	j.fetched = true
-	j.lastTry = j.now()
 	return nil
 }
 

@@ -309,7 +309,17 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		te.Detail = "token audience is not accepted"
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		te.Detail = "token has no exp claim"
+		te.Detail = "token is missing a required claim"
+		if tok != nil {
+			if c, ok := tok.Claims.(jwt.MapClaims); ok {
+				for _, name := range []string{"exp", "iss", "aud"} {
+					if _, has := c[name]; !has {
+						te.Detail = "token has no " + name + " claim"
+						break
+					}
+				}
+			}
+		}
 	case errors.Is(err, jwt.ErrInvalidType):
 		te.Detail = "token has a claim of the wrong type"
 	case errors.Is(err, jwt.ErrTokenExpired):
