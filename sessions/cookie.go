@@ -31,16 +31,19 @@ func CookieValue(header, name string) (value string, ok bool) {
 }
 
 // CookieValues calls fn with the value of every cookie called name in the
-// request's Cookie headers (a request may carry several, e.g. planted by a
-// sibling domain with another path).
-func CookieValues(h http.Header, name string, fn func(value string)) {
-	for _, line := range h.Values("Cookie") {
+// request's Cookie headers, in order, until fn returns false (a request
+// may carry several, e.g. one planted by a sibling domain with another
+// path).
+func CookieValues(h http.Header, name string, fn func(value string) bool) {
+	for _, line := range h["Cookie"] {
 		for line != "" {
 			v, ok := CookieValue(line, name)
 			if !ok {
 				break
 			}
-			fn(v)
+			if !fn(v) {
+				return
+			}
 			line = afterCookie(line, name)
 		}
 	}

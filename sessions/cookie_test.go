@@ -51,7 +51,7 @@ func TestStripRequestCookieAndValues(t *testing.T) {
 	r.Header.Add("Cookie", "s=1; a=2")
 	r.Header.Add("Cookie", "s=3")
 	var seen []string
-	CookieValues(r.Header, "s", func(v string) { seen = append(seen, v) })
+	CookieValues(r.Header, "s", func(v string) bool { seen = append(seen, v); return true })
 	if strings.Join(seen, ",") != "1,3" {
 		t.Fatalf("CookieValues = %v", seen)
 	}
