@@ -17,6 +17,7 @@ import (
 
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
 )
 
 func init() {
@@ -99,7 +100,15 @@ func (APIKeyAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision decodes the keys and connects to the shared store.
 func (a *APIKeyAuth) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_api_key: %w", err)
+	}
+	return a.provision(ctx.Logger(), st)
+}
+
+func (a *APIKeyAuth) provision(logger *zap.Logger, st store.Store) error {
+	a.logger = logger
 	a.header = DefaultAPIKeyHeader
 	if a.Header != "" {
 		a.header = a.Header
@@ -130,10 +139,6 @@ func (a *APIKeyAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_api_key: no keys: add `key <sha256-hex> <user>` or allow runtime keys")
 	}
 	a.keys = ks
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_api_key: %w", err)
-	}
 	a.keyStore = authn.NewKeyStore(st)
 	a.unregister = authn.RegisterConfigKeySet("apigw_api_key", ks)
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
 )
 
 func init() {
@@ -114,7 +115,15 @@ func (JWTAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads keys and builds the verifier.
 func (j *JWTAuth) Provision(ctx caddy.Context) error {
-	j.logger = ctx.Logger()
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
+	return j.provision(ctx.Logger(), st)
+}
+
+func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
+	j.logger = logger
 	repl := caddy.NewReplacer()
 	secret := repl.ReplaceKnown(j.Secret, "")
 	jwksURL := repl.ReplaceKnown(j.JWKSURL, "")
@@ -202,11 +211,6 @@ func (j *JWTAuth) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
 	j.verifier = v
-
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_jwt: %w", err)
-	}
 	j.revocations = authn.NewRevocations(st)
 
 	realm := j.Realm
