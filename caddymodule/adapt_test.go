@@ -1,4 +1,4 @@
-package caddymodule_test
+package caddymodule
 
 import (
 	"os"
@@ -10,49 +10,47 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddytest"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-
-	_ "github.com/apigw/caddy-apigw/caddymodule"
 )
 
 // TestCaddyfileAdapt runs the golden files in testdata/caddyfile_adapt:
-// a Caddyfile, a line "----------", then either the expected JSON or a
-// substring of the expected adapt error (as Caddy's own
-// caddytest/integration/caddyfile_adapt_test.go does).
+// each <directive>_<case>.caddyfiletest holds a Caddyfile, a line
+// `----------`, and either the expected JSON of `caddy adapt` or a
+// substring of the expected adapt error. Adapted from Caddy's own
+// caddytest/integration/caddyfile_adapt_test.go.
 func TestCaddyfileAdapt(t *testing.T) {
-	dir := filepath.Join("testdata", "caddyfile_adapt")
-	files, err := os.ReadDir(dir)
+	files, err := filepath.Glob(filepath.Join("testdata", "caddyfile_adapt", "*.caddyfiletest"))
 	if err != nil {
-		t.Fatalf("reading %s: %v", dir, err)
+		t.Fatal(err)
 	}
-	winNewlines := regexp.MustCompile(`\r?\n`)
-	for _, f := range files {
-		if f.IsDir() || !strings.HasSuffix(f.Name(), ".caddyfiletest") {
-			continue
-		}
-		name := f.Name()
+	if len(files) == 0 {
+		t.Fatal("no golden files in testdata/caddyfile_adapt")
+	}
+	newlines := regexp.MustCompile(`\r?\n`)
+	for _, file := range files {
+		name := filepath.Base(file)
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join(dir, name))
+			data, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
-			parts := strings.Split(string(data), "----------")
-			if len(parts) != 2 {
-				t.Fatalf("%s: want one ---------- separator", name)
+			caddyfile, expected, ok := strings.Cut(string(data), "----------")
+			if !ok {
+				t.Fatalf("%s has no ---------- separator", name)
 			}
-			caddyfile, expected := strings.TrimSpace(parts[0])+"\n", strings.TrimSpace(parts[1])
-			expected = winNewlines.ReplaceAllString(expected, "\n")
-			if len(expected) > 0 && expected[0] == '{' {
+			caddyfile = strings.TrimSpace(caddyfile) + "\n"
+			expected = newlines.ReplaceAllString(strings.TrimSpace(expected), "\n")
+			if strings.HasPrefix(expected, "{") {
 				if !caddytest.CompareAdapt(t, name, caddyfile, "caddyfile", expected) {
-					t.Errorf("failed to adapt %s", name)
+					t.Errorf("adapting %s did not give the expected JSON", name)
 				}
 				return
 			}
 			_, _, err = caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 			if err == nil {
-				t.Fatalf("expected an error for %s but got none", name)
+				t.Fatalf("%s: expected an adapt error containing %q, got none", name, expected)
 			}
-			if got := winNewlines.ReplaceAllString(err.Error(), "\n"); !strings.Contains(got, expected) {
-				t.Fatalf("error for %s:\n%s\nwant it to contain:\n%s", name, got, expected)
+			if got := newlines.ReplaceAllString(err.Error(), "\n"); !strings.Contains(got, expected) {
+				t.Fatalf("%s: adapt error\n%s\ndoes not contain\n%s", name, got, expected)
 			}
 		})
 	}

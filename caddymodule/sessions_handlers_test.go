@@ -21,8 +21,8 @@ import (
 	"github.com/apigw/caddy-apigw/store"
 )
 
-// newReq returns a request with a Caddy replacer, as a handler sees it.
-func newReq(method, target, body string, hdr ...string) *http.Request {
+// sxReq returns a request with a Caddy replacer, as a handler sees it.
+func sxReq(method, target, body string, hdr ...string) *http.Request {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -35,8 +35,8 @@ func newReq(method, target, body string, hdr ...string) *http.Request {
 	return r
 }
 
-// problemOf returns the problem inside a handler error, or nil.
-func problemOf(err error) *problem.Problem {
+// sxProblem returns the problem inside a handler error, or nil.
+func sxProblem(err error) *problem.Problem {
 	var p *problem.Problem
 	if errors.As(err, &p) {
 		return p
@@ -44,15 +44,15 @@ func problemOf(err error) *problem.Problem {
 	return nil
 }
 
-// recorder is a next handler that records whether it ran and the
+// sxNext is a next handler that records whether it ran and the
 // request it got.
-type recorder struct {
+type sxNext struct {
 	called bool
 	req    *http.Request
 	body   string
 }
 
-func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+func (rc *sxNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	rc.called, rc.req = true, r
 	if r.Body != nil {
 		b, _ := io.ReadAll(r.Body)
@@ -93,13 +93,13 @@ func TestAuthorize(t *testing.T) {
 		{"no identity", Authorize{Scopes: []string{"read"}}, nil, 401, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newReq("GET", "/admin/x", "")
+			r := sxReq("GET", "/admin/x", "")
 			if tc.id != nil {
 				PublishIdentity(r, tc.id, IdentityHeaders{})
 			}
 			a := tc.authz
 			a.logger = zap.NewNop()
-			next := new(recorder)
+			next := new(sxNext)
 			err := a.ServeHTTP(httptest.NewRecorder(), r, next)
 			if tc.status == 200 {
 				if err != nil || !next.called {
@@ -107,7 +107,7 @@ func TestAuthorize(t *testing.T) {
 				}
 				return
 			}
-			p := problemOf(err)
+			p := sxProblem(err)
 			if p == nil || p.Status != tc.status || next.called {
 				t.Fatalf("got %v, want %d", err, tc.status)
 			}
@@ -124,7 +124,7 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-func newTestSignature(t *testing.T, now time.Time, secrets ...string) *Signature {
+func sxSignature(t *testing.T, now time.Time, secrets ...string) *Signature {
 	t.Helper()
 	st := store.NewMemory(time.Hour)
 	t.Cleanup(func() { st.Close() })
@@ -143,20 +143,20 @@ func newTestSignature(t *testing.T, now time.Time, secrets ...string) *Signature
 func TestSignatureHandler(t *testing.T) {
 	secret := "unit-test-signing-secret-0123456789abcdef"
 	now := time.Unix(1_800_000_000, 0)
-	s := newTestSignature(t, now, secret)
+	s := sxSignature(t, now, secret)
 	body := `{"x":1}`
 	sig := sessions.Sign([]byte(secret), now.Unix(), "POST", "/signed/a?b=c", []byte(body))
 
-	next := new(recorder)
-	r := newReq("POST", "/signed/a?b=c", body, "X-Signature", sig)
+	next := new(sxNext)
+	r := sxReq("POST", "/signed/a?b=c", body, "X-Signature", sig)
 	if err := s.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
 		t.Fatal(err)
 	}
 	if !next.called || next.body != body || next.req.ContentLength != int64(len(body)) || next.req.Header.Get("X-Signature") != "" {
 		t.Fatalf("next got body %q, length %d, header %q", next.body, next.req.ContentLength, next.req.Header.Get("X-Signature"))
 	}
-	err := s.ServeHTTP(httptest.NewRecorder(), newReq("POST", "/signed/a?b=c", body, "X-Signature", sig), new(recorder))
-	if p := problemOf(err); p == nil || p.Code != problem.CodeReplayedRequest {
+	err := s.ServeHTTP(httptest.NewRecorder(), sxReq("POST", "/signed/a?b=c", body, "X-Signature", sig), new(sxNext))
+	if p := sxProblem(err); p == nil || p.Code != problem.CodeReplayedRequest {
 		t.Fatalf("replay: %v", err)
 	}
 
@@ -176,9 +176,9 @@ func TestSignatureHandler(t *testing.T) {
 			if tc.header != "" {
 				hdr = []string{"X-Signature", tc.header}
 			}
-			next := new(recorder)
-			err := s.ServeHTTP(httptest.NewRecorder(), newReq("POST", tc.target, tc.body, hdr...), next)
-			p := problemOf(err)
+			next := new(sxNext)
+			err := s.ServeHTTP(httptest.NewRecorder(), sxReq("POST", tc.target, tc.body, hdr...), next)
+			p := sxProblem(err)
 			if p == nil || p.Status != tc.status || p.Code != tc.code || !strings.Contains(p.Detail, tc.detail) || next.called {
 				t.Fatalf("got %v", err)
 			}
@@ -189,11 +189,11 @@ func TestSignatureHandler(t *testing.T) {
 	}
 
 	t.Run("pass_header keeps it", func(t *testing.T) {
-		s := newTestSignature(t, now, secret)
+		s := sxSignature(t, now, secret)
 		s.PassHeader = true
 		sig := sessions.Sign([]byte(secret), now.Unix(), "GET", "/p", nil)
-		next := new(recorder)
-		if err := s.ServeHTTP(httptest.NewRecorder(), newReq("GET", "/p", "", "X-Signature", sig), next); err != nil {
+		next := new(sxNext)
+		if err := s.ServeHTTP(httptest.NewRecorder(), sxReq("GET", "/p", "", "X-Signature", sig), next); err != nil {
 			t.Fatal(err)
 		}
 		if next.req.Header.Get("X-Signature") != sig {
@@ -202,15 +202,15 @@ func TestSignatureHandler(t *testing.T) {
 	})
 }
 
-// sessionFixture is a login/logout/session/csrf set over one memory store.
-type sessionFixture struct {
+// sxFixture is a login/logout/session/csrf set over one memory store.
+type sxFixture struct {
 	mgr    *sessions.Manager
 	login  *Login
 	logout *Logout
 	auth   *SessionAuth
 }
 
-func newSessionFixture(t *testing.T) *sessionFixture {
+func sxNewFixture(t *testing.T) *sxFixture {
 	t.Helper()
 	st := store.NewMemory(time.Hour)
 	t.Cleanup(func() { st.Close() })
@@ -221,7 +221,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sessionFixture{
+	return &sxFixture{
 		mgr:    mgr,
 		login:  &Login{MaxBody: DefaultLoginMaxBody, accounts: accounts, meta: map[string]map[string]string{"demo": {"roles": "admin", "scope": "read"}}, mgr: mgr, logger: zap.NewNop()},
 		logout: &Logout{mgr: mgr, logger: zap.NewNop()},
@@ -229,10 +229,10 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 	}
 }
 
-func (f *sessionFixture) doLogin(t *testing.T, hdr ...string) string {
+func (f *sxFixture) doLogin(t *testing.T, hdr ...string) string {
 	t.Helper()
 	w := httptest.NewRecorder()
-	r := newReq("POST", "/login", `{"username":"demo","password":"pw"}`, append([]string{"Content-Type", "application/json"}, hdr...)...)
+	r := sxReq("POST", "/login", `{"username":"demo","password":"pw"}`, append([]string{"Content-Type", "application/json"}, hdr...)...)
 	if err := f.login.ServeHTTP(w, r, nil); err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -246,10 +246,10 @@ func (f *sessionFixture) doLogin(t *testing.T, hdr ...string) string {
 }
 
 func TestSessionProviderAndLogout(t *testing.T) {
-	f := newSessionFixture(t)
+	f := sxNewFixture(t)
 	token := f.doLogin(t)
 
-	r := newReq("GET", "/session/x", "", "Cookie", "a=1; apigw_session="+token+"; b=2", "X-Auth-User", "forged")
+	r := sxReq("GET", "/session/x", "", "Cookie", "a=1; apigw_session="+token+"; b=2", "X-Auth-User", "forged")
 	user, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r)
 	if err != nil || !ok || user.ID != "demo" || user.Metadata["method"] != "session" || user.Metadata["roles"] != "admin" {
 		t.Fatalf("Authenticate = %+v, %v, %v", user, ok, err)
@@ -263,7 +263,7 @@ func TestSessionProviderAndLogout(t *testing.T) {
 	}
 
 	t.Run("later valid cookie wins over a stale one", func(t *testing.T) {
-		r := newReq("GET", "/", "", "Cookie", "apigw_session="+strings.Repeat("Q", 43)+"; apigw_session="+token)
+		r := sxReq("GET", "/", "", "Cookie", "apigw_session="+strings.Repeat("Q", 43)+"; apigw_session="+token)
 		if _, ok, _ := f.auth.Authenticate(httptest.NewRecorder(), r); !ok {
 			t.Fatal("rejected")
 		}
@@ -279,7 +279,7 @@ func TestSessionProviderAndLogout(t *testing.T) {
 			if tc.cookie != "" {
 				hdr = []string{"Cookie", tc.cookie}
 			}
-			r := newReq("GET", "/", "", hdr...)
+			r := sxReq("GET", "/", "", hdr...)
 			if _, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r); ok || err != nil {
 				t.Fatalf("ok %v err %v", ok, err)
 			}
@@ -290,20 +290,20 @@ func TestSessionProviderAndLogout(t *testing.T) {
 	}
 
 	w := httptest.NewRecorder()
-	if err := f.logout.ServeHTTP(w, newReq("POST", "/logout", "", "Cookie", "apigw_session="+token), nil); err != nil || w.Code != 204 {
+	if err := f.logout.ServeHTTP(w, sxReq("POST", "/logout", "", "Cookie", "apigw_session="+token), nil); err != nil || w.Code != 204 {
 		t.Fatalf("logout: %d %v", w.Code, err)
 	}
-	if _, ok, _ := f.auth.Authenticate(httptest.NewRecorder(), newReq("GET", "/", "", "Cookie", "apigw_session="+token)); ok {
+	if _, ok, _ := f.auth.Authenticate(httptest.NewRecorder(), sxReq("GET", "/", "", "Cookie", "apigw_session="+token)); ok {
 		t.Fatal("session valid after logout")
 	}
-	err = f.logout.ServeHTTP(httptest.NewRecorder(), newReq("POST", "/logout", "", "Cookie", "apigw_session="+token), nil)
-	if p := problemOf(err); p == nil || p.Code != problem.CodeInvalidSession {
+	err = f.logout.ServeHTTP(httptest.NewRecorder(), sxReq("POST", "/logout", "", "Cookie", "apigw_session="+token), nil)
+	if p := sxProblem(err); p == nil || p.Code != problem.CodeInvalidSession {
 		t.Fatalf("second logout: %v", err)
 	}
 }
 
 func TestLoginRotatesAndRejects(t *testing.T) {
-	f := newSessionFixture(t)
+	f := sxNewFixture(t)
 	first := f.doLogin(t)
 	second := f.doLogin(t, "Cookie", "apigw_session="+first)
 	if first == second {
@@ -314,8 +314,8 @@ func TestLoginRotatesAndRejects(t *testing.T) {
 	}
 	// a failed login also ends the session it was sent with, and clears it
 	w := httptest.NewRecorder()
-	err := f.login.ServeHTTP(w, newReq("POST", "/login", `{"username":"demo","password":"nope"}`, "Content-Type", "application/json", "Cookie", "apigw_session="+second), nil)
-	if p := problemOf(err); p == nil || p.Code != problem.CodeInvalidCredentials {
+	err := f.login.ServeHTTP(w, sxReq("POST", "/login", `{"username":"demo","password":"nope"}`, "Content-Type", "application/json", "Cookie", "apigw_session="+second), nil)
+	if p := sxProblem(err); p == nil || p.Code != problem.CodeInvalidCredentials {
 		t.Fatalf("bad password: %v", err)
 	}
 	if _, err := f.mgr.Lookup(t.Context(), second); err == nil {
@@ -329,16 +329,16 @@ func TestLoginRotatesAndRejects(t *testing.T) {
 func TestCSRFHandlerSkipsNonSessionIdentities(t *testing.T) {
 	c := &CSRF{Mode: CSRFModeOrigin, logger: zap.NewNop()}
 	for _, method := range []string{"api_key", "jwt"} {
-		r := newReq("POST", "/x", "{}", "Origin", "https://evil.example")
+		r := sxReq("POST", "/x", "{}", "Origin", "https://evil.example")
 		PublishIdentity(r, &authn.Identity{ID: "svc", Method: method}, IdentityHeaders{})
-		next := new(recorder)
+		next := new(sxNext)
 		if err := c.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
 			t.Fatalf("%s request blocked: %v", method, err)
 		}
 	}
-	r := newReq("POST", "/x", "{}", "Origin", "https://evil.example")
+	r := sxReq("POST", "/x", "{}", "Origin", "https://evil.example")
 	PublishIdentity(r, &authn.Identity{ID: "u", Method: "session"}, IdentityHeaders{})
-	if p := problemOf(c.ServeHTTP(httptest.NewRecorder(), r, new(recorder))); p == nil || p.Code != problem.CodeCSRFRejected || p.Status != 403 {
+	if p := sxProblem(c.ServeHTTP(httptest.NewRecorder(), r, new(sxNext))); p == nil || p.Code != problem.CodeCSRFRejected || p.Status != 403 {
 		t.Fatalf("session request from a foreign origin passed: %v", p)
 	}
 }
