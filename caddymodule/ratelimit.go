@@ -342,7 +342,7 @@ func (rl *RateLimit) Cleanup() error {
 
 // zoneState is one zone's decision for one request.
 type zoneState struct {
-	z        *RateLimitZone
+	z       *RateLimitZone
 	key     string
 	res     limiter.Result
 	taken   bool // counted (to refund if the request is denied or does not count)
