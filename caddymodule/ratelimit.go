@@ -147,6 +147,14 @@ var zoneNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // reloads) their counters in the configured store.
 func (rl *RateLimit) Provision(ctx caddy.Context) error {
 	rl.logger = ctx.Logger()
+	if err := rl.provisionZones(ctx); err != nil {
+		return err
+	}
+	return rl.openCounters(ctx)
+}
+
+// provisionZones sets defaults and checks the handler and its zones.
+func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
 	if rl.OnStoreError == "" {
 		rl.OnStoreError = FailOpen
 	}
@@ -187,7 +195,12 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 			rl.hasCount = true
 		}
 	}
+	return nil
+}
 
+// openCounters attaches every zone to its counters in the store of the
+// running config: a pooled memory table, or the shared Redis connection.
+func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 	st, err := StoreFrom(ctx)
 	if err != nil {
 		return fmt.Errorf("apigw_rate_limit: %w", err)
