@@ -214,11 +214,7 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 				Prefix:  rs.Prefix + "rl:",
 				Timeout: time.Duration(rl.StoreTimeout),
 				OnOutage: func(err error) {
-					failMode := "open: requests pass unlimited"
-					if rl.failClosed {
-						failMode = "closed: requests get 503"
-					}
-					logger.Warn("rate limit store unavailable; failing "+failMode+" until it recovers", zap.Error(err))
+					logger.Warn("rate limit store unavailable; routes apply their on_store_error mode until it recovers", zap.Error(err))
 				},
 				OnRecover: func() { logger.Info("rate limit store recovered") },
 			})}, nil
@@ -386,6 +382,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				continue
 			}
 			rl.refundAll(r, states)
+			RequestID(w, r) // before Audit, which cannot set the response header
 			Audit(r, "rate_limit_no_key", problem.CodeBadRequest, zap.String("zone", z.Name))
 			return Fail(problem.New(http.StatusBadRequest, problem.CodeBadRequest,
 				"the request lacks the value this route is rate limited by"))
@@ -394,6 +391,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		if err != nil {
 			if rl.failClosed {
 				rl.refundAll(r, states)
+				RequestID(w, r)
 				Audit(r, "rate_limit_unavailable", problem.CodeServiceUnavailable, zap.String("zone", z.Name))
 				return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
 					"rate limiting is temporarily unavailable"))
@@ -410,6 +408,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		rl.refundAll(r, states)
 		h := w.Header()
 		rl.setHeaders(h, states)
+		RequestID(w, r)
 		for i := range states {
 			if st := &states[i]; !st.unknown && !st.res.Allowed {
 				Audit(r, "rate_limited", problem.CodeRateLimited, zap.String("zone", st.z.Name))
