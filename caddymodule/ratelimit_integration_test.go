@@ -89,7 +89,16 @@ func writeConfig(t *testing.T, content string) string {
 
 func doReq(t *testing.T, method, url string, hdr ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
+	return doReqBody(t, method, url, "", hdr...)
+}
+
+func doReqBody(t *testing.T, method, url, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
