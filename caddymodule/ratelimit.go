@@ -432,7 +432,10 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	if !rl.hasCount {
 		return next.ServeHTTP(w, r)
 	}
-	cw := &countingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rl: rl, r: r, states: states}
+	// the writer outlives this frame: give it its own copy, so the
+	// common path keeps its states on the stack
+	cw := &countingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rl: rl, r: r,
+		states: append([]zoneState(nil), states...)}
 	err := next.ServeHTTP(cw, r)
 	if !cw.wroteHeader {
 		status := http.StatusOK
@@ -491,10 +494,12 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 	var tightest *zoneState
 	for i := range states {
 		st := &states[i]
-		if len(pol) > 0 {
-			pol = append(pol, ", "...)
+		if len(states) > 1 {
+			if len(pol) > 0 {
+				pol = append(pol, ", "...)
+			}
+			pol = append(pol, st.z.policyItem...)
 		}
-		pol = append(pol, st.z.policyItem...)
 		if st.unknown {
 			continue
 		}
@@ -511,11 +516,18 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 			tightest = st
 		}
 	}
-	if len(pol) > 0 {
-		h["Ratelimit-Policy"] = []string{string(pol)}
+	// one backing array for both fields; capped slices so that an append
+	// to one header never writes into the other
+	vals := make([]string, 2)
+	if len(states) == 1 {
+		vals[0] = states[0].z.policyItem
+	} else {
+		vals[0] = string(pol)
 	}
+	h["Ratelimit-Policy"] = vals[0:1:1]
 	if len(lim) > 0 {
-		h["Ratelimit"] = []string{string(lim)}
+		vals[1] = string(lim)
+		h["Ratelimit"] = vals[1:2:2]
 	} else {
 		delete(h, "Ratelimit")
 	}

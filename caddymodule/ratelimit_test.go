@@ -25,7 +25,8 @@ type testClock struct{ ns atomic.Int64 }
 func (c *testClock) now() int64 { return c.ns.Load() }
 
 // newTestRateLimit provisions rl's zones without a running config and
-// gives each zone a memory table on clk (or the limiter lims[name]).
+// gives each zone a memory table on clk (nil: the real clock), or the
+// limiter lims[name].
 func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[string]limiter.Limiter) *RateLimit {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -39,7 +40,11 @@ func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[stri
 			z.lim = l
 			continue
 		}
-		m, err := limiter.NewMemory(z.policy, limiter.MemoryOptions{Clock: clk.now, SweepEvery: -1})
+		opts := limiter.MemoryOptions{SweepEvery: -1}
+		if clk != nil {
+			opts.Clock = clk.now
+		}
+		m, err := limiter.NewMemory(z.policy, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
