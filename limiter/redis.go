@@ -115,7 +115,23 @@ func (c *RedisConn) run(ctx context.Context, key, mode string, interval, burst s
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	vals, err := gcraScript.Run(callCtx, c.client, []string{key}, interval, burst, mode).Int64Slice()
+	// go-redis only honours context deadlines on sockets when the client
+	// has ContextTimeoutEnabled; wait for the reply here so that Timeout
+	// bounds the request whatever the client's options. A call that
+	// outlives it ends at the client's own read timeout.
+	done := make(chan scriptReply, 1)
+	go func() {
+		vals, err := gcraScript.Run(callCtx, c.client, []string{key}, interval, burst, mode).Int64Slice()
+		done <- scriptReply{vals, err}
+	}()
+	var vals []int64
+	var err error
+	select {
+	case rep := <-done:
+		vals, err = rep.vals, rep.err
+	case <-callCtx.Done():
+		err = callCtx.Err()
+	}
 	if err == nil && len(vals) != 4 {
 		err = fmt.Errorf("unexpected script reply %v", vals)
 	}
@@ -134,6 +150,11 @@ func (c *RedisConn) run(ctx context.Context, key, mode string, interval, burst s
 		c.onRecover()
 	}
 	return vals, nil
+}
+
+type scriptReply struct {
+	vals []int64
+	err  error
 }
 
 // Redis is one zone's limiter on a RedisConn.

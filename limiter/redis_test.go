@@ -3,6 +3,7 @@ package limiter
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,5 +168,56 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("%d allowed after recovery, want 2", n)
+	}
+}
+
+// A Redis that accepts connections but never answers does not stall
+// requests beyond the limiter's timeout, even with a client whose own
+// read timeout is a minute.
+func TestRedisHungServerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer client.Close()
+	var outages atomic.Int32
+	z, err := NewRedisConn(client, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }}).
+		Zone("z", Policy{Rate: Rate{Events: 1, Window: time.Second}, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = z.Take(context.Background(), "k")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take on a hung server: %v, want ErrUnavailable from the limiter's own deadline", err)
+	}
+	// during the cool-down, calls fail at once without touching Redis
+	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take during cool-down: %v, want an immediate ErrUnavailable", err)
+	}
+	if outages.Load() != 1 {
+		t.Fatalf("%d outage reports, want 1", outages.Load())
 	}
 }
