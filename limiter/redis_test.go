@@ -54,9 +54,9 @@ func TestRedisGCRA(t *testing.T) {
 	if res.Allowed || res.Remaining != 0 {
 		t.Fatalf("101st: %+v, want denied", res)
 	}
-	// one interval is 36s; the server clock moved a little since the burst
-	if res.RetryAfter <= 35*time.Second || res.RetryAfter > 36*time.Second {
-		t.Fatalf("retry after %v, want just under 36s", res.RetryAfter)
+	// one interval is 36s, minus the server time spent since the burst
+	if res.RetryAfter <= 0 || res.RetryAfter > 36*time.Second {
+		t.Fatalf("retry after %v, want in (0, 36s]", res.RetryAfter)
 	}
 	// the stored key is hashed and expires
 	keys, err := client.Keys(ctx, "test:rl:*").Result()
@@ -81,11 +81,11 @@ func TestRedisGCRA(t *testing.T) {
 		t.Fatal("a refund credited more than one request")
 	}
 	// retry-after is exact on the server clock: a short interval
-	z2, _ := newRedisZone(t, redisAddr(srv), "20/1s", 1, RedisOptions{})
+	z2, _ := newRedisZone(t, redisAddr(srv), "1/1s", 1, RedisOptions{})
 	take(t, z2, "k")
 	res = take(t, z2, "k")
 	if res.Allowed {
-		t.Fatal("second request in 50ms allowed with burst 1")
+		t.Fatal("second request within a second allowed with 1/1s burst 1")
 	}
 	time.Sleep(res.RetryAfter)
 	if !take(t, z2, "k").Allowed {
