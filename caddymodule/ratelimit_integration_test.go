@@ -180,7 +180,9 @@ func TestRateLimitIntegrationLoginFailures(t *testing.T) {
 		}
 	}
 	for i := 1; i <= 5; i++ {
-		resp, _ := doReq(t, "POST", c.URL("/login"), "X-Password", "guess"+strconv.Itoa(i))
+		// a spoofed X-Forwarded-For from an untrusted peer changes nothing
+		resp, _ := doReq(t, "POST", c.URL("/login"), "X-Password", "guess"+strconv.Itoa(i),
+			"X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
 		if resp.StatusCode != 401 {
 			t.Fatalf("failed attempt %d: %d, want 401", i, resp.StatusCode)
 		}
@@ -196,6 +198,26 @@ func TestRateLimitIntegrationLoginFailures(t *testing.T) {
 		if err != nil || ra < 170 || ra > 180 {
 			t.Fatalf("Retry-After %q, want about 180 (15m/5)", resp.Header.Get("Retry-After"))
 		}
+	}
+}
+
+// Behind a trusted proxy, {client_ip} is the forwarded client address, so
+// each client behind the proxy has its own failed-login budget.
+func TestRateLimitIntegrationTrustedProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real Caddy")
+	}
+	cfg := strings.Replace(rateLimitConfig, "\tauto_https off\n", "\tauto_https off\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t}\n", 1)
+	c := testutil.StartCaddy(t, testutil.Options{Config: writeConfig(t, cfg)})
+	for i := 1; i <= 5; i++ {
+		if resp, _ := doReq(t, "POST", c.URL("/login"), "X-Forwarded-For", "203.0.113.1"); resp.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := doReq(t, "POST", c.URL("/login"), "X-Forwarded-For", "203.0.113.1")
+	checkProblem(t, resp, body, 429, "rate_limited")
+	if resp, _ := doReq(t, "POST", c.URL("/login"), "X-Forwarded-For", "203.0.113.2"); resp.StatusCode != 401 {
+		t.Fatalf("another client behind the proxy: %d, want 401 (own budget)", resp.StatusCode)
 	}
 }
 
