@@ -361,6 +361,7 @@ http://127.0.0.1:{$APIGW_HTTP_PORT} {
 	apigw_request_id
 	apigw_security_headers
 	apigw_errors
+	log
 	handle_errors 418 {
 		respond "custom teapot page" 418
 	}
@@ -411,6 +412,16 @@ http://127.0.0.1:{$APIGW_HTTP_PORT} {
 			}
 		})
 	}
+	t.Run("access and error logs carry the request id", func(t *testing.T) {
+		r := send(t, "GET", c.URL("/down"), nil, "")
+		id := r.header.Get("X-Request-ID")
+		access := withID(waitLog(t, c, "http.log.access", func(es []map[string]any) bool {
+			return len(withID(es, id)) > 0
+		}), id)
+		if len(access) != 1 {
+			t.Fatalf("access log entries with request_id %s: %v", id, access)
+		}
+	})
 	t.Run("own handle_errors for a status wins", func(t *testing.T) {
 		r := send(t, "GET", c.URL("/teapot"), nil, "")
 		if r.status != 418 || string(r.body) != "custom teapot page" {
