@@ -64,11 +64,19 @@ type CORS struct {
 	methods      map[string]bool
 	headers      map[string]bool
 	anyHeader    bool
-	allowMethods string
-	allowHeaders string
-	expose       string
-	maxAge       string
+	allowMethods []string
+	allowHeaders []string
+	expose       []string
+	maxAge       []string
 }
+
+// Shared header values (len == cap == 1, see headerVal).
+var (
+	varyOrigin    = []string{"Origin"}
+	valTrue       = []string{"true"}
+	valStar       = []string{"*"}
+	varyPreflight = []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+)
 
 // CaddyModule returns the Caddy module information.
 func (CORS) CaddyModule() caddy.ModuleInfo {
@@ -94,7 +102,7 @@ func (c *CORS) Provision(caddy.Context) error {
 		methods[i] = strings.ToUpper(mt)
 		c.methods[methods[i]] = true
 	}
-	c.allowMethods = strings.Join(methods, ", ")
+	c.allowMethods = []string{strings.Join(methods, ", ")}
 	headers := c.Headers
 	if len(headers) == 0 {
 		headers = DefaultCORSHeaders
@@ -107,13 +115,13 @@ func (c *CORS) Provision(caddy.Context) error {
 		}
 		c.headers[strings.ToLower(h)] = true
 	}
-	c.allowHeaders = strings.Join(headers, ", ")
+	c.allowHeaders = []string{strings.Join(headers, ", ")}
 	expose := append(append([]string(nil), DefaultCORSExpose...), c.Expose...)
-	c.expose = strings.Join(expose, ", ")
+	c.expose = []string{strings.Join(expose, ", ")}
 	if c.MaxAge == 0 {
 		c.MaxAge = caddy.Duration(10 * time.Minute)
 	}
-	c.maxAge = strconv.FormatInt(int64(time.Duration(c.MaxAge)/time.Second), 10)
+	c.maxAge = []string{strconv.FormatInt(int64(time.Duration(c.MaxAge)/time.Second), 10)}
 	return nil
 }
 
@@ -144,41 +152,55 @@ func (c *CORS) Validate() error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h := w.Header()
-	h.Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-		h.Add("Vary", "Access-Control-Request-Method")
-		h.Add("Vary", "Access-Control-Request-Headers")
+		addVary(h, varyPreflight)
 		if c.preflightAllowed(r, origin) {
 			c.grant(h, origin)
-			h.Set("Access-Control-Allow-Methods", c.allowMethods)
+			h["Access-Control-Allow-Methods"] = c.allowMethods[:1:1]
 			if c.anyHeader {
 				if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 					h.Set("Access-Control-Allow-Headers", req)
 				}
 			} else {
-				h.Set("Access-Control-Allow-Headers", c.allowHeaders)
+				h["Access-Control-Allow-Headers"] = c.allowHeaders[:1:1]
 			}
-			h.Set("Access-Control-Max-Age", c.maxAge)
+			h["Access-Control-Max-Age"] = c.maxAge[:1:1]
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
+	addVary(h, varyOrigin)
 	if origin != "" && c.matcher.Match(origin) {
 		c.grant(h, origin)
-		h.Set("Access-Control-Expose-Headers", c.expose)
+		h["Access-Control-Expose-Headers"] = c.expose[:1:1]
 	}
 	return next.ServeHTTP(w, r)
 }
 
+// addVary adds vals to the Vary header without allocating when it is
+// not set yet.
+func addVary(h http.Header, vals []string) {
+	if cur, ok := h["Vary"]; ok {
+		h["Vary"] = append(cur[:len(cur):len(cur)], vals...)
+		return
+	}
+	h["Vary"] = vals[:len(vals):len(vals)]
+}
+
 func (c *CORS) grant(h http.Header, origin string) {
-	if c.matcher.any && !c.Credentials {
-		h.Set("Access-Control-Allow-Origin", "*")
-	} else {
-		h.Set("Access-Control-Allow-Origin", origin)
+	switch {
+	case c.matcher.any && !c.Credentials:
+		h["Access-Control-Allow-Origin"] = valStar[:1:1]
+	default:
+		if v := c.matcher.exactValue(origin); v != nil {
+			h["Access-Control-Allow-Origin"] = v[:1:1]
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
 	}
 	if c.Credentials {
-		h.Set("Access-Control-Allow-Credentials", "true")
+		h["Access-Control-Allow-Credentials"] = valTrue[:1:1]
 	}
 }
 
@@ -207,7 +229,7 @@ func (c *CORS) preflightAllowed(r *http.Request, origin string) bool {
 
 // OriginMatcher decides whether an Origin header value is allowed.
 type OriginMatcher struct {
-	exact    map[string]bool
+	exact    map[string][]string // normalized origin -> header value
 	patterns []originPattern
 	any      bool
 }
@@ -223,7 +245,7 @@ type originPattern struct {
 // browsers do; "null" is refused (sandboxed documents and file: pages
 // send it, so allowing it allows everyone).
 func NewOriginMatcher(origins []string) (OriginMatcher, error) {
-	m := OriginMatcher{exact: make(map[string]bool, len(origins))}
+	m := OriginMatcher{exact: make(map[string][]string, len(origins))}
 	for _, o := range origins {
 		if o == "*" {
 			m.any = true
@@ -257,7 +279,8 @@ func NewOriginMatcher(origins []string) (OriginMatcher, error) {
 		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(u.Host, "*") {
 			return m, fmt.Errorf("origin %q must be scheme://host[:port] without path, or a pattern like https://*.example.com", o)
 		}
-		m.exact[normalizeOrigin(u.Scheme, u.Host)] = true
+		n := normalizeOrigin(u.Scheme, u.Host)
+		m.exact[n] = []string{n}
 	}
 	return m, nil
 }
@@ -277,20 +300,28 @@ func normalizeOrigin(scheme, host string) string {
 	return strings.ToLower(scheme) + "://" + host
 }
 
+// exactValue returns the shared header value for an origin that is on
+// the exact list as sent (the common case), else nil.
+func (m *OriginMatcher) exactValue(origin string) []string {
+	return m.exact[origin]
+}
+
 // Match reports whether origin (an Origin request header) is allowed.
 func (m *OriginMatcher) Match(origin string) bool {
 	if m.any {
 		return origin != "" && origin != "null"
 	}
-	if m.exact[origin] {
+	if _, ok := m.exact[origin]; ok {
 		return true
 	}
 	scheme, host, ok := strings.Cut(origin, "://")
 	if !ok {
 		return false
 	}
-	if len(m.exact) > 0 && m.exact[normalizeOrigin(scheme, host)] {
-		return true
+	if len(m.exact) > 0 {
+		if _, ok := m.exact[normalizeOrigin(scheme, host)]; ok {
+			return true
+		}
 	}
 	if len(m.patterns) == 0 {
 		return false

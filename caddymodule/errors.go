@@ -205,10 +205,10 @@ func ScrubbedProblem(status int) *problem.Problem {
 
 // secretPatterns find credentials in logged upstream bodies.
 var secretPatterns = []*regexp.Regexp{
-	// key=value / key: value / "key":"value" for secret-looking keys
-	regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|authorization|cookie|session(?:id)?|credentials?)["']?\s*(?:=|:)\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`),
 	// Bearer / Basic credentials
 	regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`),
+	// key=value / key: value / "key":"value" for secret-looking keys
+	regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|authorization|cookie|session(?:id)?|credentials?)["']?\s*(?:=|:)\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`),
 	// JWTs
 	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`),
 	// provider-style keys: sk_live_..., pk_test_..., ghp_..., AKIA...
@@ -227,9 +227,9 @@ func RedactSecrets(body []byte) []byte {
 	for i, re := range secretPatterns {
 		switch i {
 		case 0:
-			out = re.ReplaceAll(out, []byte("${1}[REDACTED]"))
-		case 1:
 			out = re.ReplaceAll(out, []byte("${1} [REDACTED]"))
+		case 1:
+			out = re.ReplaceAll(out, []byte("${1}[REDACTED]"))
 		case 4:
 			out = re.ReplaceAll(out, []byte("${1}[REDACTED]@"))
 		default:

@@ -65,8 +65,8 @@ type SecurityHeaders struct {
 	// Remove lists headers of the preset not to send.
 	Remove []string `json:"remove,omitempty"`
 
-	headers    [][2]string // canonical name, value; HSTS excluded
-	hsts       string
+	headers    []headerVal // HSTS excluded
+	hsts       []string
 	noStoreAPI bool
 	removed    []string
 }
@@ -119,13 +119,16 @@ func (s *SecurityHeaders) Provision(caddy.Context) error {
 		delete(all, ck)
 		s.removed = append(s.removed, ck)
 	}
-	s.hsts = all[HSTSHeader]
+	s.hsts = nil
+	if v, ok := all[HSTSHeader]; ok {
+		s.hsts = []string{v}
+	}
 	delete(all, HSTSHeader)
 	s.headers = s.headers[:0]
 	for k, v := range all {
-		s.headers = append(s.headers, [2]string{k, v})
+		s.headers = append(s.headers, headerVal{k, []string{v}})
 	}
-	sort.Slice(s.headers, func(i, j int) bool { return s.headers[i][0] < s.headers[j][0] })
+	sort.Slice(s.headers, func(i, j int) bool { return s.headers[i].name < s.headers[j].name })
 	return nil
 }
 
@@ -147,13 +150,24 @@ func (s *SecurityHeaders) Validate() error {
 	return nil
 }
 
+// headerVal is a header and its value, shared by all responses: the
+// slice has len == cap == 1, so a later Add copies instead of writing
+// into it (Caddy shares its Server header value the same way).
+type headerVal struct {
+	name string
+	val  []string
+}
+
+// noStore is the shared Cache-Control value of the api preset.
+var noStore = []string{"no-store"}
+
 // apply writes the headers into h.
 func (s *SecurityHeaders) apply(h http.Header, r *http.Request) {
-	for _, kv := range s.headers {
-		h[kv[0]] = []string{kv[1]}
+	for _, hv := range s.headers {
+		h[hv.name] = hv.val[:1:1]
 	}
-	if r.TLS != nil && s.hsts != "" {
-		h[HSTSHeader] = []string{s.hsts}
+	if r.TLS != nil && s.hsts != nil {
+		h[HSTSHeader] = s.hsts[:1:1]
 	} else {
 		delete(h, HSTSHeader)
 	}
@@ -161,7 +175,7 @@ func (s *SecurityHeaders) apply(h http.Header, r *http.Request) {
 		delete(h, k)
 	}
 	if s.noStoreAPI && authenticated(r) {
-		h["Cache-Control"] = []string{"no-store"}
+		h["Cache-Control"] = noStore[:1:1]
 	}
 }
 

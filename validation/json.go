@@ -62,11 +62,30 @@ type parser struct {
 	pos  int
 	lim  Limits
 	err  *problem.FieldError
-	// stack of path segments of the value being parsed
-	segs []string
+	// stack of path segments of the value being parsed, formatted only
+	// when an error needs them
+	segs []seg
 }
 
-func (p *parser) path() string { return Pointer(p.segs) }
+// seg is one path step: an object key, or an array index if idx >= 0.
+type seg struct {
+	key string
+	idx int
+}
+
+func (p *parser) path() string { return p.pathOf(len(p.segs)) }
+
+func (p *parser) pathOf(n int) string {
+	strs := make([]string, n)
+	for i, s := range p.segs[:n] {
+		if s.idx >= 0 {
+			strs[i] = strconv.Itoa(s.idx)
+		} else {
+			strs[i] = s.key
+		}
+	}
+	return Pointer(strs)
+}
 
 func (p *parser) fail(field, rule, msg string) {
 	if p.err == nil {
@@ -196,7 +215,7 @@ func (p *parser) object(depth int) any {
 		if !ok {
 			return nil
 		}
-		p.segs = append(p.segs, key)
+		p.segs = append(p.segs, seg{key: key, idx: -1})
 		if _, dup := obj[key]; dup {
 			p.fail(p.path(), "duplicateKey", "the key appears more than once in the object")
 			return nil
@@ -210,7 +229,7 @@ func (p *parser) object(depth int) any {
 			return nil
 		}
 		if p.lim.MaxKeys > 0 && len(obj) >= p.lim.MaxKeys {
-			p.fail(Pointer(p.segs[:len(p.segs)-1]), "maxKeys", "the object has more than "+strconv.Itoa(p.lim.MaxKeys)+" keys")
+			p.fail(p.pathOf(len(p.segs)-1), "maxKeys", "the object has more than "+strconv.Itoa(p.lim.MaxKeys)+" keys")
 			return nil
 		}
 		p.skipWS()
@@ -260,7 +279,7 @@ func (p *parser) array(depth int) any {
 			p.fail(p.path(), "maxItems", "the array has more than "+strconv.Itoa(p.lim.MaxKeys)+" items")
 			return nil
 		}
-		p.segs = append(p.segs, strconv.Itoa(len(arr)))
+		p.segs = append(p.segs, seg{idx: len(arr)})
 		p.skipWS()
 		v := p.value(depth)
 		if p.err != nil {
