@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -405,7 +406,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 				if strings.EqualFold(a, "none") {
 					return nil, h.Errf(`algorithm "none" is never allowed`)
 				}
-				if !contains(authn.SupportedAlgorithms, a) {
+				if !slices.Contains(authn.SupportedAlgorithms, a) {
 					return nil, h.Errf("unknown algorithm %q (supported: %s)", a, strings.Join(authn.SupportedAlgorithms, " "))
 				}
 			}
@@ -448,15 +449,6 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	return caddyauth.Authentication{
 		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},
 	}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Interface guards
