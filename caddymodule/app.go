@@ -31,10 +31,18 @@ func (s storeHolder) Destruct() error { return s.Close() }
 // only needed to choose a store other than memory.
 type App struct {
 	// Store selects where shared state lives: "memory" (default; one
-	// instance, survives config reloads) or a Redis URL
-	// ("redis://[user:password@]host:port/db", "rediss://…" for TLS; query
-	// option prefix=<key prefix>, default "apigw:"). Placeholders such as
-	// {env.APIGW_STORE} are expanded at provision.
+	// instance, survives config reloads) or a Redis URL:
+	// "redis://[user:password@]host:port/db", "rediss://…" (TLS),
+	// "redis-sentinel://[user:password@]h1:p1,h2:p2/db?master=<name>",
+	// "redis-cluster://[user:password@]h1:p1,h2:p2" (also rediss-sentinel,
+	// rediss-cluster). Query options: prefix=<key prefix> (default
+	// "apigw:"), timeout=<duration> bounding every Redis call (default
+	// 500ms), startup=degraded|require (default degraded: start even if
+	// Redis is down, answer 503 where the store is needed, recover by
+	// itself; require: fail provisioning instead), sentinel_password,
+	// sentinel_username, and go-redis's own (pool_size, max_retries, …).
+	// Placeholders such as {env.REDIS_PASSWORD} are expanded at provision;
+	// in the user info and query they may hold any character.
 	Store string `json:"store,omitempty"`
 
 	store   store.Store
@@ -53,7 +61,11 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the configured store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	raw := caddy.NewReplacer().ReplaceKnown(a.Store, "")
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	raw := store.ExpandURL(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
 	cfg, err := store.ParseURL(raw)
 	if err != nil {
 		return fmt.Errorf("apigw store: %w", err)
@@ -62,6 +74,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if cfg.Kind == "redis" {
 		key = "redis|" + cfg.URL
 	}
+	cfg.Logger = a.logger
+	cfg.Observer = storeObserver{}
 	val, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s, err := store.Open(cfg)
 		if err != nil {
