@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -48,6 +50,15 @@ type App struct {
 	store   store.Store
 	poolKey string
 	logger  *zap.Logger
+
+	admin *adminLazy
+}
+
+// adminLazy builds the admin API's services once per config.
+type adminLazy struct {
+	once sync.Once
+	svc  adminServices
+	err  error
 }
 
 // CaddyModule returns the Caddy module information.
@@ -88,6 +99,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKey = key
 	a.store = val.(storeHolder).Store
+	a.admin = new(adminLazy)
 	a.logger.Debug("store ready", zap.String("kind", cfg.Kind), zap.String("store", store.RedactURL(raw)))
 	return nil
 }
@@ -106,6 +118,23 @@ func (a *App) Cleanup() error {
 		return err
 	}
 	return nil
+}
+
+// adminServices returns the domain services the admin API calls, built
+// once per config on this app's store.
+func (a *App) adminServices() (adminServices, error) {
+	l := a.admin
+	if l == nil {
+		return adminServices{}, errNoApp
+	}
+	l.once.Do(func() {
+		if newAdminServices == nil {
+			l.err = errors.New("this build has no key, revocation or session management")
+			return
+		}
+		l.svc, l.err = newAdminServices(a)
+	})
+	return l.svc, l.err
 }
 
 // StoreBackend returns the app's store.
