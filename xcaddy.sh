@@ -25,9 +25,11 @@ build() {
 		fi
 	fi
 	echo "xcaddy.sh: building ./caddy (Caddy $CADDY_VERSION + github.com/apigw/caddy-apigw)" >&2
+	# The pseudo-version lets go resolve the local replacement without asking
+	# the module proxy for a module that is not published there.
 	XCADDY_SKIP_CLEANUP=0 "$xcaddy" build "$CADDY_VERSION" \
 		--output ./caddy \
-		--with github.com/apigw/caddy-apigw=.
+		--with github.com/apigw/caddy-apigw@v0.0.0-00010101000000-000000000000=.
 }
 
 needs_build() {
