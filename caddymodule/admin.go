@@ -98,7 +98,7 @@ var errNoApp = errors.New("no caddy-apigw store in the running config")
 //	POST   /apigw/keys                 {"user","scopes"?,"metadata"?,"expires"?} → 201 {"id","key"}
 //	DELETE /apigw/keys/{id}            204
 //	POST   /apigw/revocations          {"jti","exp"?} → 201
-//	GET    /apigw/sessions?user=       list a user's sessions
+//	GET    /apigw/sessions[?user=]     list a user's (or every) session
 //	DELETE /apigw/sessions/{id}        204
 //	DELETE /apigw/sessions?user=       204
 type AdminAPI struct {
@@ -337,7 +337,9 @@ func (a *AdminAPI) handleSessions(w http.ResponseWriter, r *http.Request) error 
 	}
 	q := r.URL.Query()
 	user := q.Get("user")
-	if !q.Has("user") || !validText(user, 256) || len(q["user"]) > 1 {
+	// GET without ?user= lists every session; DELETE needs a user (ending
+	// every session of every user by mistake is too easy otherwise).
+	if (q.Has("user") || r.Method == http.MethodDelete) && (!validText(user, 256) || len(q["user"]) > 1) {
 		return validationFail(w, []problem.FieldError{{Field: "query/user", Rule: "required", Message: "give exactly one user: ?user=<id>"}})
 	}
 	s, ok := a.svc(w)

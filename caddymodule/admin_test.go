@@ -85,7 +85,7 @@ func (f fakeSessions) List(_ context.Context, user string) ([]sessionInfo, error
 	defer f.mu.Unlock()
 	var out []sessionInfo
 	for _, s := range f.sessions {
-		if s.User == user {
+		if s.User == user || user == "" {
 			out = append(out, s)
 		}
 	}
@@ -192,7 +192,8 @@ func TestAdminAPI(t *testing.T) {
 		{name: "revoke no jti", method: "POST", path: "/apigw/revocations", body: `{}`, status: 400, code: "validation_failed", contains: []string{`"field":"/jti"`}},
 		{name: "revocations wrong method", method: "GET", path: "/apigw/revocations", status: 405, code: "method_not_allowed", header: map[string]string{"Allow": "POST"}},
 		{name: "list sessions", method: "GET", path: "/apigw/sessions?user=alice", status: 200, contains: []string{`"id":"s1"`, `"id":"s2"`, `"last_seen":"2030-01-01T00:00:00Z"`}, absent: []string{"s3"}},
-		{name: "list sessions no user", method: "GET", path: "/apigw/sessions", status: 400, code: "validation_failed", contains: []string{"query/user"}},
+		{name: "list sessions bad user", method: "GET", path: "/apigw/sessions?user=", status: 400, code: "validation_failed", contains: []string{"query/user"}},
+		{name: "list all sessions", method: "GET", path: "/apigw/sessions", status: 200, contains: []string{`"id":"s1"`, `"id":"s3"`}},
 		{name: "end session", method: "DELETE", path: "/apigw/sessions/s1", status: 204},
 		{name: "end unknown session", method: "DELETE", path: "/apigw/sessions/s1", status: 404, code: "not_found"},
 		{name: "end user sessions", method: "DELETE", path: "/apigw/sessions?user=alice", status: 204, header: map[string]string{"Apigw-Sessions-Ended": "1"}},
