@@ -58,7 +58,9 @@ func TestMetricsCounting(t *testing.T) {
 		{"auth failure method from identity", func() { Audit(req, "forbidden", "insufficient_scope") },
 			func() float64 { return testutil.ToFloat64(metricAuth.WithLabelValues("api_key", "insufficient_scope")) }, 1},
 		{"rejects by event and code", func() { Audit(req, "validation_rejected", "validation_failed") },
-			func() float64 { return testutil.ToFloat64(metricRejects.WithLabelValues("validation_rejected", "validation_failed")) }, 1},
+			func() float64 {
+				return testutil.ToFloat64(metricRejects.WithLabelValues("validation_rejected", "validation_failed"))
+			}, 1},
 		{"validation rejects", func() { Audit(req, "validation_rejected", "payload_too_large") },
 			func() float64 { return testutil.ToFloat64(metricValidation.WithLabelValues("payload_too_large")) }, 1},
 		{"scrubbed upstream", func() { Audit(req, "upstream_scrubbed", "upstream_error") },
