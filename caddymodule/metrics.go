@@ -165,8 +165,16 @@ func knownMethod(m string) string {
 	return "other"
 }
 
-// observeAudit counts one audited decision (called by Audit).
+// observeAudit counts one audited decision (called by Audit): entries
+// with a code are rejects; login_succeeded counts as a login success.
 func observeAudit(event, code, method string, fields []zap.Field) {
+	if code == "" {
+		// not a reject: a decision such as login_succeeded or logout
+		if event == "login_succeeded" {
+			metricAuth.WithLabelValues("login", "ok").Inc()
+		}
+		return
+	}
 	code = knownCode(code)
 	metricRejects.WithLabelValues(knownEvent(event), code).Inc()
 	switch {

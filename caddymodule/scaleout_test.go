@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,70 +25,69 @@ import (
 // with APIGW_STORE pointing at one real redis-server, and drive them over
 // HTTP and their admin endpoints.
 
-const demoJWTSecret = "dev-only-jwt-secret-change-me-0123456789abcdef"
+const soDemoJWTSecret = "dev-only-jwt-secret-change-me-0123456789abcdef"
 
 var (
-	modulesOnce sync.Once
-	modules     string
+	soModulesOnce sync.Once
+	soModules     string
+	soAdaptErr    string
 )
 
-// requireDemo skips t unless the built binary has every module the demo
-// Caddyfile needs (the providers are merged from other branches).
-func requireDemo(t *testing.T) {
+// soRequireDemo skips t unless the built binary runs the demo Caddyfile
+// and has the admin API (the providers come from other branches).
+func soRequireDemo(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts redis-server and two Caddy processes")
 	}
 	bin := testutil.CaddyBinary(t)
-	modulesOnce.Do(func() {
+	soModulesOnce.Do(func() {
 		out, _ := exec.Command(bin, "list-modules").Output()
-		modules = string(out)
-	})
-	for _, m := range []string{
-		"admin.api.apigw",
-		"http.authentication.providers.apigw_api_key",
-		"http.authentication.providers.apigw_jwt",
-		"http.authentication.providers.apigw_session",
-		"http.handlers.apigw_login",
-		"http.handlers.apigw_rate_limit",
-	} {
-		if !strings.Contains(modules, m+"\n") {
-			t.Skipf("this build lacks %s (the demo Caddyfile needs it)", m)
+		soModules = string(out)
+		cmd := exec.Command(bin, "adapt", "--config", filepath.Join(testutil.RepoRoot(), "Caddyfile.example"), "--adapter", "caddyfile")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			soAdaptErr = fmt.Sprintf("%v: %s", err, out)
 		}
+	})
+	if !strings.Contains(soModules, "admin.api.apigw\n") {
+		t.Skip("this build lacks admin.api.apigw")
+	}
+	if soAdaptErr != "" {
+		t.Skipf("this build cannot run the demo Caddyfile yet: %s", soAdaptErr)
 	}
 }
 
-type pair struct {
+type soPair struct {
 	redis *testutil.Redis
 	a, b  *testutil.Caddy
 }
 
-func startPair(t *testing.T, storeQuery string) *pair {
+func soStartPair(t *testing.T, storeQuery string) *soPair {
 	t.Helper()
 	rs := testutil.StartRedis(t)
 	env := []string{"APIGW_STORE=" + rs.URL(0) + storeQuery}
-	return &pair{redis: rs, a: testutil.StartCaddy(t, testutil.Options{Env: env}), b: testutil.StartCaddy(t, testutil.Options{Env: env})}
+	return &soPair{redis: rs, a: testutil.StartCaddy(t, testutil.Options{Env: env}), b: testutil.StartCaddy(t, testutil.Options{Env: env})}
 }
 
-type result struct {
+type soResult struct {
 	status int
 	header http.Header
 	body   string
 }
 
-var client = &http.Client{Timeout: 30 * time.Second}
+var soClient = &http.Client{Timeout: 30 * time.Second}
 
-func do(t testing.TB, method, url string, body any, hdr ...string) result {
+func soDo(t testing.TB, method, url string, body any, hdr ...string) soResult {
 	t.Helper()
-	r, err := try(method, url, body, hdr...)
+	r, err := soTry(method, url, body, hdr...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-// try is do for goroutines other than the test's (no t.Fatal).
-func try(method, url string, body any, hdr ...string) (result, error) {
+// soTry is soDo for goroutines other than the test's (no t.Fatal).
+func soTry(method, url string, body any, hdr ...string) (soResult, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -95,7 +95,7 @@ func try(method, url string, body any, hdr ...string) (result, error) {
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		return result{}, err
+		return soResult{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -103,16 +103,16 @@ func try(method, url string, body any, hdr ...string) (result, error) {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := client.Do(req)
+	resp, err := soClient.Do(req)
 	if err != nil {
-		return result{}, fmt.Errorf("%s %s: %w", method, url, err)
+		return soResult{}, fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return result{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
+	return soResult{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
-func (r result) code() string {
+func (r soResult) code() string {
 	var p struct {
 		Code string `json:"code"`
 	}
@@ -120,18 +120,18 @@ func (r result) code() string {
 	return p.Code
 }
 
-func expect(t testing.TB, what string, r result, status int, code string) {
+func soExpect(t testing.TB, what string, r soResult, status int, code string) {
 	t.Helper()
 	if r.status != status || (code != "" && r.code() != code) {
 		t.Fatalf("%s: status %d code %q, want %d %q; body %s", what, r.status, r.code(), status, code, r.body)
 	}
 }
 
-// createKey creates a runtime key over inst's admin API.
-func createKey(t testing.TB, inst *testutil.Caddy, user string) (id, key string) {
+// soCreateKey creates a runtime key over inst's admin API.
+func soCreateKey(t testing.TB, inst *testutil.Caddy, user string) (id, key string) {
 	t.Helper()
-	r := do(t, "POST", inst.AdminURL("/apigw/keys"), map[string]any{"user": user, "scopes": []string{"read"}, "metadata": map[string]string{"team": "soak"}, "expires": "1h"})
-	expect(t, "POST /apigw/keys", r, 201, "")
+	r := soDo(t, "POST", inst.AdminURL("/apigw/keys"), map[string]any{"user": user, "scopes": []string{"read"}, "metadata": map[string]string{"team": "soak"}, "expires": "1h"})
+	soExpect(t, "POST /apigw/keys", r, 201, "")
 	var out struct{ ID, Key string }
 	if err := json.Unmarshal([]byte(r.body), &out); err != nil || out.ID == "" || out.Key == "" {
 		t.Fatalf("create key answer %s", r.body)
@@ -139,22 +139,22 @@ func createKey(t testing.TB, inst *testutil.Caddy, user string) (id, key string)
 	return out.ID, out.Key
 }
 
-// hs256 mints an HS256 JWT (header.claims.signature, base64url).
-func hs256(claims map[string]any) string {
+// soHs256 mints an HS256 JWT (header.claims.signature, base64url).
+func soHs256(claims map[string]any) string {
 	enc := base64.RawURLEncoding
 	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	c, _ := json.Marshal(claims)
 	in := h + "." + enc.EncodeToString(c)
-	m := hmac.New(sha256.New, []byte(demoJWTSecret))
+	m := hmac.New(sha256.New, []byte(soDemoJWTSecret))
 	m.Write([]byte(in))
 	return in + "." + enc.EncodeToString(m.Sum(nil))
 }
 
-// login logs demo in on inst and returns the session cookie header value.
-func login(t testing.TB, inst *testutil.Caddy) string {
+// soLogin logs demo in on inst and returns the session cookie header value.
+func soLogin(t testing.TB, inst *testutil.Caddy) string {
 	t.Helper()
-	r := do(t, "POST", inst.URL("/login"), map[string]string{"username": "demo", "password": "demo-password"})
-	expect(t, "login", r, 200, "")
+	r := soDo(t, "POST", inst.URL("/login"), map[string]string{"username": "demo", "password": "demo-password"})
+	soExpect(t, "login", r, 200, "")
 	var parts []string
 	for _, sc := range r.header.Values("Set-Cookie") {
 		kv, _, _ := strings.Cut(sc, ";")
@@ -169,67 +169,69 @@ func login(t testing.TB, inst *testutil.Caddy) string {
 }
 
 func TestScaleOutAdminKeys(t *testing.T) {
-	requireDemo(t)
-	p := startPair(t, "")
-	id, key := createKey(t, p.a, "alice")
+	soRequireDemo(t)
+	p := soStartPair(t, "")
+	id, key := soCreateKey(t, p.a, "alice")
 	for name, inst := range map[string]*testutil.Caddy{"A": p.a, "B": p.b} {
-		r := do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", key)
-		expect(t, "new key on "+name, r, 200, "")
+		r := soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", key)
+		soExpect(t, "new key on "+name, r, 200, "")
 		if !strings.Contains(r.body, `"x-auth-user":"alice"`) || strings.Contains(r.body, key) {
 			t.Fatalf("upstream on %s saw %s", name, r.body)
 		}
 	}
-	list := do(t, "GET", p.b.AdminURL("/apigw/keys"), nil)
-	expect(t, "list on B", list, 200, "")
+	list := soDo(t, "GET", p.b.AdminURL("/apigw/keys"), nil)
+	soExpect(t, "list on B", list, 200, "")
 	if !strings.Contains(list.body, `"id":"`+id+`"`) || strings.Contains(list.body, key) || strings.Contains(list.body, `"key"`) {
 		t.Fatalf("listing: %s", list.body)
 	}
-	expect(t, "DELETE on A", do(t, "DELETE", p.a.AdminURL("/apigw/keys/"+id), nil), 204, "")
+	soExpect(t, "DELETE on A", soDo(t, "DELETE", p.a.AdminURL("/apigw/keys/"+id), nil), 204, "")
 	// refused on both at once: the next request after the 204, no waiting
 	for name, inst := range map[string]*testutil.Caddy{"A": p.a, "B": p.b} {
-		expect(t, "revoked key on "+name, do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", key), 401, "invalid_api_key")
+		soExpect(t, "revoked key on "+name, soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", key), 401, "invalid_api_key")
 	}
-	expect(t, "DELETE again on B", do(t, "DELETE", p.b.AdminURL("/apigw/keys/"+id), nil), 404, "not_found")
+	soExpect(t, "DELETE again on B", soDo(t, "DELETE", p.b.AdminURL("/apigw/keys/"+id), nil), 404, "not_found")
 	// admin bad input through the real admin endpoint
-	expect(t, "malformed", do(t, "POST", p.a.AdminURL("/apigw/keys"), json.RawMessage(`{"user":`)), 400, "bad_request")
-	expect(t, "wrong method", do(t, "PATCH", p.a.AdminURL("/apigw/keys"), nil), 405, "method_not_allowed")
+	soExpect(t, "malformed", soDo(t, "POST", p.a.AdminURL("/apigw/keys"), json.RawMessage(`{"user":`)), 400, "bad_request")
+	soExpect(t, "wrong method", soDo(t, "PATCH", p.a.AdminURL("/apigw/keys"), nil), 405, "method_not_allowed")
 	// Caddy's admin origin check still applies to our routes
-	r := do(t, "GET", p.a.AdminURL("/apigw/keys"), nil, "Origin", "http://evil.example")
+	r := soDo(t, "GET", p.a.AdminURL("/apigw/keys"), nil, "Origin", "http://evil.example")
 	if r.status != http.StatusForbidden {
 		t.Fatalf("foreign origin: status %d, want 403", r.status)
 	}
 }
 
 func TestScaleOutJTIRevocation(t *testing.T) {
-	requireDemo(t)
-	p := startPair(t, "")
+	soRequireDemo(t)
+	p := soStartPair(t, "")
 	jti := fmt.Sprintf("jti-%d", time.Now().UnixNano())
 	exp := time.Now().Add(10 * time.Minute).Unix()
-	tok := hs256(map[string]any{"sub": "bob", "jti": jti, "exp": exp})
-	other := hs256(map[string]any{"sub": "bob", "jti": jti + "-other", "exp": exp})
+	tok := soHs256(map[string]any{"sub": "bob", "jti": jti, "exp": exp})
+	other := soHs256(map[string]any{"sub": "bob", "jti": jti + "-other", "exp": exp})
 	for name, inst := range map[string]*testutil.Caddy{"A": p.a, "B": p.b} {
-		expect(t, "token on "+name, do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 200, "")
+		soExpect(t, "token on "+name, soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 200, "")
 	}
-	expect(t, "revoke on B", do(t, "POST", p.b.AdminURL("/apigw/revocations"), map[string]any{"jti": jti, "exp": exp}), 201, "")
+	soExpect(t, "revoke on B", soDo(t, "POST", p.b.AdminURL("/apigw/revocations"), map[string]any{"jti": jti, "exp": exp}), 201, "")
 	for name, inst := range map[string]*testutil.Caddy{"A": p.a, "B": p.b} {
-		expect(t, "revoked token on "+name, do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 401, "token_revoked")
-		expect(t, "other token on "+name, do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+other), 200, "")
+		soExpect(t, "revoked token on "+name, soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 401, "token_revoked")
+		soExpect(t, "other token on "+name, soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+other), 200, "")
 	}
 }
 
 func TestScaleOutSessions(t *testing.T) {
-	requireDemo(t)
-	p := startPair(t, "")
-	cookie := login(t, p.a)
-	expect(t, "session from A on B", do(t, "GET", p.b.URL("/session/x"), nil, "Cookie", cookie), 200, "")
-	expect(t, "logout on A", do(t, "POST", p.a.URL("/logout"), nil, "Cookie", cookie, "Origin", "http://127.0.0.1:"+fmt.Sprint(p.a.HTTPPort)), 200, "")
-	expect(t, "logged-out session on B", do(t, "GET", p.b.URL("/session/x"), nil, "Cookie", cookie), 401, "invalid_session")
-	expect(t, "logged-out session on A", do(t, "GET", p.a.URL("/session/x"), nil, "Cookie", cookie), 401, "invalid_session")
+	soRequireDemo(t)
+	p := soStartPair(t, "")
+	cookie := soLogin(t, p.a)
+	soExpect(t, "session from A on B", soDo(t, "GET", p.b.URL("/session/x"), nil, "Cookie", cookie), 200, "")
+	if r := soDo(t, "POST", p.a.URL("/logout"), nil, "Cookie", cookie, "Origin", "http://127.0.0.1:"+fmt.Sprint(p.a.HTTPPort)); r.status/100 != 2 {
+		t.Fatalf("logout on A: %d %s", r.status, r.body)
+	}
+	soExpect(t, "logged-out session on B", soDo(t, "GET", p.b.URL("/session/x"), nil, "Cookie", cookie), 401, "invalid_session")
+	soExpect(t, "logged-out session on A", soDo(t, "GET", p.a.URL("/session/x"), nil, "Cookie", cookie), 401, "invalid_session")
 
 	// admin: list on B, end by user on A, refused on B
-	c1, c2 := login(t, p.a), login(t, p.b)
-	list := do(t, "GET", p.b.AdminURL("/apigw/sessions?user=demo"), nil)
-	expect(t, "list sessions", list, 200, "")
+	c1, c2 := soLogin(t, p.a), soLogin(t, p.b)
+	list := soDo(t, "GET", p.b.AdminURL("/apigw/sessions?user=demo"), nil)
+	soExpect(t, "list sessions", list, 200, "")
 	var infos []struct{ ID, User string }
 	if err := json.Unmarshal([]byte(list.body), &infos); err != nil || len(infos) != 2 {
 		t.Fatalf("sessions listing: %s", list.body)
@@ -237,17 +239,17 @@ func TestScaleOutSessions(t *testing.T) {
 	if strings.Contains(list.body, strings.SplitN(strings.SplitN(c1, "=", 2)[1], ";", 2)[0]) {
 		t.Fatal("the listing shows a session token")
 	}
-	expect(t, "end one on A", do(t, "DELETE", p.a.AdminURL("/apigw/sessions/"+infos[0].ID), nil), 204, "")
-	expect(t, "end unknown", do(t, "DELETE", p.a.AdminURL("/apigw/sessions/"+infos[0].ID), nil), 404, "not_found")
-	expect(t, "end by user on A", do(t, "DELETE", p.a.AdminURL("/apigw/sessions?user=demo"), nil), 204, "")
+	soExpect(t, "end one on A", soDo(t, "DELETE", p.a.AdminURL("/apigw/sessions/"+infos[0].ID), nil), 204, "")
+	soExpect(t, "end unknown", soDo(t, "DELETE", p.a.AdminURL("/apigw/sessions/"+infos[0].ID), nil), 404, "not_found")
+	soExpect(t, "end by user on A", soDo(t, "DELETE", p.a.AdminURL("/apigw/sessions?user=demo"), nil), 204, "")
 	for _, c := range []string{c1, c2} {
-		expect(t, "ended session on B", do(t, "GET", p.b.URL("/session/x"), nil, "Cookie", c), 401, "invalid_session")
+		soExpect(t, "ended session on B", soDo(t, "GET", p.b.URL("/session/x"), nil, "Cookie", c), 401, "invalid_session")
 	}
 }
 
 func TestScaleOutLimitSmoke(t *testing.T) {
-	requireDemo(t)
-	p := startPair(t, "")
+	soRequireDemo(t)
+	p := soStartPair(t, "")
 	// /key/* allows 100 requests per minute per key, across instances.
 	var ok, limited atomic.Int32
 	var wg sync.WaitGroup
@@ -256,7 +258,7 @@ func TestScaleOutLimitSmoke(t *testing.T) {
 		go func(inst *testutil.Caddy) {
 			defer wg.Done()
 			for i := 0; i < 60; i++ {
-				r := do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1")
+				r := soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1")
 				switch r.status {
 				case 200:
 					ok.Add(1)
@@ -273,35 +275,35 @@ func TestScaleOutLimitSmoke(t *testing.T) {
 }
 
 func TestScaleOutRedisOutage(t *testing.T) {
-	requireDemo(t)
-	p := startPair(t, "?timeout=300ms")
-	tok := hs256(map[string]any{"sub": "carol", "jti": "outage-1", "exp": time.Now().Add(10 * time.Minute).Unix()})
-	expect(t, "key before", do(t, "GET", p.a.URL("/key/x"), nil, "X-API-Key", "demo-key-1"), 200, "")
+	soRequireDemo(t)
+	p := soStartPair(t, "?timeout=300ms")
+	tok := soHs256(map[string]any{"sub": "carol", "jti": "outage-1", "exp": time.Now().Add(10 * time.Minute).Unix()})
+	soExpect(t, "key before", soDo(t, "GET", p.a.URL("/key/x"), nil, "X-API-Key", "demo-key-1"), 200, "")
 
 	p.redis.Stop()
 	for i := 0; i < 20; i++ {
 		for _, inst := range []*testutil.Caddy{p.a, p.b} {
 			// auth that needs the store fails closed
-			expect(t, "api key during outage", do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1"), 503, "service_unavailable")
-			expect(t, "jwt during outage", do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 503, "service_unavailable")
+			soExpect(t, "api key during outage", soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1"), 503, "service_unavailable")
+			soExpect(t, "jwt during outage", soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 503, "service_unavailable")
 			// routes that need no store keep working
-			expect(t, "open during outage", do(t, "GET", inst.URL("/open/x"), nil), 200, "")
+			soExpect(t, "open during outage", soDo(t, "GET", inst.URL("/open/x"), nil), 200, "")
 		}
 	}
-	expect(t, "admin during outage", do(t, "GET", p.a.AdminURL("/apigw/keys"), nil), 503, "service_unavailable")
+	soExpect(t, "admin during outage", soDo(t, "GET", p.a.AdminURL("/apigw/keys"), nil), 503, "service_unavailable")
 
 	p.redis.Restart(t)
 	for name, inst := range map[string]*testutil.Caddy{"A": p.a, "B": p.b} {
 		deadline := time.Now().Add(20 * time.Second)
-		var r result
+		var r soResult
 		for time.Now().Before(deadline) {
-			if r = do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1"); r.status == 200 {
+			if r = soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", "demo-key-1"); r.status == 200 {
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		expect(t, "key after recovery on "+name, r, 200, "")
-		expect(t, "jwt after recovery on "+name, do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 200, "")
+		soExpect(t, "key after recovery on "+name, r, 200, "")
+		soExpect(t, "jwt after recovery on "+name, soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok), 200, "")
 		log := inst.Log.String()
 		if n := strings.Count(log, "redis store unreachable"); n != 1 {
 			t.Errorf("%s logged %d outage warnings, want 1", name, n)
@@ -311,8 +313,8 @@ func TestScaleOutRedisOutage(t *testing.T) {
 		}
 	}
 	// a key created after the restart works on both
-	_, key := createKey(t, p.b, "dave")
-	expect(t, "new key on A", do(t, "GET", p.a.URL("/key/x"), nil, "X-API-Key", key), 200, "")
+	_, key := soCreateKey(t, p.b, "dave")
+	soExpect(t, "new key on A", soDo(t, "GET", p.a.URL("/key/x"), nil, "X-API-Key", key), 200, "")
 }
 
 // TestScaleOutSoak sends mixed traffic through two race-built instances
@@ -322,13 +324,13 @@ func TestScaleOutRedisOutage(t *testing.T) {
 // whose DELETE got a 204 is refused on both; every revoked jti is
 // refused; no data race was reported.
 func TestScaleOutSoak(t *testing.T) {
-	requireDemo(t)
+	soRequireDemo(t)
 	t.Setenv("APIGW_CADDY_BIN", testutil.RaceCaddyBinary(t))
 	dur := 4 * time.Second
 	if os.Getenv("APIGW_SOAK") == "1" || os.Getenv("CI") == "true" {
 		dur = 60 * time.Second
 	}
-	p := startPair(t, "")
+	p := soStartPair(t, "")
 	insts := []*testutil.Caddy{p.a, p.b}
 
 	type keyState struct {
@@ -353,9 +355,9 @@ func TestScaleOutSoak(t *testing.T) {
 	stop := time.Now().Add(dur)
 	worker := func(w int) {
 		defer wg.Done()
-		call := func(method, url string, body any, hdr ...string) result {
+		call := func(method, url string, body any, hdr ...string) soResult {
 			reqs.Add(1)
-			r, err := try(method, url, body, hdr...)
+			r, err := soTry(method, url, body, hdr...)
 			if err != nil {
 				failure("%v", err)
 			}
@@ -399,7 +401,7 @@ func TestScaleOutSoak(t *testing.T) {
 			case 2: // JWT with a fresh jti, revoked on the other instance
 				jti := fmt.Sprintf("soak-%d-%d", w, i)
 				exp := time.Now().Add(10 * time.Minute).Unix()
-				tok := hs256(map[string]any{"sub": "soak", "jti": jti, "exp": exp})
+				tok := soHs256(map[string]any{"sub": "soak", "jti": jti, "exp": exp})
 				if r := call("GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok); r.status != 200 {
 					failure("jwt: %d %s", r.status, r.body)
 				}
@@ -413,7 +415,7 @@ func TestScaleOutSoak(t *testing.T) {
 				if r := call("GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok); r.code() != "token_revoked" {
 					failure("revoked jwt accepted: %d %s", r.status, r.body)
 				}
-			case 3: // login on one, use on the other, logout, refused
+			case 3: // soLogin on one, use on the other, logout, refused
 				r := call("POST", inst.URL("/login"), map[string]string{"username": "demo", "password": "demo-password"})
 				if r.status != 200 {
 					failure("login: %d %s", r.status, r.body)
@@ -455,8 +457,8 @@ func TestScaleOutSoak(t *testing.T) {
 	// nothing acknowledged was lost
 	var live int
 	for _, inst := range insts {
-		list := do(t, "GET", inst.AdminURL("/apigw/keys"), nil)
-		expect(t, "final listing", list, 200, "")
+		list := soDo(t, "GET", inst.AdminURL("/apigw/keys"), nil)
+		soExpect(t, "final listing", list, 200, "")
 		for _, k := range keys {
 			listed := strings.Contains(list.body, `"id":"`+k.id+`"`)
 			if k.deleted == listed {
@@ -468,12 +470,12 @@ func TestScaleOutSoak(t *testing.T) {
 			} else {
 				live++
 			}
-			if r := do(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", k.key); r.status != want {
+			if r := soDo(t, "GET", inst.URL("/key/x"), nil, "X-API-Key", k.key); r.status != want {
 				t.Errorf("key %s (deleted=%v): %d, want %d", k.id, k.deleted, r.status, want)
 			}
 		}
 		for _, tok := range jtis {
-			if r := do(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok); r.code() != "token_revoked" {
+			if r := soDo(t, "GET", inst.URL("/jwt/x"), nil, "Authorization", "Bearer "+tok); r.code() != "token_revoked" {
 				t.Errorf("revoked jti accepted at the end: %d", r.status)
 			}
 		}
