@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,7 +49,7 @@ var (
 	metricStoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "apigw",
 		Name:      "store_operation_duration_seconds",
-		Help:      "Latency of store operations by backend and operation (Redis command name, or pipeline).",
+		Help:      "Latency of Redis store operations by operation (Redis command name, or pipeline); the memory store is not timed (nanoseconds, see the benchmarks).",
 		Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	}, []string{"backend", "op"})
 	metricStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -86,6 +87,19 @@ func registerMetrics(ctx caddy.Context) error {
 		}
 	}
 	return nil
+}
+
+// ObserveLimitTake counts the outcome of one limiter Take: allowed,
+// denied, or error when err is not nil.
+func ObserveLimitTake(zone string, allowed bool, err error) {
+	switch {
+	case err != nil:
+		ObserveLimit(zone, "error")
+	case allowed:
+		ObserveLimit(zone, "allowed")
+	default:
+		ObserveLimit(zone, "denied")
+	}
 }
 
 // ObserveLimit counts one rate limiter decision. The limiter calls it for
@@ -154,8 +168,24 @@ func knownEvent(event string) string {
 	return event
 }
 
-// knownMethod bounds the auth method label.
+// methodOfCode is the auth method a failure code implies, for audit
+// entries that name no provider.
+var methodOfCode = map[string]string{
+	problem.CodeInvalidAPIKey:      "api_key",
+	problem.CodeInvalidToken:       "jwt",
+	problem.CodeTokenExpired:       "jwt",
+	problem.CodeTokenRevoked:       "jwt",
+	problem.CodeInvalidSession:     "session",
+	problem.CodeCSRFRejected:       "session",
+	problem.CodeInvalidCredentials: "login",
+	problem.CodeInvalidSignature:   "signature",
+	problem.CodeReplayedRequest:    "signature",
+}
+
+// knownMethod bounds the auth method label; provider module names
+// (apigw_api_key) count as their method (api_key).
 func knownMethod(m string) string {
+	m = strings.TrimPrefix(m, "apigw_")
 	switch m {
 	case "api_key", "jwt", "session", "signature", "login", "basic", "oidc", "none":
 		return m
@@ -178,11 +208,14 @@ func observeAudit(event, code, method string, fields []zap.Field) {
 	code = knownCode(code)
 	metricRejects.WithLabelValues(knownEvent(event), code).Inc()
 	switch {
-	case authCodes[code]:
+	case authCodes[code] || event == "auth_unavailable":
 		for _, f := range fields {
 			if f.Key == "auth_method" || f.Key == "provider" {
 				method = f.String
 			}
+		}
+		if method == "" {
+			method = methodOfCode[code]
 		}
 		metricAuth.WithLabelValues(knownMethod(method), code).Inc()
 	case validationCodes[code]:

@@ -69,6 +69,14 @@ func TestMetricsCounting(t *testing.T) {
 			func() float64 { return testutil.ToFloat64(metricRejects.WithLabelValues("x", "other")) }, 1},
 		{"unknown event bounded", func() { Audit(req, "Weird Event!", "rate_limited") },
 			func() float64 { return testutil.ToFloat64(metricRejects.WithLabelValues("other", "rate_limited")) }, 1},
+		{"provider module name as method", func() { Audit(req, "auth_failed", "invalid_token", zap.String("provider", "apigw_jwt")) },
+			func() float64 { return testutil.ToFloat64(metricAuth.WithLabelValues("jwt", "invalid_token")) }, 1},
+		{"store outage in auth", func() { Audit(req, "auth_unavailable", "service_unavailable", zap.String("provider", "apigw_api_key")) },
+			func() float64 {
+				return testutil.ToFloat64(metricAuth.WithLabelValues("api_key", "service_unavailable"))
+			}, 1},
+		{"limiter take", func() { ObserveLimitTake("z", false, errors.New("down")) },
+			func() float64 { return testutil.ToFloat64(metricLimiter.WithLabelValues("z", "error")) }, 1},
 		{"login success", func() { Audit(req, "login_succeeded", "") },
 			func() float64 { return testutil.ToFloat64(metricAuth.WithLabelValues("login", "ok")) }, 1},
 		{"non-reject event not a reject", func() { Audit(req, "logout", "") },
