@@ -341,7 +341,7 @@ func TestParseRedisURL(t *testing.T) {
 			}
 		}},
 		{name: "bad scheme", url: "http://h:1", wantErr: "unknown scheme"},
-		{name: "no host", url: "redis:///0", wantErr: "no host"},
+		{name: "no host", url: "redis:///0", wantErr: "has no host"},
 		{name: "bad timeout", url: "redis://h:1?timeout=soon", wantErr: "timeout="},
 		{name: "unknown option", url: "redis://h:1?bogus=1", wantErr: "bogus"},
 		{name: "bad startup", url: "redis://h:1?startup=maybe", wantErr: "startup="},

@@ -92,7 +92,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 		return nil, fmt.Errorf("unknown scheme %q: use redis://, rediss://, redis-sentinel:// or redis-cluster://", scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("no host: use %s://host:port", scheme)
+		return nil, fmt.Errorf("has no host: use %s://host:port", scheme)
 	}
 	hosts := strings.Split(u.Host, ",")
 	for _, h := range hosts {
