@@ -662,3 +662,32 @@ func TestParseJWKS(t *testing.T) {
 		})
 	}
 }
+
+// TestJWKSConcurrentUnknownKid: a burst of tokens with unknown kids costs
+// one fetch, and the rotated-in key they carry works for all of them.
+func TestJWKSConcurrentUnknownKid(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwkOf(t, "new", "ES256", &k.p256.PublicKey))
+	j, _ := newTestJWKS(t, srv.URL)
+	v := mustVerifier(t, JWTConfig{JWKS: j, Algorithms: []string{"ES256"}})
+	tok := sign(t, "ES256", k.p256, claims(nil), map[string]any{"kid": "new"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(tok); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent verify: %v", err)
+	}
+	if got := srv.hits.Load(); got != 1 {
+		t.Fatalf("fetches = %d, want 1", got)
+	}
+}
