@@ -226,6 +226,7 @@ func TestJWTRejects(t *testing.T) {
 		{"empty", "", CodeInvalidToken, "token is malformed"},
 		{"too large", strings.Repeat("a", MaxTokenLen+1), CodeInvalidToken, "token is too large"},
 		{"unknown alg", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"XX999"}`)) + ".e30.", CodeInvalidToken, "token algorithm is not allowed"},
+		{"crit header", sign(t, "HS256", secret, claims(good), map[string]any{"crit": []any{"exp"}, "exp": 1}), CodeInvalidToken, "token has unsupported critical header parameters"},
 		{"alg header mismatch trick", sign(t, "HS256", secret, claims(good), map[string]any{"alg": "HS256 "}), CodeInvalidToken, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
