@@ -252,13 +252,13 @@ func (j *JWTAuth) tokenFrom(r *http.Request) (string, bool) {
 }
 
 // Authenticate implements caddyauth.Authenticator.
-func (j *JWTAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	token, ok := j.tokenFrom(r)
 	if !ok {
 		if len(r.Header[j.header]) == 0 {
-			j.reject(r, j.missing, "")
+			j.reject(w, r, j.missing, "")
 		} else {
-			j.reject(r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
+			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
 		}
 		return caddyauth.User{}, false, nil
 	}
@@ -268,26 +268,27 @@ func (j *JWTAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyaut
 		if !errors.As(err, &te) {
 			te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
 		}
-		j.reject(r, j.invalid(te.Code, te.Detail), "")
+		j.reject(w, r, j.invalid(te.Code, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
 	id, err := authn.IdentityFromClaims(claims, j.UserClaim)
 	if err != nil {
 		var te *authn.TokenError
 		errors.As(err, &te)
-		j.reject(r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
+		j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
 	if jti, _ := claims["jti"].(string); jti != "" {
 		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
 		if err != nil {
 			j.logger.Error("revocation store unavailable; rejecting request", zap.Error(err))
+			RequestID(w, r)
 			RecordAuthFailure(r, j.unavailable)
 			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
 			return caddyauth.User{}, false, nil
 		}
 		if revoked {
-			j.reject(r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
+			j.reject(w, r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
 			return caddyauth.User{}, false, nil
 		}
 	}
@@ -308,7 +309,8 @@ func (j *JWTAuth) invalid(code, detail string) *problem.Problem {
 		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
 }
 
-func (j *JWTAuth) reject(r *http.Request, p *problem.Problem, jti string) {
+func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, jti string) {
+	RequestID(w, r) // before Audit, so the id also reaches the response header
 	RecordAuthFailure(r, p)
 	fields := []zap.Field{zap.String("provider", "apigw_jwt"), zap.String("reason", p.Detail)}
 	if jti != "" {
