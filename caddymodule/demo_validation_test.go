@@ -410,6 +410,30 @@ http://127.0.0.1:{$APIGW_HTTP_PORT} {
 					t.Fatalf("problem leaks %q: %s", leak, r.body)
 				}
 			}
+			if tc.status < 500 {
+				return
+			}
+			// The operator sees why, once, at ERROR, with the id and
+			// without the secret; one audit entry.
+			id := p.RequestID
+			logged := withID(waitLog(t, c, "http.handlers.apigw_errors", func(es []map[string]any) bool {
+				return len(withID(es, id)) > 0
+			}), id)
+			if len(logged) != 1 || logged[0]["level"] != "error" || strings.Contains(fmt.Sprint(logged[0]), "hunter2") {
+				t.Fatalf("error log entries %v", logged)
+			}
+			if tc.path == "/down" && !strings.Contains(fmt.Sprint(logged[0]["error"]), "connect") {
+				t.Fatalf("log does not say why: %v", logged[0])
+			}
+			audits := withID(waitLog(t, c, "apigw.audit", func(es []map[string]any) bool {
+				return len(withID(es, id)) > 0
+			}), id)
+			if len(audits) != 1 || audits[0]["event"] != "error_scrubbed" {
+				t.Fatalf("audit entries %v", audits)
+			}
+			if strings.Contains(c.Log.String(), "hunter2") {
+				t.Fatal("a secret from an error message reached the log")
+			}
 		})
 	}
 	t.Run("access and error logs carry the request id", func(t *testing.T) {
