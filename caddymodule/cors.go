@@ -156,6 +156,7 @@ func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	origin := r.Header.Get("Origin")
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		addVary(h, varyPreflight)
+		delete(h, "Server") // the preflight ends here, before apigw_errors removes it
 		if c.preflightAllowed(r, origin) {
 			c.grant(h, origin)
 			h["Access-Control-Allow-Methods"] = c.allowMethods[:1:1]

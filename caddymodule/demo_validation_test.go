@@ -319,6 +319,26 @@ func TestDemoValidation(t *testing.T) {
 		}
 	})
 
+	t.Run("CORS on the demo", func(t *testing.T) {
+		pre := map[string]string{"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+		r := send(t, "OPTIONS", users, pre, "")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			r.header.Get("Access-Control-Allow-Credentials") != "true" || r.header.Get("Server") != "" || r.header.Get("X-Request-ID") == "" {
+			t.Fatalf("preflight: %d %v", r.status, r.header)
+		}
+		pre["Origin"] = "http://localhost:3001"
+		r = send(t, "OPTIONS", users, pre, "")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "" || r.header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Fatalf("foreign preflight granted: %d %v", r.status, r.header)
+		}
+		r = send(t, "POST", users, map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, `{}`)
+		if r.status != 400 || r.header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			!strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "X-Request-ID") || !strings.Contains(r.header.Get("Vary"), "Origin") {
+			t.Fatalf("problem not readable cross-origin: %d %v", r.status, r.header)
+		}
+		checkCommon(t, r)
+	})
+
 	t.Run("request id is the same in header, problem, upstream and log", func(t *testing.T) {
 		r := send(t, "GET", c.URL("/open/echo"), map[string]string{"X-Request-ID": "client-chosen-id"}, "")
 		checkCommon(t, r)
