@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -155,6 +156,7 @@ func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	origin := r.Header.Get("Origin")
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
 		addVary(h, varyPreflight)
+		delete(h, "Server") // the preflight ends here, before apigw_errors removes it
 		if c.preflightAllowed(r, origin) {
 			c.grant(h, origin)
 			h["Access-Control-Allow-Methods"] = c.allowMethods[:1:1]
@@ -171,11 +173,64 @@ func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return nil
 	}
 	addVary(h, varyOrigin)
-	if origin != "" && c.matcher.Match(origin) {
+	if origin == "" {
+		return next.ServeHTTP(w, r)
+	}
+	allowed := c.matcher.Match(origin)
+	if allowed {
 		c.grant(h, origin)
 		h["Access-Control-Expose-Headers"] = c.expose[:1:1]
 	}
-	return next.ServeHTTP(w, r)
+	// The gateway owns CORS: what an upstream says about it (a second
+	// Access-Control-Allow-Origin voids the grant; a grant for a
+	// disallowed origin must not pass) is replaced when the response
+	// header is written.
+	return next.ServeHTTP(&corsWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, c: c, origin: origin, allowed: allowed}, r)
+}
+
+// corsHeaders are the response headers the CORS handler owns.
+var corsHeaders = []string{
+	"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods",
+	"Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "Access-Control-Max-Age",
+	"Access-Control-Allow-Private-Network",
+}
+
+type corsWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	c       *CORS
+	origin  string
+	allowed bool
+	wrote   bool
+}
+
+func (w *corsWriter) WriteHeader(status int) {
+	if !w.wrote && status >= 200 {
+		w.wrote = true
+		h := w.ResponseWriter.Header()
+		for _, k := range corsHeaders {
+			delete(h, k)
+		}
+		if w.allowed {
+			w.c.grant(h, w.origin)
+			h["Access-Control-Expose-Headers"] = w.c.expose[:1:1]
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *corsWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom applies the headers before a sendfile-style copy.
+func (w *corsWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(src)
 }
 
 // addVary adds vals to the Vary header without allocating when it is
@@ -434,4 +489,5 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*CORS)(nil)
 	_ caddy.Provisioner           = (*CORS)(nil)
 	_ caddy.Validator             = (*CORS)(nil)
+	_ io.ReaderFrom               = (*corsWriter)(nil)
 )

@@ -155,6 +155,40 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// TestCORSUpstreamOverridden: the gateway's answer replaces whatever the
+// upstream says about CORS, for allowed and disallowed origins.
+func TestCORSUpstreamOverridden(t *testing.T) {
+	c := provisionCORS(t, &CORS{Origins: []string{"http://localhost:3000"}, Credentials: true})
+	upstream := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Add("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		w.Header().Add("Access-Control-Allow-Credentials", "true")
+		w.WriteHeader(200)
+		return nil
+	})
+	for _, tc := range []struct {
+		origin, wantACAO, wantACAC string
+	}{
+		{"http://localhost:3000", "http://localhost:3000", "true"},
+		{"https://evil.test", "", ""},
+	} {
+		t.Run(tc.origin, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/x", nil)
+			r.Header.Set("Origin", tc.origin)
+			w := httptest.NewRecorder()
+			if err := c.ServeHTTP(w, r, upstream); err != nil {
+				t.Fatal(err)
+			}
+			h := w.Result().Header
+			if got := h.Values("Access-Control-Allow-Origin"); len(got) > 1 || h.Get("Access-Control-Allow-Origin") != tc.wantACAO {
+				t.Fatalf("ACAO %q, want %q", got, tc.wantACAO)
+			}
+			if got := h.Values("Access-Control-Allow-Credentials"); len(got) > 1 || h.Get("Access-Control-Allow-Credentials") != tc.wantACAC {
+				t.Fatalf("ACAC %q, want %q", got, tc.wantACAC)
+			}
+		})
+	}
+}
+
 func TestCORSConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ name, input, want string }{
 		{"credentials with star", "apigw_cors {\n origins *\n credentials\n}", `credentials cannot be combined with origin "*"`},

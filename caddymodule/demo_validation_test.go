@@ -319,6 +319,26 @@ func TestDemoValidation(t *testing.T) {
 		}
 	})
 
+	t.Run("CORS on the demo", func(t *testing.T) {
+		pre := map[string]string{"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+		r := send(t, "OPTIONS", users, pre, "")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			r.header.Get("Access-Control-Allow-Credentials") != "true" || r.header.Get("Server") != "" || r.header.Get("X-Request-ID") == "" {
+			t.Fatalf("preflight: %d %v", r.status, r.header)
+		}
+		pre["Origin"] = "http://localhost:3001"
+		r = send(t, "OPTIONS", users, pre, "")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "" || r.header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Fatalf("foreign preflight granted: %d %v", r.status, r.header)
+		}
+		r = send(t, "POST", users, map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/json"}, `{}`)
+		if r.status != 400 || r.header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			!strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "X-Request-ID") || !strings.Contains(r.header.Get("Vary"), "Origin") {
+			t.Fatalf("problem not readable cross-origin: %d %v", r.status, r.header)
+		}
+		checkCommon(t, r)
+	})
+
 	t.Run("request id is the same in header, problem, upstream and log", func(t *testing.T) {
 		r := send(t, "GET", c.URL("/open/echo"), map[string]string{"X-Request-ID": "client-chosen-id"}, "")
 		checkCommon(t, r)
@@ -410,6 +430,30 @@ http://127.0.0.1:{$APIGW_HTTP_PORT} {
 					t.Fatalf("problem leaks %q: %s", leak, r.body)
 				}
 			}
+			if tc.status < 500 {
+				return
+			}
+			// The operator sees why, once, at ERROR, with the id and
+			// without the secret; one audit entry.
+			id := p.RequestID
+			logged := withID(waitLog(t, c, "http.handlers.apigw_errors", func(es []map[string]any) bool {
+				return len(withID(es, id)) > 0
+			}), id)
+			if len(logged) != 1 || logged[0]["level"] != "error" || strings.Contains(fmt.Sprint(logged[0]), "hunter2") {
+				t.Fatalf("error log entries %v", logged)
+			}
+			if tc.path == "/down" && !strings.Contains(fmt.Sprint(logged[0]["error"]), "connect") {
+				t.Fatalf("log does not say why: %v", logged[0])
+			}
+			audits := withID(waitLog(t, c, "apigw.audit", func(es []map[string]any) bool {
+				return len(withID(es, id)) > 0
+			}), id)
+			if len(audits) != 1 || audits[0]["event"] != "error_scrubbed" {
+				t.Fatalf("audit entries %v", audits)
+			}
+			if strings.Contains(c.Log.String(), "hunter2") {
+				t.Fatal("a secret from an error message reached the log")
+			}
 		})
 	}
 	t.Run("access and error logs carry the request id", func(t *testing.T) {
@@ -484,4 +528,94 @@ func dropHandleBlocksUsing(lines []string, directive string) []string {
 		out = append(out, lines[i])
 	}
 	return out
+}
+
+// TestValidateOpenAPIThroughCaddy runs apigw_validate with an OpenAPI
+// document in a real Caddy: the operation is found by path and method,
+// parameters and body are checked, and a valid body reaches the
+// upstream unchanged.
+func TestValidateOpenAPIThroughCaddy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "pets.yaml")
+	if err := os.WriteFile(spec, []byte(`openapi: 3.0.3
+info: {title: pets, version: "1"}
+paths:
+  /pets/{id}:
+    parameters:
+      - {name: id, in: path, required: true, schema: {type: integer, minimum: 1}}
+    put:
+      parameters:
+        - {name: dry_run, in: query, schema: {type: boolean}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              additionalProperties: false
+              properties:
+                name: {type: string, maxLength: 20}
+                tag: {type: string, default: none}
+      responses: {"200": {description: ok}}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(cfg, []byte(`{
+	admin {$APIGW_ADMIN}
+	auto_https off
+}
+http://127.0.0.1:{$APIGW_HTTP_PORT} {
+	apigw_request_id
+	apigw_errors
+	handle /pets/* {
+		apigw_validate {
+			openapi `+spec+`
+		}
+		respond "{http.request.body}" 200
+	}
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.StartCaddy(t, testutil.Options{Config: cfg})
+	jsonCT := map[string]string{"Content-Type": "application/json"}
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		code, field, rule        string
+	}{
+		{"valid", "PUT", "/pets/7?dry_run=true", `{"name":"Rex"}`, 200, "", "", ""},
+		{"bad path param", "PUT", "/pets/0", `{"name":"Rex"}`, 400, "validation_failed", "path/id", "minimum"},
+		{"bad query param", "PUT", "/pets/7?dry_run=maybe", `{"name":"Rex"}`, 400, "validation_failed", "query/dry_run", "type"},
+		{"unknown field", "PUT", "/pets/7", `{"name":"Rex","owner":"x"}`, 400, "validation_failed", "/owner", "additionalProperties"},
+		{"missing field", "PUT", "/pets/7", `{"tag":"x"}`, 400, "validation_failed", "/name", "required"},
+		{"undeclared method", "DELETE", "/pets/7", "", 405, "method_not_allowed", "", ""},
+		{"undeclared path", "PUT", "/pets/7/photos", `{}`, 404, "not_found", "", ""},
+		{"operator key", "PUT", "/pets/7", `{"name":{"$gt":""}}`, 400, "validation_failed", "/name/$gt", "dollarKey"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := send(t, tc.method, c.URL(tc.path), jsonCT, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if tc.status == 200 {
+				if string(r.body) != tc.body {
+					t.Fatalf("upstream got %q, want the body unchanged (no defaults added)", r.body)
+				}
+				return
+			}
+			p := r.problem(t)
+			if p.Code != tc.code {
+				t.Fatalf("problem %+v", p)
+			}
+			if tc.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != tc.field || p.Errors[0].Rule != tc.rule) {
+				t.Fatalf("errors %+v, want %s %s", p.Errors, tc.field, tc.rule)
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -102,6 +103,7 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return status >= 500 || (e.Scrub4xx && status >= 400)
 	})
 	if err := next.ServeHTTP(&boundedRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}, rec: rec, buf: buf}, r); err != nil {
+		e.logHandlerError(w, r, err)
 		return err
 	}
 	if !rec.Buffered() {
@@ -176,6 +178,39 @@ func (b *boundedRecorder) ReadFrom(r io.Reader) (int64, error) {
 
 // writerOnly hides ReadFrom so io.Copy uses Write.
 type writerOnly struct{ io.Writer }
+
+// logHandlerError records a 5xx error that Caddy or another module
+// raised without a problem of ours (reverse_proxy finding no upstream,
+// a timeout, an `error` directive): Caddy logs errors its error routes
+// handled only at DEBUG, so the operator would never see why. It logs
+// once at ERROR with the request id (error text redacted) and audits it
+// as error_scrubbed. The error itself is returned unchanged, for the
+// renderer.
+func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		return
+	}
+	status := http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	if status < 500 {
+		return
+	}
+	shown := problem.ForStatus(status)
+	if c := e.logger.Check(zap.ErrorLevel, "handler error scrubbed"); c != nil {
+		msg := err.Error()
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("status", status),
+			zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.ByteString("error", RedactSecrets([]byte(msg))))
+	}
+	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
+}
 
 // ScrubbedProblem is the problem a client sees instead of an upstream
 // answer with the given status: 503 stays 503 service_unavailable, 504

@@ -72,7 +72,7 @@ func BenchmarkSignatureVerify(b *testing.B) {
 // loopback (one GET per lookup; a SET and a GET when last-seen is due).
 func BenchmarkLookupRedis(b *testing.B) {
 	rd := testutil.StartRedis(b)
-	st, err := store.NewRedis(rd.URL(0))
+	st, err := store.NewRedis(rd.URL(0), nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -163,9 +163,14 @@ func flattenOpenAPIError(err error, out *[]problem.FieldError, unsupported *bool
 		// kin-openapi names the property of "required" and unknown-field
 		// errors only in its reason: `property "x" is missing`.
 		if prop, ok := reasonProperty(se.Reason); ok {
-			ptr = append(ptr, prop)
-			if rule == "properties" {
+			switch {
+			case rule == "properties":
+				ptr = append(ptr, prop)
 				rule = "additionalProperties"
+			case len(ptr) == 0 || ptr[len(ptr)-1] != prop:
+				// kin-openapi puts the missing property of "required"
+				// in the pointer already; add it where it does not.
+				ptr = append(ptr, prop)
 			}
 		}
 		f := where

@@ -436,6 +436,7 @@ func TestOpenAPI(t *testing.T) {
 		{name: "put ok", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: `{"name":"rex"}`, status: 0},
 		{name: "put long name", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: `{"name":"rexrexrexrex"}`, status: 400, field: "/name", rule: "maxLength"},
 		{name: "put unknown field", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: `{"name":"r","x":1}`, status: 400, field: "/x", rule: "additionalProperties"},
+		{name: "put missing field", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: `{"tag":"x"}`, status: 400, field: "/name", rule: "required"},
 		{name: "put missing body", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: ``, status: 400, field: "body", rule: "required"},
 		{name: "put wrong type", method: "PUT", url: "/v1/pets/3", ct: "text/plain", body: `x`, status: 415},
 		{name: "put dup key", method: "PUT", url: "/v1/pets/3", ct: "application/json", body: `{"name":"a","name":"b"}`, status: 400, field: "/name", rule: "duplicateKey"},
