@@ -47,6 +47,11 @@ type App struct {
 	// in the user info and query they may hold any character.
 	Store string `json:"store,omitempty"`
 
+	// Session configures the sessions shared by apigw_login, apigw_logout
+	// and apigw_session (cookie name, timeouts, per-user cap). See
+	// SessionOptions; nil means the defaults.
+	Session *SessionOptions `json:"session,omitempty"`
+
 	store   store.Store
 	poolKey string
 	logger  *zap.Logger
@@ -154,6 +159,7 @@ func StoreFrom(ctx caddy.Context) (store.Store, error) {
 //
 //	apigw {
 //	    store memory|<redis-url>
+//	    session { ... }   # see parseSessionOption
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
@@ -174,8 +180,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if _, err := store.ParseURL(app.Store); err != nil && !hasPlaceholder(app.Store) {
 				return nil, d.Errf("apigw store: %v", err)
 			}
+		case "session":
+			if err := parseSessionOption(d, app); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, d.Errf("unrecognized apigw option %q (known: store)", d.Val())
+			return nil, d.Errf("unrecognized apigw option %q (known: store, session)", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "apigw", Value: caddyconfig.JSON(app, nil)}, nil

@@ -1,0 +1,190 @@
+package authn
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// HashKey returns the SHA-256 digest of a presented API key: the only form
+// in which keys exist in configuration and in the store.
+func HashKey(key string) [sha256.Size]byte {
+	return sha256.Sum256([]byte(key))
+}
+
+// HashKeyHex returns HashKey(key) as lowercase hex, the form written in a
+// Caddyfile (`printf %s "$KEY" | sha256sum`).
+func HashKeyHex(key string) string {
+	h := HashKey(key)
+	return hex.EncodeToString(h[:])
+}
+
+// ParseKeyHash decodes a SHA-256 hex digest as written in configuration.
+func ParseKeyHash(s string) ([sha256.Size]byte, error) {
+	var out [sha256.Size]byte
+	if len(s) != 2*sha256.Size {
+		return out, fmt.Errorf("key hash must be %d hex characters (SHA-256), got %d; compute it with: printf %%s \"$KEY\" | sha256sum", 2*sha256.Size, len(s))
+	}
+	if _, err := hex.Decode(out[:], []byte(strings.ToLower(s))); err != nil {
+		return out, fmt.Errorf("key hash is not hex: %w", err)
+	}
+	return out, nil
+}
+
+// ConfigKey is one API key as configured: its digest and the identity it
+// maps to.
+type ConfigKey struct {
+	// Hash is the SHA-256 digest of the key.
+	Hash [sha256.Size]byte
+	// Record describes the key (id, user, scopes, roles, metadata, expiry).
+	Record KeyRecord
+	// AllowCIDRs, if not empty, restricts the client addresses that may
+	// use the key.
+	AllowCIDRs []netip.Prefix
+}
+
+// KeyCheck is the outcome of matching a presented key.
+type KeyCheck int
+
+// Outcomes of KeySet.Match.
+const (
+	// KeyUnknown means no configured key has the presented key's digest.
+	KeyUnknown KeyCheck = iota
+	// KeyValid means the key matched and may be used.
+	KeyValid
+	// KeyExpired means the key matched but its expiry passed.
+	KeyExpired
+	// KeyAddressDenied means the key matched but the client address is not
+	// in its allowed CIDRs.
+	KeyAddressDenied
+)
+
+// KeySet is an immutable set of configured keys, looked up by the SHA-256
+// digest of the presented key. The map lookup is on the digest (an
+// attacker learns nothing useful from its timing: finding a key with a
+// chosen digest prefix is a preimage problem) and the final comparison is
+// constant-time.
+type KeySet struct {
+	byHash map[[sha256.Size]byte]*keyEntry
+}
+
+type keyEntry struct {
+	key      ConfigKey
+	identity *Identity
+}
+
+// dummyHash is compared against when no key matches, so a miss does the
+// same work as a hit.
+var dummyHash [sha256.Size]byte
+
+// NewKeySet builds a key set. It fails on duplicate digests or ids.
+func NewKeySet(keys []ConfigKey) (*KeySet, error) {
+	ks := &KeySet{byHash: make(map[[sha256.Size]byte]*keyEntry, len(keys))}
+	ids := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if _, dup := ks.byHash[k.Hash]; dup {
+			return nil, fmt.Errorf("key %q: the same key hash is configured twice", k.Record.ID)
+		}
+		if ids[k.Record.ID] {
+			return nil, fmt.Errorf("key id %q is used twice; give each key a distinct `id`", k.Record.ID)
+		}
+		ids[k.Record.ID] = true
+		ks.byHash[k.Hash] = &keyEntry{key: k, identity: k.Record.Identity()}
+	}
+	return ks, nil
+}
+
+// Len returns the number of keys.
+func (ks *KeySet) Len() int { return len(ks.byHash) }
+
+// Records returns the keys' records (never a key or digest).
+func (ks *KeySet) Records() []KeyRecord {
+	out := make([]KeyRecord, 0, len(ks.byHash))
+	for _, e := range ks.byHash {
+		out = append(out, e.key.Record)
+	}
+	return out
+}
+
+// Match looks up presented for a client at addr (the zero Addr when
+// unknown: then keys with CIDRs are denied) at time now. The returned
+// identity is shared and must not be modified. The record is returned for
+// every outcome except KeyUnknown.
+func (ks *KeySet) Match(presented string, addr netip.Addr, now time.Time) (KeyCheck, *Identity, *KeyRecord) {
+	sum := HashKey(presented)
+	e, ok := ks.byHash[sum]
+	want := &dummyHash
+	if ok {
+		want = &e.key.Hash
+	}
+	if subtle.ConstantTimeCompare(want[:], sum[:]) != 1 || !ok {
+		return KeyUnknown, nil, nil
+	}
+	rec := &e.key.Record
+	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
+		return KeyExpired, nil, rec
+	}
+	if len(e.key.AllowCIDRs) > 0 {
+		allowed := false
+		if addr.IsValid() {
+			addr = addr.Unmap()
+			for _, p := range e.key.AllowCIDRs {
+				if p.Contains(addr) {
+					allowed = true
+					break
+				}
+			}
+		}
+		if !allowed {
+			return KeyAddressDenied, nil, rec
+		}
+	}
+	return KeyValid, e.identity, rec
+}
+
+// KeyRecord describes an API key without revealing it: what admin
+// listings show and what a key maps to.
+type KeyRecord struct {
+	// ID identifies the key in listings, logs and revocations.
+	ID string `json:"id"`
+	// User is the identity the key authenticates as ({http.auth.user.id}).
+	User string `json:"user"`
+	// Scopes are the scopes granted to the key.
+	Scopes []string `json:"scopes,omitempty"`
+	// Roles are the roles granted to the key.
+	Roles []string `json:"roles,omitempty"`
+	// Metadata is free-form data published with the identity.
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Created is when the key was created (zero for config keys).
+	Created time.Time `json:"created,omitzero"`
+	// Expires is when the key stops working (zero: never).
+	Expires time.Time `json:"expires,omitzero"`
+	// Source is "config" or "runtime".
+	Source string `json:"source"`
+}
+
+// Sources of a KeyRecord.
+const (
+	SourceConfig  = "config"
+	SourceRuntime = "runtime"
+)
+
+// Identity returns the identity a request authenticated by this key gets:
+// ID = User, method "api_key", the key's scopes and roles, and its metadata
+// plus "key_id" as claims.
+func (rec *KeyRecord) Identity() *Identity {
+	claims := make(map[string]any, len(rec.Metadata)+1)
+	for k, v := range rec.Metadata {
+		claims[k] = v
+	}
+	claims["key_id"] = rec.ID
+	return &Identity{ID: rec.User, Method: "api_key", Scopes: rec.Scopes, Roles: rec.Roles, Claims: claims}
+}
+
+// errKeyIDEmpty is returned for records without id.
+var errKeyIDEmpty = errors.New("key record has no id")

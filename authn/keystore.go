@@ -1,0 +1,339 @@
+package authn
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apigw/caddy-apigw/store"
+)
+
+// Store key layout of runtime keys and revocations (the store adds its own
+// prefix in front):
+//
+//	key:h:<sha256 hex>   → JSON of the runtime key's record
+//	key:id:<id>          → sha256 hex of the runtime key with that id
+//	key:revoked:<id>     → marker: the config key with that id is revoked
+const (
+	keyHashPrefix    = "key:h:"
+	keyIDPrefix      = "key:id:"
+	keyRevokedPrefix = "key:revoked:"
+)
+
+// KeyPrefix starts every key KeyStore.Create returns, so leaked keys are
+// easy to recognise (secret scanners, logs).
+const KeyPrefix = "apigw_"
+
+// KeyStore manages runtime API keys (created over the admin API) and
+// revocations of runtime and config keys, in a store.Store shared by every
+// instance. It caches nothing: every lookup reads the store, so a revoked
+// key stops working everywhere at once.
+type KeyStore struct {
+	s   store.Store
+	now func() time.Time
+}
+
+// NewKeyStore returns a KeyStore backed by s.
+func NewKeyStore(s store.Store) *KeyStore {
+	return &KeyStore{s: s, now: time.Now}
+}
+
+// RevokedKey returns the store key marking config key id as revoked.
+func RevokedKey(id string) string { return keyRevokedPrefix + id }
+
+// Create makes a new random key for user: 256 bits from crypto/rand,
+// base64url, prefixed with KeyPrefix. Only its SHA-256 digest is stored;
+// the key is returned once and never again. A zero expires means never.
+func (k *KeyStore) Create(ctx context.Context, user string, scopes []string, metadata map[string]string, expires time.Time) (KeyRecord, string, error) {
+	if user == "" {
+		return KeyRecord{}, "", errors.New("creating key: user is empty")
+	}
+	now := k.now().UTC().Truncate(time.Second)
+	if !expires.IsZero() && !expires.After(now) {
+		return KeyRecord{}, "", errors.New("creating key: expires is in the past")
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return KeyRecord{}, "", fmt.Errorf("creating key: %w", err)
+	}
+	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	var idb [9]byte
+	if _, err := rand.Read(idb[:]); err != nil {
+		return KeyRecord{}, "", fmt.Errorf("creating key id: %w", err)
+	}
+	rec := KeyRecord{
+		ID:       "key_" + hex.EncodeToString(idb[:]),
+		User:     user,
+		Scopes:   scopes,
+		Metadata: metadata,
+		Created:  now,
+		Expires:  expires.UTC(),
+		Source:   SourceRuntime,
+	}
+	if expires.IsZero() {
+		rec.Expires = time.Time{}
+	}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return KeyRecord{}, "", fmt.Errorf("creating key: %w", err)
+	}
+	var ttl time.Duration
+	if !rec.Expires.IsZero() {
+		ttl = rec.Expires.Sub(now) + time.Minute
+	}
+	h := HashKeyHex(key)
+	if err := k.s.Set(ctx, keyHashPrefix+h, val, ttl); err != nil {
+		return KeyRecord{}, "", fmt.Errorf("storing key: %w", err)
+	}
+	if err := k.s.Set(ctx, keyIDPrefix+rec.ID, []byte(h), ttl); err != nil {
+		_ = k.s.Delete(ctx, keyHashPrefix+h)
+		return KeyRecord{}, "", fmt.Errorf("storing key: %w", err)
+	}
+	return rec, key, nil
+}
+
+// List returns every runtime key in the store and every config key of the
+// running providers (RegisterConfigKeys), sorted by id. Revoked config keys
+// are left out. It never returns a key or its digest.
+func (k *KeyStore) List(ctx context.Context) ([]KeyRecord, error) {
+	ids, err := k.s.Keys(ctx, keyIDPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing keys: %w", err)
+	}
+	out := make([]KeyRecord, 0, len(ids))
+	for _, idKey := range ids {
+		h, err := k.s.Get(ctx, idKey)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // revoked or expired meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing keys: %w", err)
+		}
+		rec, ok, err := k.runtimeRecord(ctx, string(h))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, rec)
+		}
+	}
+	for _, rec := range configKeys() {
+		revoked, err := k.configRevoked(ctx, rec.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !revoked {
+			out = append(out, rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Revoke makes key id stop working on every instance sharing the store. A
+// runtime key is deleted; a config key gets a revocation marker (it stays
+// revoked until it is removed from the config, or reused under another
+// id). found is false if no key has that id.
+func (k *KeyStore) Revoke(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	h, err := k.s.Get(ctx, keyIDPrefix+id)
+	switch {
+	case err == nil:
+		if err := k.s.Delete(ctx, keyHashPrefix+string(h), keyIDPrefix+id); err != nil {
+			return false, fmt.Errorf("revoking key: %w", err)
+		}
+		return true, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return false, fmt.Errorf("revoking key: %w", err)
+	}
+	for _, rec := range configKeys() {
+		if rec.ID != id {
+			continue
+		}
+		var ttl time.Duration
+		if !rec.Expires.IsZero() {
+			ttl = time.Until(rec.Expires) + time.Minute
+			if ttl <= time.Minute {
+				ttl = time.Minute
+			}
+		}
+		if err := k.s.Set(ctx, RevokedKey(id), []byte("1"), ttl); err != nil {
+			return false, fmt.Errorf("revoking key: %w", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// Lookup finds the runtime or config key presented, honouring expiry and
+// revocations (not per-key CIDRs: the provider checks those). ok is false
+// for an unknown, expired or revoked key; err is set only when the store
+// failed.
+func (k *KeyStore) Lookup(ctx context.Context, presented string) (KeyRecord, bool, error) {
+	if presented == "" {
+		return KeyRecord{}, false, nil
+	}
+	rec, ok, err := k.LookupRuntime(ctx, presented)
+	if err != nil || ok {
+		return rec, ok, err
+	}
+	sum := HashKey(presented)
+	configMu.RLock()
+	var found *ConfigKey
+	for _, ks := range configSets {
+		if ks == nil {
+			continue
+		}
+		if e, ok := ks.byHash[sum]; ok {
+			found = &e.key
+			break
+		}
+	}
+	configMu.RUnlock()
+	if found == nil {
+		return KeyRecord{}, false, nil
+	}
+	if !found.Record.Expires.IsZero() && !k.now().Before(found.Record.Expires) {
+		return KeyRecord{}, false, nil
+	}
+	revoked, err := k.configRevoked(ctx, found.Record.ID)
+	if err != nil || revoked {
+		return KeyRecord{}, false, err
+	}
+	return found.Record, true, nil
+}
+
+// LookupRuntime finds a runtime key (not config keys). ok is false for an
+// unknown, expired or revoked key; err is set only when the store failed.
+func (k *KeyStore) LookupRuntime(ctx context.Context, presented string) (KeyRecord, bool, error) {
+	if !strings.HasPrefix(presented, KeyPrefix) {
+		return KeyRecord{}, false, nil // runtime keys all carry the prefix: skip the store
+	}
+	return k.runtimeRecord(ctx, HashKeyHex(presented))
+}
+
+func (k *KeyStore) runtimeRecord(ctx context.Context, hashHex string) (KeyRecord, bool, error) {
+	val, err := k.s.Get(ctx, keyHashPrefix+hashHex)
+	if errors.Is(err, store.ErrNotFound) {
+		return KeyRecord{}, false, nil
+	}
+	if err != nil {
+		return KeyRecord{}, false, fmt.Errorf("looking up key: %w", err)
+	}
+	var rec KeyRecord
+	if err := json.Unmarshal(val, &rec); err != nil {
+		return KeyRecord{}, false, fmt.Errorf("decoding stored key record: %w", err)
+	}
+	if rec.ID == "" {
+		return KeyRecord{}, false, fmt.Errorf("decoding stored key record: %w", errKeyIDEmpty)
+	}
+	if !rec.Expires.IsZero() && !k.now().Before(rec.Expires) {
+		return KeyRecord{}, false, nil
+	}
+	return rec, true, nil
+}
+
+// ConfigRevoked reports whether config key id carries a revocation marker.
+func (k *KeyStore) ConfigRevoked(ctx context.Context, id string) (bool, error) {
+	return k.configRevoked(ctx, id)
+}
+
+func (k *KeyStore) configRevoked(ctx context.Context, id string) (bool, error) {
+	return k.markerSet(ctx, RevokedKey(id))
+}
+
+func (k *KeyStore) markerSet(ctx context.Context, key string) (bool, error) {
+	_, err := k.s.Get(ctx, key)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("checking key revocation: %w", err)
+	}
+}
+
+// MarkerSet reports whether the store holds key (a revocation marker such
+// as RevokedKey(id)); a precomputed key keeps the request path free of
+// allocations.
+func (k *KeyStore) MarkerSet(ctx context.Context, key string) (bool, error) {
+	return k.markerSet(ctx, key)
+}
+
+var (
+	configMu   sync.RWMutex
+	configSets = map[uint64]*KeySet{}
+	configRecs = map[uint64][]KeyRecord{}
+	configSeq  uint64
+)
+
+// RegisterConfigKeys records the config keys of a running provider so
+// KeyStore.List shows them and KeyStore.Revoke/Lookup know their ids. The
+// provider calls it at Provision and calls unregister at Cleanup. owner is
+// a label for debugging; registrations are independent even when owners
+// repeat (old and new config overlap during a reload).
+func RegisterConfigKeys(owner string, recs []KeyRecord) (unregister func()) {
+	return registerConfig(owner, nil, recs)
+}
+
+// RegisterConfigKeySet is RegisterConfigKeys for a provider's whole key
+// set, which also lets KeyStore.Lookup find config keys by digest.
+func RegisterConfigKeySet(owner string, ks *KeySet) (unregister func()) {
+	return registerConfig(owner, ks, ks.Records())
+}
+
+func registerConfig(_ string, ks *KeySet, recs []KeyRecord) func() {
+	configMu.Lock()
+	configSeq++
+	id := configSeq
+	configSets[id] = ks
+	cp := make([]KeyRecord, len(recs))
+	copy(cp, recs)
+	for i := range cp {
+		cp[i].Source = SourceConfig
+	}
+	configRecs[id] = cp
+	configMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			configMu.Lock()
+			delete(configSets, id)
+			delete(configRecs, id)
+			configMu.Unlock()
+		})
+	}
+}
+
+// configKeys returns the registered config keys, one record per id.
+func configKeys() []KeyRecord {
+	configMu.RLock()
+	defer configMu.RUnlock()
+	seen := map[string]bool{}
+	var out []KeyRecord
+	ids := make([]uint64, 0, len(configRecs))
+	for id := range configRecs {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] }) // newest registration wins
+	for _, id := range ids {
+		for _, rec := range configRecs[id] {
+			if !seen[rec.ID] {
+				seen[rec.ID] = true
+				out = append(out, rec)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,467 @@
+package caddymodule
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
+)
+
+func init() {
+	caddy.RegisterModule(JWTAuth{})
+	httpcaddyfile.RegisterHandlerDirective("apigw_jwt", parseJWTCaddyfile)
+}
+
+// DefaultJWTRealm is the realm of the Bearer challenge.
+const DefaultJWTRealm = "caddy-apigw"
+
+// JWTAuth authenticates requests by a JSON Web Token in the Authorization
+// header (`Bearer <token>`). It is an authentication provider for Caddy's
+// `authentication` handler, built on golang-jwt v5.
+//
+// Keys come from an HMAC secret, PEM public key files, or a JWKS URL
+// (cached; an unknown kid triggers a refetch limited by a cooldown; keys
+// stay cached while the JWKS host is down). Algorithms are pinned by an
+// allow-list and by key type: a secret only verifies HS*, an RSA key only
+// RS*/PS*, and so on; `none` is never accepted, and URLs or keys in the
+// token header (jku, x5u, jwk) are never used. exp is required by default;
+// exp, nbf and iat are checked with a leeway; iss and aud when configured;
+// a revoked jti (admin API, /apigw/revocations) is refused.
+type JWTAuth struct {
+	// Secret is the HMAC secret for HS256/384/512, at least 32 bytes.
+	// Placeholders such as {env.JWT_SECRET} are expanded at provision.
+	Secret string `json:"secret,omitempty"`
+	// KeyFiles are PEM files holding RSA, ECDSA or Ed25519 public keys or
+	// certificates. Placeholders are expanded at provision.
+	KeyFiles []string `json:"key_files,omitempty"`
+	// JWKSURL is a JSON Web Key Set URL; https only (see
+	// JWKSAllowInsecureLoopback). Placeholders are expanded at provision.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// JWKSAllowInsecureLoopback permits a plain-http JWKS URL whose host is
+	// a loopback address (local demos and tests).
+	JWKSAllowInsecureLoopback bool `json:"jwks_allow_insecure_loopback,omitempty"`
+	// JWKSRefreshCooldown is the least time between two refetches that
+	// tokens with an unknown kid may trigger. Default: 30s.
+	JWKSRefreshCooldown caddy.Duration `json:"jwks_refresh_cooldown,omitempty"`
+	// JWKSRefreshInterval is how often the JWKS is refreshed in the
+	// background. Default: 15m.
+	JWKSRefreshInterval caddy.Duration `json:"jwks_refresh_interval,omitempty"`
+	// Algorithms is the allow-list of JWS algorithms (HS256 HS384 HS512
+	// RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA).
+	// Default: HS256 for a secret, the key's own algorithm for a key file,
+	// RS256 and ES256 for a JWKS.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Issuer, if set, must equal the token's iss claim. Placeholders are
+	// expanded at provision.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience, if set, must share a value with the token's aud claim.
+	Audience []string `json:"audience,omitempty"`
+	// Leeway is the clock skew tolerated on exp, nbf and iat. Default: 30s.
+	Leeway *caddy.Duration `json:"leeway,omitempty"`
+	// AllowMissingExp accepts tokens without an exp claim. Default: exp is
+	// required.
+	AllowMissingExp bool `json:"allow_missing_exp,omitempty"`
+	// Header is the request header carrying the token. Default:
+	// Authorization, with the "Bearer " scheme; for another header the
+	// scheme is optional.
+	Header string `json:"header,omitempty"`
+	// UserClaim is the claim that becomes the user id. Default: sub.
+	UserClaim string `json:"user_claim,omitempty"`
+	// Realm is the realm of the WWW-Authenticate challenge. Default:
+	// caddy-apigw.
+	Realm string `json:"realm,omitempty"`
+	// PassCredential keeps the token header on the request that goes
+	// upstream. Default: it is removed.
+	PassCredential bool `json:"pass_credential,omitempty"`
+	// IdentityHeaders names the upstream headers carrying the identity:
+	// the user (default X-Auth-User) and claims, e.g. {"email":
+	// "X-Auth-Email", "scope": "X-Auth-Scope"}.
+	IdentityHeaders IdentityHeaders `json:"identity_headers,omitzero"`
+
+	header      string
+	bearer      bool
+	verifier    *authn.JWTVerifier
+	jwks        *authn.JWKS
+	revocations *authn.Revocations
+	logger      *zap.Logger
+
+	missing, unavailable *problem.Problem
+	challenge            string
+}
+
+// CaddyModule returns the Caddy module information.
+func (JWTAuth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.authentication.providers.apigw_jwt",
+		New: func() caddy.Module { return new(JWTAuth) },
+	}
+}
+
+// Provision loads keys and builds the verifier.
+func (j *JWTAuth) Provision(ctx caddy.Context) error {
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
+	return j.provision(ctx.Logger(), st)
+}
+
+func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
+	j.logger = logger
+	repl := caddy.NewReplacer()
+	secret := repl.ReplaceKnown(j.Secret, "")
+	jwksURL := repl.ReplaceKnown(j.JWKSURL, "")
+	issuer := repl.ReplaceKnown(j.Issuer, "")
+
+	j.header = "Authorization"
+	if j.Header != "" {
+		j.header = j.Header
+	}
+	if !validHeaderName(j.header) {
+		return fmt.Errorf("apigw_jwt: header %q is not a valid header name", j.header)
+	}
+	j.header = canonicalHeader(j.header)
+	j.bearer = j.header == "Authorization"
+	if err := validateIdentityHeaders(j.IdentityHeaders); err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
+
+	cfg := authn.JWTConfig{
+		Algorithms:      j.Algorithms,
+		Issuer:          issuer,
+		Audience:        j.Audience,
+		Leeway:          authn.DefaultLeeway,
+		AllowMissingExp: j.AllowMissingExp,
+		UserClaim:       j.UserClaim,
+	}
+	if j.Leeway != nil {
+		if *j.Leeway < 0 {
+			return fmt.Errorf("apigw_jwt: leeway must not be negative")
+		}
+		cfg.Leeway = time.Duration(*j.Leeway)
+	}
+	if j.Secret != "" {
+		if secret == "" {
+			return fmt.Errorf("apigw_jwt: secret %q expanded to nothing: set the environment variable", j.Secret)
+		}
+		cfg.Secret = []byte(secret)
+	}
+	for _, f := range j.KeyFiles {
+		path := repl.ReplaceKnown(f, "")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("apigw_jwt: key_file: %w", err)
+		}
+		k, err := authn.ParsePublicKeyPEM(data)
+		if err != nil {
+			return fmt.Errorf("apigw_jwt: key_file %s: %w", path, err)
+		}
+		cfg.PublicKeys = append(cfg.PublicKeys, crypto.PublicKey(k))
+	}
+	if j.JWKSURL != "" {
+		if jwksURL == "" {
+			return fmt.Errorf("apigw_jwt: jwks_url %q expanded to nothing: set the environment variable", j.JWKSURL)
+		}
+		if err := authn.CheckJWKSURL(jwksURL, j.JWKSAllowInsecureLoopback); err != nil {
+			return fmt.Errorf("apigw_jwt: %w", err)
+		}
+		if j.JWKSRefreshCooldown < 0 || j.JWKSRefreshInterval < 0 {
+			return fmt.Errorf("apigw_jwt: jwks_refresh_cooldown and jwks_refresh_interval must not be negative")
+		}
+	}
+	// build the verifier before starting the JWKS refresher, so a config
+	// error leaves no goroutine behind
+	probe := cfg
+	if j.JWKSURL != "" {
+		probe.JWKS = new(authn.JWKS)
+	}
+	if _, err := authn.NewJWTVerifier(probe); err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
+	if j.JWKSURL != "" {
+		jwks, err := authn.NewJWKS(jwksURL, authn.JWKSOptions{
+			Cooldown:              time.Duration(j.JWKSRefreshCooldown),
+			RefreshInterval:       time.Duration(j.JWKSRefreshInterval),
+			AllowInsecureLoopback: j.JWKSAllowInsecureLoopback,
+		})
+		if err != nil {
+			return fmt.Errorf("apigw_jwt: %w", err)
+		}
+		j.jwks = jwks
+		cfg.JWKS = jwks
+	}
+	v, err := authn.NewJWTVerifier(cfg)
+	if err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
+	j.verifier = v
+	j.revocations = authn.NewRevocations(st)
+
+	realm := j.Realm
+	if realm == "" {
+		realm = DefaultJWTRealm
+	}
+	j.challenge = `Bearer realm=` + strconv.Quote(realm)
+	j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials,
+		"a bearer token is required").WithHeader("WWW-Authenticate", j.challenge)
+	j.unavailable = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
+		"credentials cannot be checked right now").WithHeader("Retry-After", "1")
+	return nil
+}
+
+// Cleanup stops the JWKS refresher.
+func (j *JWTAuth) Cleanup() error {
+	if j.jwks != nil {
+		j.jwks.Stop()
+	}
+	return nil
+}
+
+// tokenFrom extracts the token from the request; ok is false when the
+// header is absent or has no token.
+func (j *JWTAuth) tokenFrom(r *http.Request) (string, bool) {
+	vals := r.Header[j.header]
+	if len(vals) != 1 {
+		return "", false
+	}
+	v := strings.TrimSpace(vals[0])
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:]), true
+	}
+	if j.bearer {
+		return "", false
+	}
+	return v, v != ""
+}
+
+// Authenticate implements caddyauth.Authenticator.
+func (j *JWTAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+	token, ok := j.tokenFrom(r)
+	if !ok {
+		if len(r.Header[j.header]) == 0 {
+			j.reject(r, j.missing, "")
+		} else {
+			j.reject(r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
+		}
+		return caddyauth.User{}, false, nil
+	}
+	claims, err := j.verifier.Verify(token)
+	if err != nil {
+		var te *authn.TokenError
+		if !errors.As(err, &te) {
+			te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
+		}
+		j.reject(r, j.invalid(te.Code, te.Detail), "")
+		return caddyauth.User{}, false, nil
+	}
+	id, err := authn.IdentityFromClaims(claims, j.UserClaim)
+	if err != nil {
+		var te *authn.TokenError
+		errors.As(err, &te)
+		j.reject(r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
+		return caddyauth.User{}, false, nil
+	}
+	if jti, _ := claims["jti"].(string); jti != "" {
+		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
+		if err != nil {
+			j.logger.Error("revocation store unavailable; rejecting request", zap.Error(err))
+			RecordAuthFailure(r, j.unavailable)
+			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
+			return caddyauth.User{}, false, nil
+		}
+		if revoked {
+			j.reject(r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
+			return caddyauth.User{}, false, nil
+		}
+	}
+	if !j.PassCredential {
+		delete(r.Header, j.header)
+	}
+	if c := j.logger.Check(zapcore.DebugLevel, "jwt accepted"); c != nil {
+		c.Write(zap.String("user", id.ID))
+	}
+	return PublishIdentity(r, id, j.IdentityHeaders), true, nil
+}
+
+// invalid returns the problem for a rejected token, with the RFC 6750
+// challenge. token_expired and token_revoked are error="invalid_token" in
+// RFC 6750 terms; the problem's code tells them apart.
+func (j *JWTAuth) invalid(code, detail string) *problem.Problem {
+	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
+		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
+}
+
+func (j *JWTAuth) reject(r *http.Request, p *problem.Problem, jti string) {
+	RecordAuthFailure(r, p)
+	fields := []zap.Field{zap.String("provider", "apigw_jwt"), zap.String("reason", p.Detail)}
+	if jti != "" {
+		fields = append(fields, zap.String("jti", jti))
+	}
+	Audit(r, "auth_failed", p.Code, fields...)
+}
+
+// parseJWTCaddyfile sets up the apigw_jwt directive. Syntax:
+//
+//	apigw_jwt [<matcher>] {
+//	    secret <value>                  # HS*, >= 32 bytes; use {$JWT_SECRET}
+//	    key_file <pem>                  # RSA/EC/Ed25519 public key or cert; repeatable
+//	    jwks_url <https-url>
+//	    jwks_allow_insecure_loopback
+//	    jwks_refresh_cooldown <duration>    # default 30s
+//	    jwks_refresh_interval <duration>    # default 15m
+//	    algorithms <alg...>
+//	    issuer <iss>
+//	    audience <aud...>
+//	    leeway <duration>               # default 30s
+//	    allow_missing_exp
+//	    header <name>                   # default Authorization (Bearer)
+//	    user_claim <claim>              # default sub
+//	    realm <realm>
+//	    pass_credential
+//	    user_header <header>|-
+//	    claim_header <claim> <header>
+//	}
+func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.Errf("apigw_jwt takes no arguments, only a block")
+	}
+	j := new(JWTAuth)
+	one := func(dst *string) error {
+		if !h.AllArgs(dst) {
+			return h.ArgErr()
+		}
+		return nil
+	}
+	flag := func(dst *bool) error {
+		if h.NextArg() {
+			return h.ArgErr()
+		}
+		*dst = true
+		return nil
+	}
+	dur := func(name string) (caddy.Duration, error) {
+		var s string
+		if !h.AllArgs(&s) {
+			return 0, h.ArgErr()
+		}
+		d, err := caddy.ParseDuration(s)
+		if err != nil {
+			return 0, h.Errf("%s: %v", name, err)
+		}
+		if d < 0 {
+			return 0, h.Errf("%s must not be negative", name)
+		}
+		return caddy.Duration(d), nil
+	}
+	for h.NextBlock(0) {
+		if ok, err := parseIdentityHeaderOption(h.Dispenser, &j.IdentityHeaders); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var err error
+		switch h.Val() {
+		case "secret":
+			err = one(&j.Secret)
+			if err == nil && !strings.Contains(j.Secret, "{") && len(j.Secret) < authn.MinSecretLen {
+				err = h.Errf("secret is %d bytes; HMAC secrets must be at least %d (e.g. openssl rand -base64 48), and belong in {$ENV_VAR}, not the Caddyfile", len(j.Secret), authn.MinSecretLen)
+			}
+		case "key_file":
+			var f string
+			err = one(&f)
+			j.KeyFiles = append(j.KeyFiles, f)
+		case "jwks_url":
+			err = one(&j.JWKSURL)
+		case "jwks_allow_insecure_loopback":
+			err = flag(&j.JWKSAllowInsecureLoopback)
+		case "jwks_refresh_cooldown":
+			j.JWKSRefreshCooldown, err = dur("jwks_refresh_cooldown")
+		case "jwks_refresh_interval":
+			j.JWKSRefreshInterval, err = dur("jwks_refresh_interval")
+		case "algorithms":
+			algs := h.RemainingArgs()
+			if len(algs) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, a := range algs {
+				if strings.EqualFold(a, "none") {
+					return nil, h.Errf(`algorithm "none" is never allowed`)
+				}
+				if !contains(authn.SupportedAlgorithms, a) {
+					return nil, h.Errf("unknown algorithm %q (supported: %s)", a, strings.Join(authn.SupportedAlgorithms, " "))
+				}
+			}
+			j.Algorithms = append(j.Algorithms, algs...)
+		case "issuer":
+			err = one(&j.Issuer)
+		case "audience":
+			aud := h.RemainingArgs()
+			if len(aud) == 0 {
+				return nil, h.ArgErr()
+			}
+			j.Audience = append(j.Audience, aud...)
+		case "leeway":
+			var d caddy.Duration
+			d, err = dur("leeway")
+			j.Leeway = &d
+		case "allow_missing_exp":
+			err = flag(&j.AllowMissingExp)
+		case "header":
+			err = one(&j.Header)
+			if err == nil && !validHeaderName(j.Header) {
+				err = h.Errf("header %q is not a valid header name", j.Header)
+			}
+		case "user_claim":
+			err = one(&j.UserClaim)
+		case "realm":
+			err = one(&j.Realm)
+		case "pass_credential":
+			err = flag(&j.PassCredential)
+		default:
+			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header)", h.Val())
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if j.Secret == "" && len(j.KeyFiles) == 0 && j.JWKSURL == "" {
+		return nil, h.Errf("apigw_jwt needs a key: secret, key_file or jwks_url")
+	}
+	return caddyauth.Authentication{
+		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},
+	}, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner       = (*JWTAuth)(nil)
+	_ caddy.CleanerUpper      = (*JWTAuth)(nil)
+	_ caddyauth.Authenticator = (*JWTAuth)(nil)
+)

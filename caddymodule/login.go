@@ -1,0 +1,413 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/sessions"
+)
+
+func init() {
+	caddy.RegisterModule(Login{})
+	httpcaddyfile.RegisterHandlerDirective("apigw_login", parseLogin)
+}
+
+// DefaultLoginMaxBody caps login request bodies.
+const DefaultLoginMaxBody = 16 << 10
+
+// Limits on login fields (bcrypt reads at most 72 bytes of a password;
+// the cap keeps other hashes' work bounded too).
+const (
+	maxUsernameLen = 256
+	maxPasswordLen = 1024
+)
+
+// LoginAccount is one account apigw_login accepts.
+type LoginAccount struct {
+	// Username is the login name; it becomes the session's user id.
+	// Placeholders ({env.*}) are expanded at provision.
+	Username string `json:"username"`
+	// Password is the password hash in the configured algorithm's format,
+	// e.g. `caddy hash-password` output ("$2a$14$..." for bcrypt).
+	// Placeholders ({env.*}, {file.*}) are expanded at provision.
+	Password string `json:"password"`
+	// Scopes are granted to the account's sessions (for apigw_authorize).
+	Scopes []string `json:"scopes,omitempty"`
+	// Roles are granted to the account's sessions (for apigw_authorize).
+	Roles []string `json:"roles,omitempty"`
+}
+
+// Login is a terminal handler that checks a username and password and
+// starts a session. It accepts POST with a JSON body
+// {"username": "...", "password": "..."} or an
+// application/x-www-form-urlencoded form with the same fields. On success
+// it answers 200 with {"user", "session_id", "expires", "csrf_token"} and
+// sets the session cookie (HttpOnly, SameSite, Secure over HTTPS, Path=/).
+// Any session cookie sent with the login request is ended first, so a
+// session planted before login never becomes the logged-in session.
+// Unknown users and wrong passwords get the same 401 invalid_credentials
+// after the same work.
+type Login struct {
+	// Accounts are the accepted users.
+	Accounts []LoginAccount `json:"accounts,omitempty"`
+	// HashRaw is the password hash algorithm, an
+	// http.authentication.hashes module. Default: bcrypt.
+	HashRaw json.RawMessage `json:"hash,omitempty" caddy:"namespace=http.authentication.hashes inline_key=algorithm"`
+	// MaxBody caps the request body in bytes (larger: 413). Default: 16 KiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+
+	accounts *sessions.Accounts
+	meta     map[string]map[string]string
+	mgr      *sessions.Manager
+	logger   *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Login) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_login",
+		New: func() caddy.Module { return new(Login) },
+	}
+}
+
+// Provision loads the hash module and the accounts.
+func (l *Login) Provision(ctx caddy.Context) error {
+	l.logger = ctx.Logger()
+	if l.MaxBody <= 0 {
+		l.MaxBody = DefaultLoginMaxBody
+	}
+	if l.HashRaw == nil {
+		l.HashRaw = json.RawMessage(`{"algorithm":"bcrypt"}`)
+	}
+	mod, err := ctx.LoadModule(l, "HashRaw")
+	if err != nil {
+		return fmt.Errorf("apigw_login: loading password hash module: %v", err)
+	}
+	cmp, ok := mod.(caddyauth.Comparer)
+	if !ok {
+		return fmt.Errorf("apigw_login: hash module %T cannot compare passwords", mod)
+	}
+	_, isBcrypt := mod.(*caddyauth.BcryptHash)
+	repl := caddy.NewReplacer()
+	users := make(map[string]string, len(l.Accounts))
+	l.meta = make(map[string]map[string]string, len(l.Accounts))
+	for i, a := range l.Accounts {
+		user := repl.ReplaceKnown(a.Username, "")
+		hash := repl.ReplaceKnown(a.Password, "")
+		if user == "" || hash == "" {
+			return fmt.Errorf("apigw_login: account #%d has an empty username or password hash", i+1)
+		}
+		if _, dup := users[user]; dup {
+			return fmt.Errorf("apigw_login: account %q is listed twice", user)
+		}
+		if isBcrypt {
+			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
+				return fmt.Errorf("apigw_login: account %q: password is not a bcrypt hash (%v): use `caddy hash-password` output", user, err)
+			}
+		}
+		users[user] = hash
+		meta := map[string]string{}
+		if len(a.Scopes) > 0 {
+			meta["scope"] = strings.Join(a.Scopes, " ")
+		}
+		if len(a.Roles) > 0 {
+			meta["roles"] = strings.Join(a.Roles, " ")
+		}
+		if len(meta) > 0 {
+			l.meta[user] = meta
+		}
+	}
+	if l.accounts, err = sessions.NewAccounts(users, cmp); err != nil {
+		return fmt.Errorf("apigw_login: %w", err)
+	}
+	if l.mgr, err = SessionManagerFrom(ctx); err != nil {
+		return fmt.Errorf("apigw_login: %w", err)
+	}
+	return nil
+}
+
+// loginResponse is the body of a successful login.
+type loginResponse struct {
+	User      string    `json:"user"`
+	SessionID string    `json:"session_id"`
+	Expires   time.Time `json:"expires"`
+	CSRFToken string    `json:"csrf_token"`
+}
+
+// ServeHTTP checks the credentials and starts a session. It is terminal.
+func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodPost {
+		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log in with POST").WithHeader("Allow", http.MethodPost))
+	}
+	user, pass, perr := l.readCredentials(r)
+	if perr != nil {
+		Audit(r, "login_rejected", perr.Code)
+		return Fail(perr)
+	}
+	ok, err := l.accounts.Check(user, pass)
+	if err != nil {
+		// a technical failure (e.g. a corrupt hash), never the password
+		l.logger.Error("password check failed", zap.Error(err))
+		return Fail(problem.New(http.StatusInternalServerError, problem.CodeInternalError, "the login could not be checked"))
+	}
+	// Rotation: any session the client brought ends now, whether or not
+	// the login succeeds; it never becomes the new session.
+	var ended int
+	var endErr error
+	sessions.CookieValues(r.Header, l.mgr.CookieName(), func(v string) bool {
+		found, err := l.mgr.EndToken(r.Context(), v)
+		if err != nil {
+			endErr = err
+			return false
+		}
+		if found {
+			ended++
+		}
+		return ended < 10
+	})
+	if endErr != nil {
+		l.logger.Error("ending the previous session failed", zap.Error(endErr))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	secure := r.TLS != nil
+	if !ok {
+		if ended > 0 {
+			http.SetCookie(w, l.mgr.ClearCookie(secure))
+		}
+		Audit(r, "login_failed", problem.CodeInvalidCredentials, zap.String("user", safeUser(user)))
+		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
+			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
+	}
+	token, info, err := l.mgr.Create(r.Context(), user, l.meta[user])
+	if err != nil {
+		l.logger.Error("creating session failed", zap.Error(err))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	Audit(r, "login_succeeded", "", zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
+	http.SetCookie(w, l.mgr.Cookie(token, secure))
+	body, _ := json.Marshal(loginResponse{User: user, SessionID: info.ID, Expires: info.Created.Add(l.mgr.Config().Lifetime).UTC(), CSRFToken: sessions.CSRFToken(token)})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// safeUser shortens a client-sent username for the audit log.
+func safeUser(u string) string {
+	if len(u) > 64 {
+		return u[:64] + "…"
+	}
+	return u
+}
+
+func badLogin(detail string, fields ...problem.FieldError) *problem.Problem {
+	p := problem.New(http.StatusBadRequest, problem.CodeBadRequest, detail)
+	if len(fields) > 0 {
+		p.Code = problem.CodeValidationFailed
+		p.Errors = fields
+	}
+	return p
+}
+
+// readCredentials reads and checks the body; the problem explains what is
+// wrong without echoing the input.
+func (l *Login) readCredentials(r *http.Request) (string, string, *problem.Problem) {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
+		return "", "", problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType,
+			"send the credentials as application/json or application/x-www-form-urlencoded").
+			WithHeader("Accept-Post", "application/json, application/x-www-form-urlencoded")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "", "", problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "only the utf-8 charset is supported")
+	}
+	if r.ContentLength > l.MaxBody {
+		return "", "", tooLarge(l.MaxBody)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, l.MaxBody+1))
+	if err != nil {
+		return "", "", badLogin("the request body could not be read")
+	}
+	if int64(len(body)) > l.MaxBody {
+		return "", "", tooLarge(l.MaxBody)
+	}
+	var user, pass string
+	var haveUser, havePass bool
+	if mt == "application/json" {
+		var in struct {
+			Username *string `json:"username"`
+			Password *string `json:"password"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(&in); err != nil {
+			return "", "", jsonProblem(err)
+		}
+		if dec.More() {
+			return "", "", badLogin("the request body holds more than one JSON value")
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return "", "", badLogin("the request body holds data after the JSON object")
+		}
+		if in.Username != nil {
+			user, haveUser = *in.Username, true
+		}
+		if in.Password != nil {
+			pass, havePass = *in.Password, true
+		}
+	} else {
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return "", "", badLogin("the form body is not valid application/x-www-form-urlencoded data")
+		}
+		for _, f := range []string{"username", "password"} {
+			if len(form[f]) > 1 {
+				return "", "", badLogin("", problem.FieldError{Field: "/" + f, Rule: "single", Message: "the field is given more than once"})
+			}
+		}
+		_, haveUser = form["username"]
+		_, havePass = form["password"]
+		user, pass = form.Get("username"), form.Get("password")
+	}
+	var fields []problem.FieldError
+	switch {
+	case !haveUser || user == "":
+		fields = append(fields, problem.FieldError{Field: "/username", Rule: "required", Message: "username is required"})
+	case len(user) > maxUsernameLen:
+		fields = append(fields, problem.FieldError{Field: "/username", Rule: "maxLength", Message: "username is longer than " + strconv.Itoa(maxUsernameLen) + " bytes"})
+	}
+	switch {
+	case !havePass || pass == "":
+		fields = append(fields, problem.FieldError{Field: "/password", Rule: "required", Message: "password is required"})
+	case len(pass) > maxPasswordLen:
+		fields = append(fields, problem.FieldError{Field: "/password", Rule: "maxLength", Message: "password is longer than " + strconv.Itoa(maxPasswordLen) + " bytes"})
+	}
+	if len(fields) > 0 {
+		return "", "", badLogin("the login request is incomplete or invalid", fields...)
+	}
+	return user, pass, nil
+}
+
+func tooLarge(max int64) *problem.Problem {
+	return problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
+		"the request body is larger than "+humanize.IBytes(uint64(max)))
+}
+
+// jsonProblem turns a decoding error into a precise 400 that never repeats
+// the input.
+func jsonProblem(err error) *problem.Problem {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return badLogin("the request body is not valid JSON (syntax error at byte " + strconv.FormatInt(syn.Offset, 10) + ")")
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badLogin("the request body must be a JSON object with username and password")
+		}
+		return badLogin("", problem.FieldError{Field: "/" + typ.Field, Rule: "type", Message: typ.Field + " must be a string"})
+	case errors.Is(err, io.EOF):
+		return badLogin("the request body is empty: send {\"username\": ..., \"password\": ...}")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badLogin("the request body is truncated JSON")
+	default:
+		return badLogin("the request body is not valid JSON")
+	}
+}
+
+// parseLogin sets up the login handler from Caddyfile tokens. Syntax:
+//
+//	apigw_login [<matcher>] [<hash_algorithm>] {
+//	    account <username> <hashed_password> [{
+//	        scopes <scope>...
+//	        roles  <role>...
+//	    }]
+//	    max_body <size>          # default 16KiB
+//	}
+//
+// hash_algorithm is bcrypt (default) or argon2id; hashes are
+// `caddy hash-password` output.
+func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	l := new(Login)
+	if h.NextArg() {
+		switch alg := h.Val(); alg {
+		case "bcrypt":
+			l.HashRaw = caddyconfig.JSONModuleObject(caddyauth.BcryptHash{}, "algorithm", "bcrypt", nil)
+		case "argon2id":
+			l.HashRaw = caddyconfig.JSONModuleObject(caddyauth.Argon2idHash{}, "algorithm", "argon2id", nil)
+		default:
+			return nil, h.Errf("apigw_login: unrecognized hash algorithm %q: use bcrypt or argon2id", alg)
+		}
+		if h.NextArg() {
+			return nil, h.ArgErr()
+		}
+	}
+	for h.NextBlock(0) {
+		switch opt := h.Val(); opt {
+		case "account":
+			var a LoginAccount
+			if !h.Args(&a.Username, &a.Password) {
+				return nil, h.ArgErr()
+			}
+			if h.NextArg() {
+				return nil, h.Errf("apigw_login: account %s: too many arguments (want `account <username> <hashed_password>`)", a.Username)
+			}
+			for nesting := h.Nesting(); h.NextBlock(nesting); {
+				switch sub := h.Val(); sub {
+				case "scopes":
+					a.Scopes = append(a.Scopes, h.RemainingArgs()...)
+				case "roles":
+					a.Roles = append(a.Roles, h.RemainingArgs()...)
+				default:
+					return nil, h.Errf("apigw_login: account %s: unrecognized option %q (known: scopes, roles)", a.Username, sub)
+				}
+			}
+			l.Accounts = append(l.Accounts, a)
+		case "max_body":
+			var v string
+			if !h.AllArgs(&v) {
+				return nil, h.ArgErr()
+			}
+			n, err := humanize.ParseBytes(v)
+			if err != nil || n == 0 {
+				return nil, h.Errf("apigw_login: max_body %q: want a size such as 16KiB", v)
+			}
+			l.MaxBody = int64(n)
+		default:
+			return nil, h.Errf("apigw_login: unrecognized option %q (known: account, max_body)", opt)
+		}
+	}
+	if len(l.Accounts) == 0 {
+		return nil, h.Err("apigw_login: no accounts: add `account <username> <hash>` (hash from `caddy hash-password`)")
+	}
+	return l, nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Login)(nil)
+	_ caddy.Provisioner           = (*Login)(nil)
+)

@@ -1,0 +1,112 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/sessions"
+)
+
+func init() {
+	caddy.RegisterModule(Logout{})
+	httpcaddyfile.RegisterHandlerDirective("apigw_logout", parseLogout)
+}
+
+// Logout is a terminal handler that ends the session of the request's
+// cookie on the server (on every instance sharing the store) and clears
+// the cookie. It answers POST (or DELETE) with 204. Without a session
+// cookie it answers 401 missing_credentials; with an ended, expired or
+// unknown one 401 invalid_session (and still clears the cookie).
+//
+// SameSite=Lax keeps the cookie off cross-site POSTs, so another site
+// cannot log a user out.
+type Logout struct {
+	mgr    *sessions.Manager
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Logout) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_logout",
+		New: func() caddy.Module { return new(Logout) },
+	}
+}
+
+// Provision connects the handler to the shared session store.
+func (l *Logout) Provision(ctx caddy.Context) error {
+	l.logger = ctx.Logger()
+	mgr, err := SessionManagerFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_logout: %w", err)
+	}
+	l.mgr = mgr
+	return nil
+}
+
+// ServeHTTP ends the session. It is terminal.
+func (l *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodPost && r.Method != http.MethodDelete {
+		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log out with POST").
+			WithHeader("Allow", "POST, DELETE"))
+	}
+	name := l.mgr.CookieName()
+	var sent, ended int
+	var endErr error
+	sessions.CookieValues(r.Header, name, func(v string) bool {
+		sent++
+		found, err := l.mgr.EndToken(r.Context(), v)
+		if err != nil {
+			endErr = err
+			return false
+		}
+		if found {
+			ended++
+		}
+		return sent < 10
+	})
+	if endErr != nil {
+		l.logger.Error("ending session failed", zap.Error(endErr))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if sent == 0 {
+		return Fail(problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no session cookie: nothing to log out").
+			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	}
+	http.SetCookie(w, l.mgr.ClearCookie(r.TLS != nil))
+	if ended == 0 {
+		Audit(r, "logout_rejected", problem.CodeInvalidSession)
+		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidSession, "the session is invalid, ended or expired").
+			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	}
+	Audit(r, "logout", "", zap.Int("sessions_ended", ended))
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// parseLogout sets up the logout handler. Syntax:
+//
+//	apigw_logout [<matcher>]
+func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.ArgErr()
+	}
+	if h.NextBlock(0) {
+		return nil, h.Errf("apigw_logout takes no options (cookie and store come from the global apigw { session { ... } } option)")
+	}
+	return new(Logout), nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*Logout)(nil)
+	_ caddy.Provisioner           = (*Logout)(nil)
+)

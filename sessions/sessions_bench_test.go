@@ -1,0 +1,68 @@
+package sessions
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/apigw/caddy-apigw/store"
+)
+
+func BenchmarkLookupMemory(b *testing.B) {
+	st := store.NewMemory(time.Hour)
+	defer st.Close()
+	m := NewManager(st, Config{})
+	ctx := context.Background()
+	token, _, err := m.Create(ctx, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Lookup(ctx, token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLookupGarbage(b *testing.B) {
+	m := NewManager(store.NewMemory(time.Hour), Config{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Lookup(ctx, "garbage-cookie"); err == nil {
+			b.Fatal("accepted")
+		}
+	}
+}
+
+func BenchmarkCookieValue(b *testing.B) {
+	h := "_ga=GA1.2.3; theme=dark; apigw_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; x=y"
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok := CookieValue(h, "apigw_session"); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+func BenchmarkSignatureVerify(b *testing.B) {
+	ver, _ := NewVerifier([][]byte{secretA}, 300*time.Second)
+	now := time.Now()
+	body := []byte(`{"amount":10,"currency":"EUR"}`)
+	h := Sign(secretA, now.Unix(), "POST", "/signed/pay?x=1", body)
+	sum := sha256.Sum256(body)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var sig Signature
+		if err := ParseSignature(h, &sig); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ver.Verify(&sig, "POST", "/signed/pay?x=1", &sum, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

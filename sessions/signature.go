@@ -1,0 +1,292 @@
+package sessions
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"sync"
+	"time"
+
+	"github.com/apigw/caddy-apigw/store"
+)
+
+// SignatureHeader is the default name of the header carrying a request
+// signature: "t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=...]".
+const SignatureHeader = "X-Signature"
+
+// MaxSignatures is how many v1 values one header may carry (a client
+// rotating secrets signs with each).
+const MaxSignatures = 4
+
+// MinSecretLen is the minimum length of a signing secret in bytes.
+const MinSecretLen = 32
+
+// Signature is a parsed signature header.
+type Signature struct {
+	// Timestamp is the t= value (unix seconds).
+	Timestamp int64
+	// MACs holds the decoded v1= values; N of them are set.
+	MACs [MaxSignatures][sha256.Size]byte
+	// N is the number of v1 values.
+	N int
+}
+
+// Parse errors, for precise problem details.
+var (
+	ErrSignatureMissing   = errors.New("missing X-Signature header")
+	ErrSignatureMalformed = errors.New("malformed X-Signature header")
+	ErrSignatureStale     = errors.New("signature timestamp outside the allowed tolerance")
+	ErrSignatureMismatch  = errors.New("signature does not match the request")
+	ErrSignatureReplayed  = errors.New("signature was already used")
+)
+
+// MalformedError explains what is wrong with a signature header; it
+// matches ErrSignatureMalformed with errors.Is and never repeats the
+// header's content.
+type MalformedError struct{ Reason string }
+
+func (e *MalformedError) Error() string {
+	return "malformed X-Signature header: " + e.Reason + ` (expected "t=<unix seconds>,v1=<64 hex digits>")`
+}
+
+// Is makes errors.Is(err, ErrSignatureMalformed) true.
+func (e *MalformedError) Is(target error) bool { return target == ErrSignatureMalformed }
+
+func malformed(reason string) error { return &MalformedError{Reason: reason} }
+
+// ParseSignature parses "t=<unix seconds>,v1=<hex>[,v1=<hex>...]" without
+// allocating on success. Unknown keys (future versions such as v2=) are
+// ignored; t must appear exactly once and v1 between once and
+// MaxSignatures times.
+func ParseSignature(h string, sig *Signature) error {
+	*sig = Signature{Timestamp: -1}
+	if h == "" {
+		return ErrSignatureMissing
+	}
+	if len(h) > 1024 {
+		return malformed("header too long")
+	}
+	for h != "" {
+		var part string
+		if i := indexByte(h, ','); i >= 0 {
+			part, h = h[:i], h[i+1:]
+		} else {
+			part, h = h, ""
+		}
+		part = trimOWS(part)
+		eq := indexByte(part, '=')
+		if eq <= 0 {
+			return malformed("element without key=value")
+		}
+		key, val := part[:eq], part[eq+1:]
+		switch key {
+		case "t":
+			if sig.Timestamp >= 0 {
+				return malformed("t given twice")
+			}
+			if len(val) == 0 || len(val) > 12 {
+				return malformed("t is not a unix timestamp in seconds")
+			}
+			var t int64
+			for i := 0; i < len(val); i++ {
+				c := val[i]
+				if c < '0' || c > '9' {
+					return malformed("t is not a unix timestamp in seconds")
+				}
+				t = t*10 + int64(c-'0')
+			}
+			sig.Timestamp = t
+		case "v1":
+			if sig.N == MaxSignatures {
+				return malformed("more than 4 v1 values")
+			}
+			if len(val) != 2*sha256.Size {
+				return malformed("v1 is not 64 hex digits")
+			}
+			if !decodeHex(sig.MACs[sig.N][:], val) {
+				return malformed("v1 is not 64 hex digits")
+			}
+			sig.N++
+		}
+	}
+	if sig.Timestamp < 0 {
+		return malformed("no t= timestamp")
+	}
+	if sig.N == 0 {
+		return malformed("no v1= signature")
+	}
+	return nil
+}
+
+// decodeHex decodes len(dst)*2 hex digits of s (either case) into dst
+// without allocating.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// macState is a reusable HMAC with scratch buffers, so a verification
+// allocates nothing.
+type macState struct {
+	mac hash.Hash
+	msg []byte
+	sum [sha256.Size]byte
+}
+
+// Verifier checks request signatures against one or more secrets (several
+// during a rotation).
+type Verifier struct {
+	tolerance time.Duration
+	pools     []*sync.Pool
+}
+
+// NewVerifier returns a Verifier for secrets (each at least MinSecretLen
+// bytes) accepting timestamps within ±tolerance of the clock.
+func NewVerifier(secrets [][]byte, tolerance time.Duration) (*Verifier, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("no signing secret: set `secret {env.SIGNING_SECRET}`")
+	}
+	if tolerance <= 0 {
+		return nil, errors.New("signature tolerance must be positive")
+	}
+	v := &Verifier{tolerance: tolerance}
+	for i, s := range secrets {
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("signing secret #%d is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`)", i+1, len(s), MinSecretLen)
+		}
+		key := append([]byte(nil), s...)
+		v.pools = append(v.pools, &sync.Pool{New: func() any {
+			return &macState{mac: hmac.New(sha256.New, key), msg: make([]byte, 0, 256)}
+		}})
+	}
+	return v, nil
+}
+
+// Tolerance returns the accepted clock skew.
+func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
+
+// Verify checks sig for a request with method, pathQuery (the request
+// target, path and query as sent) and the SHA-256 of its body, at time
+// now. It returns the index of the matching v1 value, or
+// ErrSignatureStale or ErrSignatureMismatch. Comparisons are constant
+// time.
+func (v *Verifier) Verify(sig *Signature, method, pathQuery string, bodySum *[sha256.Size]byte, now time.Time) (int, error) {
+	skew := now.Unix() - sig.Timestamp
+	if skew < 0 {
+		skew = -skew
+	}
+	if time.Duration(skew)*time.Second > v.tolerance || skew > 1<<40 {
+		return -1, ErrSignatureStale
+	}
+	match := -1
+	for _, pool := range v.pools {
+		st := pool.Get().(*macState)
+		msg := appendInt(st.msg[:0], sig.Timestamp)
+		msg = append(msg, '.')
+		msg = append(msg, method...)
+		msg = append(msg, '.')
+		msg = append(msg, pathQuery...)
+		msg = append(msg, '.')
+		msg = hex.AppendEncode(msg, bodySum[:])
+		st.mac.Reset()
+		st.mac.Write(msg)
+		got := st.mac.Sum(st.sum[:0])
+		for i := 0; i < sig.N; i++ {
+			if hmac.Equal(got, sig.MACs[i][:]) && match < 0 {
+				match = i
+			}
+		}
+		st.msg = msg[:0]
+		pool.Put(st)
+	}
+	if match < 0 {
+		return -1, ErrSignatureMismatch
+	}
+	return match, nil
+}
+
+// Sign returns the X-Signature value for a request, for clients and
+// tests: "t=<t>,v1=<hex>".
+func Sign(secret []byte, t int64, method, pathQuery string, body []byte) string {
+	bs := sha256.Sum256(body)
+	mac := hmac.New(sha256.New, secret)
+	fmt.Fprintf(mac, "%d.%s.%s.%x", t, method, pathQuery, bs[:])
+	return fmt.Sprintf("t=%d,v1=%x", t, mac.Sum(nil))
+}
+
+func appendInt(b []byte, n int64) []byte {
+	if n == 0 {
+		return append(b, '0')
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for n > 0 {
+		i--
+		tmp[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, tmp[i:]...)
+}
+
+// ReplayCache remembers accepted signatures so each is accepted once.
+type ReplayCache struct {
+	store store.Store
+	ttl   time.Duration
+}
+
+// NewReplayCache returns a cache in s remembering a signature for ttl
+// (twice the tolerance: by then its timestamp is stale anyway).
+func NewReplayCache(s store.Store, ttl time.Duration) *ReplayCache {
+	return &ReplayCache{store: s, ttl: ttl}
+}
+
+// Accept records mac as used; it returns ErrSignatureReplayed if it was
+// already recorded, or a store error.
+func (c *ReplayCache) Accept(ctx context.Context, mac *[sha256.Size]byte) error {
+	var kb [4 + 2*sha256.Size]byte
+	key := append(kb[:0], "sig:"...)
+	key = hex.AppendEncode(key, mac[:])
+	fresh, err := c.store.SetNX(ctx, string(key), []byte{1}, c.ttl)
+	if err != nil {
+		return fmt.Errorf("signature replay cache: %w", err)
+	}
+	if !fresh {
+		return ErrSignatureReplayed
+	}
+	return nil
+}
