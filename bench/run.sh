@@ -13,15 +13,17 @@
 #             gateway, so the comparison isolates our handlers)
 #   gateway   the same binary with bench/Caddyfile.bench: the demo chain of
 #             Caddyfile.example (request id, CORS, security headers, error
-#             scrubbing, then per route: API key + rate limit raised to 1e9/min,
+#             scrubbing, then per route: API key + rate limit raised to 1e7/min,
 #             JWT HS256, JWT ES256 against a JWKS, session, JSON validation)
 #   express   the Express peer gateway (../shared/peers/express: helmet,
 #             cors, express-rate-limit, express-session, jsonwebtoken,
 #             http-proxy-middleware), copied to a temp dir, `npm ci`, node
 # One load generator, wrk, runs every target in turn, round after round
 # (targets alternate, so drift of this shared machine hits all of them), and
-# the table shows the mean over rounds of req/s, p50 and p99 latency, with
-# ratios to plain reverse_proxy and to Express on the same route.
+# the table shows the mean over rounds of req/s, p50 and p99 latency and
+# the CPU time the serving process spent per request (from /proc: steadier
+# than req/s on a shared machine), with ratios to plain reverse_proxy and to
+# Express on the same route.
 #
 # Settings (environment):
 #   BENCH_DURATION [5s]  per target and round   BENCH_ROUNDS [2]
@@ -101,9 +103,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-wait_port() { # wait_port <port> <name> <log>
+wait_port() { # wait_port <port> <name> <log>: the last started process must listen
+	local pid="${pids[-1]}"
 	for _ in $(seq 1 300); do
 		port_in_use "$1" && return 0
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	die "$2 did not start on port $1; its log ($3):
@@ -119,16 +123,19 @@ export BENCH_GATEWAY_PORT=$gw_port BENCH_ADMIN=$gw_admin BENCH_JWT_SECRET=$jwt_s
 
 "$out/upstream" -addr "127.0.0.1:$up_port" -jwks examples/demo-keys/jwks.json >"$out/upstream.log" 2>&1 &
 pids+=($!)
+up_pid=$!
 wait_port "$up_port" upstream "$out/upstream.log"
 
 HOME="$tmp/home-plain" XDG_DATA_HOME="$tmp/data-plain" XDG_CONFIG_HOME="$tmp/cfg-plain" \
 	"$out/caddy" run --config bench/Caddyfile.plain --adapter caddyfile >"$out/plain.log" 2>&1 &
 pids+=($!)
+plain_pid=$!
 wait_port "$plain_port" "plain Caddy" "$out/plain.log"
 
 HOME="$tmp/home-gw" XDG_DATA_HOME="$tmp/data-gw" XDG_CONFIG_HOME="$tmp/cfg-gw" \
 	"$out/caddy" run --config "${BENCH_CADDYFILE:-bench/Caddyfile.bench}" --adapter caddyfile >"$out/gateway.log" 2>&1 &
 pids+=($!)
+gw_pid=$!
 wait_port "$gw_port" gateway "$out/gateway.log"
 
 express_dir="${EXPRESS_DIR:-}"
@@ -146,6 +153,7 @@ if [ -n "$express_dir" ] && [ -f "$express_dir/index.js" ]; then
 	(cd "$tmp/express" && PORT=$ex_port UPSTREAM="http://127.0.0.1:$up_port" JWT_SECRET="$jwt_secret" \
 		NODE_ENV=production exec node index.js) >"$out/express.log" 2>&1 &
 	pids+=($!)
+	ex_pid=$!
 	wait_port "$ex_port" "Express peer" "$out/express.log"
 else
 	express_dir=""
@@ -218,6 +226,15 @@ to_ms() { # wrk latency (e.g. 512.00us, 2.10ms, 1.02s) -> milliseconds
 		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
 		else printf "%s", v }'
 }
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
+gateway_pid() { # the process serving a target
+	case "$1" in
+	plain*) echo "$plain_pid" ;;
+	express*) echo "$ex_pid" ;;
+	*) echo "$gw_pid" ;;
+	esac
+}
 run_wrk() { # run_wrk <file> <duration> <url> <header> <lua>
 	local args=(-t"$threads" -c"$conns" -d"$2" --latency)
 	[ -n "$4" ] && args+=(-H "$4")
@@ -233,33 +250,41 @@ for round in $(seq 1 "$rounds"); do
 		IFS='|' read -r name url header lua <<<"$t"
 		selected "$name" || continue
 		f="$out/wrk-$round-$i.txt"
+		pid="$(gateway_pid "$name")"
+		c0="$(cpu_ticks "$pid")"
 		run_wrk "$f" "$duration" "$url" "$header" "$lua"
+		c1="$(cpu_ticks "$pid")"
+		reqs="$(awk '/requests in/ { print $1 }' "$f")"
+		# CPU time the gateway process spent per request: unlike req/s it
+		# hardly depends on what else runs on the machine
+		cpu_us="$(awk -v d="$((c1 - c0))" -v r="$reqs" -v hz="$clk_tck" 'BEGIN { printf "%.1f", (r > 0 ? d * 1e6 / hz / r : 0) }')"
 		rps="$(awk '/^Requests\/sec:/ { print $2 }' "$f")"
 		p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")"
 		p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")"
 		bad="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")"
 		errs="$(awk '/Socket errors:/ { n = 0; for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i; print n }' "$f")"
-		printf '%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "$((${bad:-0} + ${errs:-0}))" >>"$out/results.txt"
-		say "round $round: $name: $rps req/s, p50 $p50 ms, p99 $p99 ms${bad:+, $bad non-2xx}"
+		printf '%s|%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "$((${bad:-0} + ${errs:-0}))" "$cpu_us" >>"$out/results.txt"
+		say "round $round: $name: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu_us CPU µs/req${bad:+, $bad non-2xx}"
 	done
 done
 
 # --- table ---------------------------------------------------------------------------
 table() {
-	awk -F'|' -v rounds="$rounds" '
-	{ n[$1]++; rps[$1] += $2; p50[$1] += $3; p99[$1] += $4; bad[$1] += $5
+	awk -F'|' '
+	{ n[$1]++; rps[$1] += $2; p50[$1] += $3; p99[$1] += $4; bad[$1] += $5; cpu[$1] += $6
 	  if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+	function mean(a, t) { return a[t] / n[t] }
 	END {
-		plain = ("plain reverse_proxy" in n) ? rps["plain reverse_proxy"] / n["plain reverse_proxy"] : 0
-		printf "| target | req/s | p50 ms | p99 ms | non-2xx | × plain reverse_proxy | × Express same route |\n"
-		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+		p = "plain reverse_proxy"
+		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | req/s × plain | req/s × Express | CPU/req × plain |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 1; i <= k; i++) {
-			t = order[i]; r = rps[t] / n[t]
-			vsplain = plain > 0 ? sprintf("%.2f", r / plain) : "-"
-			ex = "express " t; vsex = "-"
-			if (t == "plain reverse_proxy") ex = "express /open"
-			if (t !~ /^express / && (ex in n)) vsex = sprintf("%.2f", r / (rps[ex] / n[ex]))
-			printf "| %s | %.0f | %.2f | %.2f | %d | %s | %s |\n", t, r, p50[t] / n[t], p99[t] / n[t], bad[t], vsplain, vsex
+			t = order[i]; r = mean(rps, t)
+			vsplain = (p in n) ? sprintf("%.2f", r / mean(rps, p)) : "-"
+			cpuplain = (p in n) && mean(cpu, p) > 0 ? sprintf("%.2f", mean(cpu, t) / mean(cpu, p)) : "-"
+			ex = (t == p) ? "express /open" : "express " t; vsex = "-"
+			if (t !~ /^express / && (ex in n)) vsex = sprintf("%.2f", r / mean(rps, ex))
+			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), vsplain, vsex, cpuplain
 		}
 	}' "$out/results.txt"
 }
