@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -31,10 +33,18 @@ func (s storeHolder) Destruct() error { return s.Close() }
 // only needed to choose a store other than memory.
 type App struct {
 	// Store selects where shared state lives: "memory" (default; one
-	// instance, survives config reloads) or a Redis URL
-	// ("redis://[user:password@]host:port/db", "rediss://…" for TLS; query
-	// option prefix=<key prefix>, default "apigw:"). Placeholders such as
-	// {env.APIGW_STORE} are expanded at provision.
+	// instance, survives config reloads) or a Redis URL:
+	// "redis://[user:password@]host:port/db", "rediss://…" (TLS),
+	// "redis-sentinel://[user:password@]h1:p1,h2:p2/db?master=<name>",
+	// "redis-cluster://[user:password@]h1:p1,h2:p2" (also rediss-sentinel,
+	// rediss-cluster). Query options: prefix=<key prefix> (default
+	// "apigw:"), timeout=<duration> bounding every Redis call (default
+	// 500ms), startup=degraded|require (default degraded: start even if
+	// Redis is down, answer 503 where the store is needed, recover by
+	// itself; require: fail provisioning instead), sentinel_password,
+	// sentinel_username, and go-redis's own (pool_size, max_retries, …).
+	// Placeholders such as {env.REDIS_PASSWORD} are expanded at provision;
+	// in the user info and query they may hold any character.
 	Store string `json:"store,omitempty"`
 
 	// Session configures the sessions shared by apigw_login, apigw_logout
@@ -45,6 +55,15 @@ type App struct {
 	store   store.Store
 	poolKey string
 	logger  *zap.Logger
+
+	admin *adminLazy
+}
+
+// adminLazy builds the admin API's services once per config.
+type adminLazy struct {
+	once sync.Once
+	svc  adminServices
+	err  error
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,7 +77,11 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the configured store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	raw := caddy.NewReplacer().ReplaceKnown(a.Store, "")
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	raw := store.ExpandURL(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
 	cfg, err := store.ParseURL(raw)
 	if err != nil {
 		return fmt.Errorf("apigw store: %w", err)
@@ -67,6 +90,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if cfg.Kind == "redis" {
 		key = "redis|" + cfg.URL
 	}
+	cfg.Logger = a.logger
+	cfg.Observer = storeObserver{}
 	val, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
 		s, err := store.Open(cfg)
 		if err != nil {
@@ -79,6 +104,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKey = key
 	a.store = val.(storeHolder).Store
+	a.admin = new(adminLazy)
 	a.logger.Debug("store ready", zap.String("kind", cfg.Kind), zap.String("store", store.RedactURL(raw)))
 	return nil
 }
@@ -97,6 +123,23 @@ func (a *App) Cleanup() error {
 		return err
 	}
 	return nil
+}
+
+// adminServices returns the domain services the admin API calls, built
+// once per config on this app's store.
+func (a *App) adminServices() (adminServices, error) {
+	l := a.admin
+	if l == nil {
+		return adminServices{}, errNoApp
+	}
+	l.once.Do(func() {
+		if newAdminServices == nil {
+			l.err = errors.New("this build has no key, revocation or session management")
+			return
+		}
+		l.svc, l.err = newAdminServices(a)
+	})
+	return l.svc, l.err
 }
 
 // StoreBackend returns the app's store.

@@ -17,8 +17,17 @@ const AuditLoggerName = "apigw.audit"
 // Audit writes one structured entry about a security decision (event such
 // as "auth_failed", "rate_limited", "validation_rejected", "csrf_rejected",
 // "upstream_scrubbed") with the request id, client IP, identity, method and
-// route. Never pass a secret in fields.
+// route. Never pass a secret in fields. It also counts the decision in
+// the apigw_rejects_total metric (and apigw_auth_total for auth codes,
+// with the method from a zap.String("auth_method", …) field or the
+// identity; apigw_validation_rejects_total for validation codes).
 func Audit(r *http.Request, event, code string, fields ...zap.Field) {
+	id := IdentityOf(r)
+	method := ""
+	if id != nil {
+		method = id.Method
+	}
+	observeAudit(event, code, method, fields)
 	logger := caddy.Log().Named(AuditLoggerName)
 	c := logger.Check(zapcore.InfoLevel, event)
 	if c == nil {
@@ -35,7 +44,7 @@ func Audit(r *http.Request, event, code string, fields ...zap.Field) {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok {
 		base = append(base, zap.String("client_ip", ip))
 	}
-	if id := IdentityOf(r); id != nil {
+	if id != nil {
 		base = append(base, zap.String("identity", id.ID), zap.String("auth_method", id.Method))
 	}
 	c.Write(append(base, fields...)...)

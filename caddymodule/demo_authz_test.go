@@ -16,78 +16,78 @@ import (
 )
 
 const (
-	demoJWTSecret     = "demo-authz-test-jwt-secret-0123456789abcdef"
-	demoSigningSecret = "demo-authz-test-signing-secret-0123456789ab"
+	sxDemoJWTSecret     = "demo-authz-test-jwt-secret-0123456789abcdef"
+	sxDemoSigningSecret = "demo-authz-test-signing-secret-0123456789ab"
 )
 
-func startDemo(t *testing.T) *testutil.Caddy {
+func sxStartDemo(t *testing.T) *testutil.Caddy {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: starts Caddy")
 	}
-	return testutil.StartCaddy(t, testutil.Options{Env: []string{"JWT_SECRET=" + demoJWTSecret, "SIGNING_SECRET=" + demoSigningSecret}})
+	return testutil.StartCaddy(t, testutil.Options{Env: []string{"JWT_SECRET=" + sxDemoJWTSecret, "SIGNING_SECRET=" + sxDemoSigningSecret}})
 }
 
-func mintHS256(t *testing.T, claims string) string {
+func sxMintHS256(t *testing.T, claims string) string {
 	t.Helper()
-	return testutil.Node(t, "mint.mjs", "HS256", demoJWTSecret, claims)
+	return testutil.Node(t, "mint.mjs", "HS256", sxDemoJWTSecret, claims)
 }
 
 func TestDemoJWTAdminScope(t *testing.T) {
-	c := startDemo(t)
+	c := sxStartDemo(t)
 	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-	admin := mintHS256(t, `{"sub":"alice","scope":"read admin","exp":`+exp+`}`)
-	reader := mintHS256(t, `{"sub":"bob","scope":"read","exp":`+exp+`}`)
-	arrayScope := mintHS256(t, `{"sub":"carol","scope":["admin"],"exp":`+exp+`}`)
+	admin := sxMintHS256(t, `{"sub":"alice","scope":"read admin","exp":`+exp+`}`)
+	reader := sxMintHS256(t, `{"sub":"bob","scope":"read","exp":`+exp+`}`)
+	arrayScope := sxMintHS256(t, `{"sub":"carol","scope":["admin"],"exp":`+exp+`}`)
 
 	for _, tok := range []string{admin, arrayScope} {
-		r := do(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+tok)
+		r := sxDo(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+tok)
 		if r.status != http.StatusOK {
 			t.Fatalf("admin token: %d %s", r.status, r.body)
 		}
 	}
-	r := do(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+reader)
-	expectProblem(t, r, http.StatusForbidden, "insufficient_scope")
+	r := sxDo(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+reader)
+	sxExpectProblem(t, r, http.StatusForbidden, "insufficient_scope")
 	if got := r.header.Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope", scope="admin"` {
 		t.Fatalf("WWW-Authenticate = %q", got)
 	}
-	if r := do(t, "GET", c.URL("/jwt/other"), "", "Authorization", "Bearer "+reader); r.status != http.StatusOK {
+	if r := sxDo(t, "GET", c.URL("/jwt/other"), "", "Authorization", "Bearer "+reader); r.status != http.StatusOK {
 		t.Fatalf("/jwt/* with a read token: %d %s", r.status, r.body)
 	}
-	if r := do(t, "GET", c.URL("/jwt/admin/stats"), ""); r.status != http.StatusUnauthorized {
+	if r := sxDo(t, "GET", c.URL("/jwt/admin/stats"), ""); r.status != http.StatusUnauthorized {
 		t.Fatalf("no token: %d %s", r.status, r.body)
 	}
 }
 
 func TestDemoSessionFlow(t *testing.T) {
-	c := startDemo(t)
-	token, _ := login(t, c, "demo", "demo-password")
+	c := sxStartDemo(t)
+	token, _ := sxLogin(t, c, "demo", "demo-password")
 	ck := "apigw_session=" + token
 	site := "http://127.0.0.1:" + strconv.Itoa(c.HTTPPort)
-	r := do(t, "GET", c.URL("/session/me"), "", "Cookie", ck)
+	r := sxDo(t, "GET", c.URL("/session/me"), "", "Cookie", ck)
 	if r.status != 200 || r.json["headers"].(map[string]any)["x-auth-user"] != "demo" || r.json["headers"].(map[string]any)["cookie"] != "" {
 		t.Fatalf("session route: %d %s", r.status, r.body)
 	}
-	expectProblem(t, do(t, "POST", c.URL("/session/items"), "{}", "Cookie", ck, "Origin", "https://evil.example"), 403, "csrf_rejected")
-	if r := do(t, "POST", c.URL("/session/items"), "{}", "Cookie", ck, "Origin", site, "Content-Type", "application/json"); r.status != 200 {
+	sxExpectProblem(t, sxDo(t, "POST", c.URL("/session/items"), "{}", "Cookie", ck, "Origin", "https://evil.example"), 403, "csrf_rejected")
+	if r := sxDo(t, "POST", c.URL("/session/items"), "{}", "Cookie", ck, "Origin", site, "Content-Type", "application/json"); r.status != 200 {
 		t.Fatalf("same-origin POST: %d %s", r.status, r.body)
 	}
-	if r := do(t, "POST", c.URL("/logout"), "", "Cookie", ck); r.status != 204 {
+	if r := sxDo(t, "POST", c.URL("/logout"), "", "Cookie", ck); r.status != 204 {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
-	expectProblem(t, do(t, "GET", c.URL("/session/me"), "", "Cookie", ck), 401, "invalid_session")
-	expectProblem(t, do(t, "POST", c.URL("/login"), loginJSON("ghost", "x"), "Content-Type", "application/json"), 401, "invalid_credentials")
+	sxExpectProblem(t, sxDo(t, "GET", c.URL("/session/me"), "", "Cookie", ck), 401, "invalid_session")
+	sxExpectProblem(t, sxDo(t, "POST", c.URL("/login"), sxLoginJSON("ghost", "x"), "Content-Type", "application/json"), 401, "invalid_credentials")
 }
 
 func TestDemoSignedRequests(t *testing.T) {
-	c := startDemo(t)
+	c := sxStartDemo(t)
 	body := `{"amount":5}`
-	sig := sessions.Sign([]byte(demoSigningSecret), time.Now().Unix(), "POST", "/signed/pay", []byte(body))
-	r := do(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig, "Content-Type", "application/json")
+	sig := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "POST", "/signed/pay", []byte(body))
+	r := sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig, "Content-Type", "application/json")
 	if r.status != 200 || !strings.Contains(string(r.body), `"amount":5`) {
 		t.Fatalf("signed: %d %s", r.status, r.body)
 	}
-	expectProblem(t, do(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig), 401, "replayed_request")
-	old := sessions.Sign([]byte(demoSigningSecret), time.Now().Unix()-301, "POST", "/signed/pay", []byte(body))
-	expectProblem(t, do(t, "POST", c.URL("/signed/pay"), body, "X-Signature", old), 401, "invalid_signature")
+	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig), 401, "replayed_request")
+	old := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix()-301, "POST", "/signed/pay", []byte(body))
+	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", old), 401, "invalid_signature")
 }

@@ -34,6 +34,7 @@ type IdentityHeaders struct {
 // id. It returns the caddyauth.User for Caddy's authentication handler, so
 // {http.auth.user.id} and {http.auth.user.<metadata>} work as usual.
 func PublishIdentity(r *http.Request, id *authn.Identity, hdr IdentityHeaders) caddyauth.User {
+	observeAuthSuccess(id.Method)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set(authn.IdentityVar, id)
 		repl.Delete(authn.AuthProblemVar)

@@ -303,11 +303,12 @@ func (c csrfTokenOf) GoString() string { return "csrfToken" }
 // It emits Caddy's authentication handler with the apigw_session provider
 // followed by the apigw_csrf handler (unless `csrf off`), in one route.
 func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	h.Next() // consume directive name
 	matcherSet, err := h.ExtractMatcherSet()
 	if err != nil {
 		return nil, err
 	}
-	h.Next() // consume directive name
+	h.Next() // consume directive name again: matcher extraction resets
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}

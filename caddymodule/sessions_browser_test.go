@@ -20,7 +20,7 @@ func TestSessionsBrowser(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Fatal("chromium not found: apt-get install -y chromium (test.sh does)")
 	}
-	c := startSessionsGateway(t)
+	c := sxStart(t)
 	raw := testutil.Node(t, "session_browser.mjs", c.URL(""), "http://127.0.0.1:"+strconv.Itoa(c.UpstreamPort))
 	var got struct {
 		Page struct {
@@ -53,7 +53,7 @@ func TestSessionsBrowser(t *testing.T) {
 	}
 	t.Logf("browser observations: %s", raw)
 	if got.Page.Login != 200 || got.Page.Session != 200 || got.Page.Post != 200 {
-		t.Fatalf("same-origin flow: login %d, session %d, post %d", got.Page.Login, got.Page.Session, got.Page.Post)
+		t.Fatalf("same-origin flow: sxLogin %d, session %d, post %d", got.Page.Login, got.Page.Session, got.Page.Post)
 	}
 	if got.Page.CookieVisibleToJS != "" {
 		t.Fatalf("document.cookie = %q: the session cookie is readable by scripts", got.Page.CookieVisibleToJS)

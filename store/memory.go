@@ -70,7 +70,7 @@ func (m *Memory) deadline(ttl time.Duration) int64 {
 
 func expired(exp, now int64) bool { return exp != 0 && now >= exp }
 
-// Get implements Store.
+// Get implements Store. The returned slice is shared: do not modify it.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 	s := m.shard(key)
 	s.mu.RLock()
@@ -174,7 +174,7 @@ func (m *Memory) IndexRemove(_ context.Context, index string, members ...string)
 	return nil
 }
 
-// Keys implements Store.
+// Keys implements Store; like Redis's SCAN it lists values and indexes.
 func (m *Memory) Keys(_ context.Context, prefix string) ([]string, error) {
 	now := m.now().UnixNano()
 	var out []string
@@ -183,6 +183,11 @@ func (m *Memory) Keys(_ context.Context, prefix string) ([]string, error) {
 		s.mu.RLock()
 		for k, it := range s.items {
 			if strings.HasPrefix(k, prefix) && !expired(it.expires, now) {
+				out = append(out, k)
+			}
+		}
+		for k, ix := range s.indexes {
+			if _, dup := s.items[k]; !dup && strings.HasPrefix(k, prefix) && !expired(ix.expires, now) {
 				out = append(out, k)
 			}
 		}

@@ -4,26 +4,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // DefaultPrefix is put in front of every Redis key unless the URL's
 // "prefix" query option says otherwise.
 const DefaultPrefix = "apigw:"
 
+// ResyncMessage is delivered to every Subscribe callback of a Redis store
+// when Redis answers again after an outage: messages published while the
+// connection was down are lost, so a subscriber that caches anything must
+// drop its whole cache when it receives this message.
+const ResyncMessage = "\x00resync"
+
+// Observer receives the latency and outcome of every store operation and
+// the store's health changes (caddy-apigw's Prometheus metrics). Its
+// methods must be cheap and safe for concurrent use.
+type Observer interface {
+	// ObserveOp records one operation: op is the Redis command name
+	// ("get", "set", "evalsha", "pipeline", …); err is nil on success
+	// (a missing key is a success).
+	ObserveOp(backend, op string, d time.Duration, err error)
+	// ObserveHealth records that the backend became reachable (up) or not.
+	ObserveHealth(backend string, up bool)
+}
+
+// errDown is returned without contacting Redis while an outage is known;
+// a background probe detects the recovery.
+var errDown = errors.New("redis is unreachable (waiting for it to recover)")
+
 // Redis is the Store on a Redis server (go-redis UniversalClient: single
 // node, Sentinel or Cluster).
+//
+// Every command has a bounded timeout (DefaultTimeout or the URL's
+// timeout=). The first failure that means "Redis is unreachable" logs one
+// warning and marks the store down; while it is down, operations fail at
+// once with ErrUnavailable (no request waits for a dead server) and a
+// probe PINGs Redis every timeout; the first answer logs one info line,
+// marks the store up and sends ResyncMessage to local subscribers.
 type Redis struct {
 	// Client is the underlying go-redis client; packages with atomic
-	// Lua scripts of their own (the limiter) use it directly.
+	// Lua scripts of their own (the limiter) use it directly. Its
+	// commands are timed and health-tracked like the Store's own.
 	Client redis.UniversalClient
-	// Prefix is prepended to every key.
+	// Prefix is prepended to every key and channel.
 	Prefix string
+	// Timeout bounds each Redis operation.
+	Timeout time.Duration
+
+	cluster  bool
+	logger   *zap.Logger
+	observer Observer
+
+	down      atomic.Bool
+	downSince atomic.Int64
+	probing   atomic.Bool
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	mu     sync.Mutex
 	pubsub map[string]*redisSub
@@ -35,36 +79,185 @@ type redisSub struct {
 	next int
 }
 
-// NewRedis connects to the Redis described by rawURL. Extra query options
-// understood besides go-redis's own: prefix=<key prefix>.
-func NewRedis(rawURL string) (*Redis, error) {
-	u, err := url.Parse(rawURL)
+type probeKey struct{}
+
+// NewRedis connects to the Redis described by rawURL (see Config for the
+// URL forms and options). It never blocks for longer than the timeout:
+// with startup=require it PINGs once and fails if Redis does not answer;
+// by default it starts degraded (one warning) and recovers by itself.
+// logger and obs may be nil.
+func NewRedis(rawURL string, logger *zap.Logger, obs Observer) (*Redis, error) {
+	set, err := parseRedisURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parsing store URL %s: %w", redactURL(rawURL), err)
+		return nil, fmt.Errorf("store URL %s: %w", redactURL(rawURL), err)
 	}
-	q := u.Query()
-	prefix := DefaultPrefix
-	if q.Has("prefix") {
-		prefix = q.Get("prefix")
-		q.Del("prefix")
+	if logger == nil {
+		logger = zap.NewNop()
 	}
-	u.RawQuery = q.Encode()
-	opts, err := redis.ParseURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("parsing store URL %s: %w", redactURL(rawURL), err)
+	r := &Redis{
+		Client:   set.newClient(),
+		Prefix:   set.prefix,
+		Timeout:  set.timeout,
+		cluster:  set.mode == modeCluster,
+		logger:   logger,
+		observer: obs,
+		closed:   make(chan struct{}),
+		pubsub:   map[string]*redisSub{},
 	}
-	if opts.DialTimeout == 0 || opts.DialTimeout > 2*time.Second {
-		opts.DialTimeout = 500 * time.Millisecond
+	r.Client.AddHook(redisHook{r})
+	if obs != nil {
+		obs.ObserveHealth("redis", true)
 	}
-	if opts.ReadTimeout == 0 || opts.ReadTimeout > 2*time.Second {
-		opts.ReadTimeout = 500 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), probeKey{}, true), r.Timeout)
+	defer cancel()
+	if err := r.Client.Ping(ctx).Err(); err != nil {
+		if set.startup == StartupRequire {
+			_ = r.Client.Close()
+			return nil, fmt.Errorf("redis at %s did not answer PING within %s (startup=require): %w", redactURL(rawURL), r.Timeout, err)
+		}
+		// the hook has logged the one warning and started the probe
 	}
-	if opts.WriteTimeout == 0 || opts.WriteTimeout > 2*time.Second {
-		opts.WriteTimeout = 500 * time.Millisecond
+	return r, nil
+}
+
+// Healthy reports whether the last contact with Redis succeeded.
+func (r *Redis) Healthy() bool { return !r.down.Load() }
+
+// outage reports whether err means Redis is unreachable or not serving
+// (as opposed to a missing key or a command-level error such as
+// NOSCRIPT, which go-redis handles itself).
+func outage(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return false
 	}
-	opts.MaxRetries = 1
-	client := redis.NewClient(opts)
-	return &Redis{Client: client, Prefix: prefix, pubsub: map[string]*redisSub{}}, nil
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "MASTERDOWN", "NOAUTH", "WRONGPASS", "NOPERM", "TRYAGAIN"} {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (r *Redis) markDown(err error) {
+	if r.down.CompareAndSwap(false, true) {
+		r.downSince.Store(time.Now().UnixNano())
+		r.logger.Warn("redis store unreachable: requests that need it fail with 503 until it recovers",
+			zap.Error(err), zap.Duration("timeout", r.Timeout))
+		if r.observer != nil {
+			r.observer.ObserveHealth("redis", false)
+		}
+	}
+	if r.probing.CompareAndSwap(false, true) {
+		go r.probe()
+	}
+}
+
+// probe PINGs Redis every Timeout (at least 100ms) until it answers.
+func (r *Redis) probe() {
+	defer r.probing.Store(false)
+	every := max(r.Timeout, 100*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.closed:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), probeKey{}, true), r.Timeout)
+		err := r.Client.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			r.markUp()
+			return
+		}
+	}
+}
+
+func (r *Redis) markUp() {
+	if !r.down.CompareAndSwap(true, false) {
+		return
+	}
+	since := time.Unix(0, r.downSince.Load())
+	r.logger.Info("redis store recovered", zap.Duration("outage", time.Since(since).Round(time.Millisecond)))
+	if r.observer != nil {
+		r.observer.ObserveHealth("redis", true)
+	}
+	// Messages published during the outage are lost: tell subscribers.
+	r.mu.Lock()
+	var fns []func(string)
+	for _, s := range r.pubsub {
+		for _, fn := range s.fns {
+			fns = append(fns, fn)
+		}
+	}
+	r.mu.Unlock()
+	for _, fn := range fns {
+		fn(ResyncMessage)
+	}
+}
+
+// redisHook times every command, feeds the health tracker and fails fast
+// while an outage is known.
+type redisHook struct{ r *Redis }
+
+func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return next(ctx, network, addr)
+	}
+}
+
+func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		return h.run(ctx, cmd.Name(), func() error { return next(ctx, cmd) }, cmd.SetErr)
+	}
+}
+
+func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		setErr := func(err error) {
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+		}
+		return h.run(ctx, "pipeline", func() error { return next(ctx, cmds) }, setErr)
+	}
+}
+
+func (h redisHook) run(ctx context.Context, op string, call func() error, setErr func(error)) error {
+	r := h.r
+	probe := ctx.Value(probeKey{}) != nil
+	if r.down.Load() && !probe {
+		setErr(errDown)
+		if r.observer != nil {
+			r.observer.ObserveOp("redis", op, 0, errDown)
+		}
+		return errDown
+	}
+	start := time.Now()
+	err := call()
+	if r.observer != nil {
+		r.observer.ObserveOp("redis", op, time.Since(start), storeErr(err))
+	}
+	if outage(err) {
+		r.markDown(err)
+	} else if probe && err == nil {
+		r.markUp()
+	}
+	return err
+}
+
+// storeErr hides redis.Nil (a missing key is not a failure).
+func storeErr(err error) error {
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	return err
 }
 
 func wrapRedis(err error) error {
@@ -99,14 +292,33 @@ func (r *Redis) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 	if ttl < 0 {
 		ttl = 0
 	}
-	ok, err := r.Client.SetNX(ctx, r.Prefix+key, value, ttl).Result()
-	return ok, wrapRedis(err)
+	// SET NX (not the SETNX command) so the TTL is set atomically.
+	res, err := r.Client.SetArgs(ctx, r.Prefix+key, value, redis.SetArgs{Mode: "NX", TTL: ttl}).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrapRedis(err)
+	}
+	return res == "OK", nil
 }
 
-// Delete implements Store.
+// Delete implements Store. In a cluster the keys may live in different
+// slots, so they are deleted one by one in a pipeline.
 func (r *Redis) Delete(ctx context.Context, keys ...string) error {
-	if len(keys) == 0 {
+	switch {
+	case len(keys) == 0:
 		return nil
+	case len(keys) == 1:
+		return wrapRedis(r.Client.Del(ctx, r.Prefix+keys[0]).Err())
+	case r.cluster:
+		_, err := r.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, k := range keys {
+				p.Del(ctx, r.Prefix+k)
+			}
+			return nil
+		})
+		return wrapRedis(err)
 	}
 	full := make([]string, len(keys))
 	for i, k := range keys {
@@ -115,13 +327,13 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	return wrapRedis(r.Client.Del(ctx, full...).Err())
 }
 
-// IndexAdd implements Store.
+// IndexAdd implements Store: ZADD and EXPIRE in one MULTI/EXEC round trip.
 func (r *Redis) IndexAdd(ctx context.Context, index, member string, score int64, ttl time.Duration) error {
 	k := r.Prefix + index
 	_, err := r.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, k, redis.Z{Score: float64(score), Member: member})
 		if ttl > 0 {
-			p.Expire(ctx, k, ttl)
+			p.PExpire(ctx, k, ttl)
 		}
 		return nil
 	})
@@ -149,14 +361,47 @@ func (r *Redis) IndexRemove(ctx context.Context, index string, members ...string
 	return wrapRedis(r.Client.ZRem(ctx, r.Prefix+index, args...).Err())
 }
 
-// Keys implements Store with SCAN (never KEYS).
+// Keys implements Store with SCAN (never KEYS), on every master of a
+// cluster.
 func (r *Redis) Keys(ctx context.Context, prefix string) ([]string, error) {
-	var out []string
-	iter := r.Client.Scan(ctx, 0, r.Prefix+prefix+"*", 500).Iterator()
-	for iter.Next(ctx) {
-		out = append(out, strings.TrimPrefix(iter.Val(), r.Prefix))
+	pattern := escapeGlob(r.Prefix+prefix) + "*"
+	scan := func(ctx context.Context, c redis.Cmdable) ([]string, error) {
+		var out []string
+		iter := c.Scan(ctx, 0, pattern, 500).Iterator()
+		for iter.Next(ctx) {
+			out = append(out, strings.TrimPrefix(iter.Val(), r.Prefix))
+		}
+		return out, iter.Err()
 	}
-	return out, wrapRedis(iter.Err())
+	if cc, ok := r.Client.(*redis.ClusterClient); ok {
+		var mu sync.Mutex
+		var all []string
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			ks, err := scan(ctx, c)
+			mu.Lock()
+			all = append(all, ks...)
+			mu.Unlock()
+			return err
+		})
+		return all, wrapRedis(err)
+	}
+	out, err := scan(ctx, r.Client)
+	return out, wrapRedis(err)
+}
+
+// escapeGlob escapes Redis MATCH pattern metacharacters.
+func escapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // Publish implements Store.
@@ -165,7 +410,8 @@ func (r *Redis) Publish(ctx context.Context, channel, msg string) error {
 }
 
 // Subscribe implements Store. go-redis re-subscribes by itself after a
-// reconnect.
+// reconnect; messages published meanwhile are lost, which is why
+// subscribers receive ResyncMessage after an outage.
 func (r *Redis) Subscribe(channel string, fn func(msg string)) func() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -174,7 +420,7 @@ func (r *Redis) Subscribe(channel string, fn func(msg string)) func() {
 		ps := r.Client.Subscribe(context.Background(), r.Prefix+channel)
 		s = &redisSub{ps: ps, fns: map[int]func(string){}}
 		r.pubsub[channel] = s
-		go r.dispatch(channel, s)
+		go r.dispatch(s)
 	}
 	id := s.next
 	s.next++
@@ -190,7 +436,7 @@ func (r *Redis) Subscribe(channel string, fn func(msg string)) func() {
 	}
 }
 
-func (r *Redis) dispatch(_ string, s *redisSub) {
+func (r *Redis) dispatch(s *redisSub) {
 	for msg := range s.ps.Channel() {
 		r.mu.Lock()
 		fns := make([]func(string), 0, len(s.fns))
@@ -209,6 +455,7 @@ func (r *Redis) Kind() string { return "redis" }
 
 // Close implements Store.
 func (r *Redis) Close() error {
+	r.closeOnce.Do(func() { close(r.closed) })
 	r.mu.Lock()
 	for ch, s := range r.pubsub {
 		_ = s.ps.Close()
@@ -224,7 +471,7 @@ func Open(cfg Config) (Store, error) {
 	case "", "memory":
 		return NewMemory(0), nil
 	case "redis":
-		return NewRedis(cfg.URL)
+		return NewRedis(cfg.URL, cfg.Logger, cfg.Observer)
 	default:
 		return nil, fmt.Errorf("unknown store kind %q", cfg.Kind)
 	}

@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // ErrNotFound is returned by Get when the key does not exist or expired.
@@ -64,17 +66,32 @@ type Store interface {
 }
 
 // Config selects and configures a Store. It is parsed from a URL:
-// "memory", or "redis://[user:pass@]host:port/db", "rediss://..." (TLS),
-// with options in the query string (see ParseURL).
+// "memory", or one of
+//
+//	redis://[user:password@]host:port[/db][?options]
+//	rediss://…                                (TLS; skip_verify=true for tests only)
+//	redis-sentinel://[user:password@]h1:p1,h2:p2[/db]?master=<name>[&sentinel_password=…]
+//	redis-cluster://[user:password@]h1:p1,h2:p2[?options]
+//	rediss-sentinel://…, rediss-cluster://…   (TLS)
+//
+// user:password are the data nodes' ACL credentials. Options: prefix (key
+// prefix, default "apigw:"), timeout (dial/read/write/pool timeout,
+// default 500ms), startup (degraded, the default, or require), and
+// go-redis's own (pool_size, max_retries, read_timeout, …).
 type Config struct {
 	// Kind is "memory" or "redis".
 	Kind string
-	// URL is the Redis URL (for Kind "redis").
+	// URL is the Redis URL (for Kind "redis"), placeholders expanded.
 	URL string
+	// Logger receives the store's outage warnings; nil discards them.
+	Logger *zap.Logger
+	// Observer receives operation latencies and health changes; may be nil.
+	Observer Observer
 }
 
 // ParseURL validates a store URL and returns its Config. An empty string
-// means memory.
+// means memory. Redis URLs are parsed completely (hosts, options), so a
+// mistake is reported here, at config load, not at the first request.
 func ParseURL(s string) (Config, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "memory" || s == "memory://" {
@@ -85,9 +102,9 @@ func ParseURL(s string) (Config, error) {
 		return Config{}, fmt.Errorf("store %q is not a valid URL: %w; use \"memory\" or redis://host:port/db", redactURL(s), err)
 	}
 	switch u.Scheme {
-	case "redis", "rediss", "redis-sentinel", "redis-cluster":
-		if u.Host == "" {
-			return Config{}, fmt.Errorf("store URL %q has no host; use redis://host:port/db", redactURL(s))
+	case "redis", "rediss", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+		if _, err := parseRedisURL(s); err != nil {
+			return Config{}, fmt.Errorf("store URL %q: %w", redactURL(s), err)
 		}
 		return Config{Kind: "redis", URL: s}, nil
 	default:

@@ -1,0 +1,201 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/internal/testutil"
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
+)
+
+const testJWTSecret = "dev-only-jwt-secret-change-me-0123456789abcdef"
+
+func provisionJWT(t testing.TB, j *JWTAuth, st store.Store) *JWTAuth {
+	t.Helper()
+	if err := j.provision(zap.NewNop(), st); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	t.Cleanup(func() { _ = j.Cleanup() })
+	return j
+}
+
+func hs256(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(testJWTSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestJWTAuthenticate(t *testing.T) {
+	st := newTestStore(t)
+	j := provisionJWT(t, &JWTAuth{
+		Secret:          testJWTSecret,
+		Algorithms:      []string{"HS256"},
+		IdentityHeaders: IdentityHeaders{Claims: map[string]string{"email": "X-Auth-Email", "scope": "X-Auth-Scope"}},
+	}, st)
+	exp := time.Now().Add(time.Hour).Unix()
+	good := hs256(t, jwt.MapClaims{"sub": "alice", "exp": exp, "email": "a@example.com", "scope": "read admin"})
+	revoked := hs256(t, jwt.MapClaims{"sub": "alice", "exp": exp, "jti": "tok-1"})
+	if err := authn.NewRevocations(st).RevokeJTI(context.Background(), "tok-1", time.Unix(exp, 0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		auth      []string
+		wantUser  string
+		wantCode  string
+		challenge string
+	}{
+		{"valid", []string{"Bearer " + good}, "alice", "", ""},
+		{"scheme is case-insensitive", []string{"bearer " + good}, "alice", "", ""},
+		{"missing", nil, "", problem.CodeMissingCredentials, `Bearer realm="caddy-apigw"`},
+		{"basic scheme", []string{"Basic YTpi"}, "", problem.CodeInvalidToken, `Bearer realm="caddy-apigw", error="invalid_token", error_description="the Authorization header must be \"Bearer <token>\""`},
+		{"token without scheme", []string{good}, "", problem.CodeInvalidToken, ""},
+		{"two headers", []string{"Bearer " + good, "Bearer " + good}, "", problem.CodeInvalidToken, ""},
+		{"garbage", []string{"Bearer abc"}, "", problem.CodeInvalidToken, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token is malformed"`},
+		{"expired", []string{"Bearer " + hs256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(-time.Hour).Unix()})}, "", problem.CodeTokenExpired, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token has expired"`},
+		{"no sub", []string{"Bearer " + hs256(t, jwt.MapClaims{"exp": exp})}, "", problem.CodeInvalidToken, ""},
+		{"revoked jti", []string{"Bearer " + revoked}, "", problem.CodeTokenRevoked, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token has been revoked"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{"X-Auth-Email": {"forged@example.com"}}
+			if tc.auth != nil {
+				h["Authorization"] = tc.auth
+			}
+			r := authRequest("/jwt/x", "127.0.0.1", h)
+			user, ok, err := j.Authenticate(httptest.NewRecorder(), r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantCode != "" {
+				if ok {
+					t.Fatalf("accepted as %+v", user)
+				}
+				p := recordedProblem(r)
+				if p.Code != tc.wantCode || p.Status != http.StatusUnauthorized {
+					t.Fatalf("problem %d %s %q, want %s", p.Status, p.Code, p.Detail, tc.wantCode)
+				}
+				if tc.challenge != "" && p.Header.Get("WWW-Authenticate") != tc.challenge {
+					t.Fatalf("WWW-Authenticate %s, want %s", p.Header.Get("WWW-Authenticate"), tc.challenge)
+				}
+				return
+			}
+			if !ok || user.ID != tc.wantUser {
+				t.Fatalf("got %+v %v", user, ok)
+			}
+			if r.Header.Get("Authorization") != "" {
+				t.Fatal("Authorization not removed before proxying")
+			}
+			if r.Header.Get("X-Auth-User") != "alice" || r.Header.Get("X-Auth-Method") != "jwt" ||
+				r.Header.Get("X-Auth-Email") != "a@example.com" || r.Header.Get("X-Auth-Scope") != "read admin" {
+				t.Fatalf("upstream headers %v", r.Header)
+			}
+			if id := IdentityOf(r); id == nil || !id.HasScope("admin") {
+				t.Fatalf("identity %+v", id)
+			}
+		})
+	}
+}
+
+func TestJWTOptions(t *testing.T) {
+	j := provisionJWT(t, &JWTAuth{
+		Secret:         testJWTSecret,
+		Header:         "X-Token",
+		PassCredential: true,
+		UserClaim:      "email",
+		Realm:          "api",
+	}, newTestStore(t))
+	tok := hs256(t, jwt.MapClaims{"sub": "x", "email": "e@example.com", "exp": time.Now().Add(time.Hour).Unix()})
+	for _, v := range []string{tok, "Bearer " + tok} {
+		r := authRequest("/", "127.0.0.1", http.Header{"X-Token": {v}})
+		user, ok, _ := j.Authenticate(httptest.NewRecorder(), r)
+		if !ok || user.ID != "e@example.com" {
+			t.Fatalf("%q: %+v %v", v, user, ok)
+		}
+		if r.Header.Get("X-Token") == "" {
+			t.Fatal("pass_credential: header removed")
+		}
+	}
+	r := authRequest("/", "127.0.0.1", nil)
+	j.Authenticate(httptest.NewRecorder(), r)
+	if got := recordedProblem(r).Header.Get("WWW-Authenticate"); got != `Bearer realm="api"` {
+		t.Fatalf("challenge %q", got)
+	}
+}
+
+func TestJWTRevocationStoreDownFailsClosed(t *testing.T) {
+	j := provisionJWT(t, &JWTAuth{Secret: testJWTSecret}, downStore{newTestStore(t)})
+	tok := hs256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix(), "jti": "j"})
+	r := authRequest("/", "127.0.0.1", http.Header{"Authorization": {"Bearer " + tok}})
+	if _, ok, err := j.Authenticate(httptest.NewRecorder(), r); ok || err != nil {
+		t.Fatalf("ok=%v err=%v", ok, err)
+	}
+	if p := recordedProblem(r); p.Status != http.StatusServiceUnavailable || p.Code != problem.CodeServiceUnavailable {
+		t.Fatalf("problem %d %s", p.Status, p.Code)
+	}
+}
+
+func TestJWTKeyFileAndEnvSecret(t *testing.T) {
+	pub := filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "oidc-es256.pub.pem")
+	provisionJWT(t, &JWTAuth{KeyFiles: []string{pub}}, newTestStore(t))
+	t.Setenv("APIGW_TEST_JWT_SECRET", testJWTSecret)
+	j := provisionJWT(t, &JWTAuth{Secret: "{env.APIGW_TEST_JWT_SECRET}"}, newTestStore(t))
+	r := authRequest("/", "127.0.0.1", http.Header{"Authorization": {"Bearer " + hs256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(time.Hour).Unix()})}})
+	if _, ok, _ := j.Authenticate(httptest.NewRecorder(), r); !ok {
+		t.Fatal("secret from {env.*} not used")
+	}
+}
+
+func TestJWTProvisionErrors(t *testing.T) {
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "priv.pem")
+	data, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "oidc-es256.key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(priv, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("APIGW_TEST_SHORT", "short")
+	neg := caddy.Duration(-time.Second)
+	for _, tc := range []struct {
+		name string
+		j    JWTAuth
+		want string
+	}{
+		{"no key", JWTAuth{}, "no verification key"},
+		{"short secret", JWTAuth{Secret: "short"}, "at least 32"},
+		{"short secret from env", JWTAuth{Secret: "{env.APIGW_TEST_SHORT}"}, "at least 32"},
+		{"unset env secret", JWTAuth{Secret: "{env.APIGW_TEST_UNSET_VAR}"}, "expanded to nothing"},
+		{"none", JWTAuth{Secret: testJWTSecret, Algorithms: []string{"none"}}, `"none"`},
+		{"HS and RS with only a secret", JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256", "RS256"}}, "RS256 has no key"},
+		{"jwks over http", JWTAuth{JWKSURL: "http://idp.example/jwks"}, "plain http"},
+		{"jwks over http to a remote host even if allowed", JWTAuth{JWKSURL: "http://idp.example/jwks", JWKSAllowInsecureLoopback: true}, "non-loopback"},
+		{"missing key file", JWTAuth{KeyFiles: []string{filepath.Join(dir, "nope.pem")}}, "key_file"},
+		{"private key file", JWTAuth{KeyFiles: []string{priv}}, "private key"},
+		{"negative leeway", JWTAuth{Secret: testJWTSecret, Leeway: &neg}, "leeway"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := tc.j
+			err := j.provision(zap.NewNop(), newTestStore(t))
+			_ = j.Cleanup()
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "apigw_jwt: ") {
+				t.Fatalf("err = %v, want apigw_jwt: ...%s", err, tc.want)
+			}
+		})
+	}
+}

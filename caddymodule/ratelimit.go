@@ -1,0 +1,613 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/limiter"
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
+)
+
+func init() {
+	caddy.RegisterModule(RateLimit{})
+}
+
+// rateLimitState keeps every zone's counters (memory tables) and the
+// limiter's per-Redis connection state alive across config reloads: a
+// new config loads the same keys before the old one is cleaned up, so
+// `caddy reload` and `POST /load` never reset a limit.
+var rateLimitState = caddy.NewUsagePool()
+
+type memTable struct{ *limiter.Memory }
+
+func (m memTable) Destruct() error { return m.Close() }
+
+type redisConn struct{ *limiter.RedisConn }
+
+func (redisConn) Destruct() error { return nil } // the client belongs to the store
+
+// Fail modes for RateLimit.OnStoreError.
+const (
+	FailOpen   = "fail_open"
+	FailClosed = "fail_closed"
+)
+
+// Empty-key behaviours for RateLimit.EmptyKey.
+const (
+	EmptyKeyClientIP = "client_ip"
+	EmptyKeyDeny     = "deny"
+	EmptyKeySkip     = "skip"
+)
+
+// RateLimit limits requests per key with GCRA (see package limiter): each
+// zone has a key built from placeholders (the authenticated identity, an
+// API key header, the client IP, the path…), a rate and a burst, and every
+// zone that applies to a request is checked. A denied request gets 429
+// rate_limited with Retry-After; every response of the route (allowed or
+// not) carries the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers-11 (May 2026).
+//
+// Counters live in the store chosen by the apigw app: in process (the
+// default "memory" store; they survive config reloads) or in Redis (one
+// atomic Lua script per decision on the Redis server's clock, so several
+// Caddy instances share exact limits).
+//
+// EXPERIMENTAL: the Caddyfile syntax may still change.
+type RateLimit struct {
+	// Zones are the limits to apply; each applicable zone is checked and
+	// a request passes only if every one allows it.
+	Zones []*RateLimitZone `json:"zones,omitempty"`
+	// OnStoreError is what happens when the Redis store fails or times
+	// out: "fail_open" (default: the request passes unlimited; one
+	// warning is logged per outage) or "fail_closed" (503
+	// service_unavailable).
+	OnStoreError string `json:"on_store_error,omitempty"`
+	// StoreTimeout bounds one Redis decision (default 100ms). After a
+	// failure Redis is not called for one second (requests get the fail
+	// mode at once), then probed again.
+	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
+	// LegacyHeaders also sets X-RateLimit-Limit, X-RateLimit-Remaining and
+	// X-RateLimit-Reset (seconds) for the most restrictive zone.
+	LegacyHeaders bool `json:"legacy_headers,omitempty"`
+	// EmptyKey says what happens when a zone's key has a placeholder that
+	// resolves empty (e.g. {http.auth.user.id} on an unauthenticated
+	// request): "client_ip" (default: the zone counts per {client_ip}
+	// instead, in a namespace of its own), "deny" (400 bad_request) or
+	// "skip" (the zone does not apply to the request). A key is never
+	// silently shared by all such requests.
+	EmptyKey string `json:"empty_key,omitempty"`
+
+	logger     *zap.Logger
+	poolKeys   []string
+	failClosed bool
+	hasCount   bool
+}
+
+// RateLimitZone is one limit.
+type RateLimitZone struct {
+	// Name identifies the zone in headers, logs and storage (letters,
+	// digits, "_" and "-"). Handlers declaring a zone with the same name,
+	// rate, burst and max_keys share its counters.
+	Name string `json:"name"`
+	// Key is the partition key, with placeholders, e.g.
+	// "{http.auth.user.id}", "{http.request.header.X-API-Key}",
+	// "{http.vars.client_ip}" or "{http.vars.client_ip}|{http.request.uri.path}".
+	// The Caddyfile shorthands {client_ip}, {path}, {host}, {method} and
+	// {remote_host} are accepted too. Keys are hashed before storage.
+	Key string `json:"key"`
+	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m".
+	Rate string `json:"rate"`
+	// Burst is how many requests may pass at once from a full bucket
+	// (default: the rate's events).
+	Burst int64 `json:"burst,omitempty"`
+	// CountStatus, if set, makes this a failed-attempt zone: only
+	// responses with one of these statuses count (e.g. 401 for logins).
+	// A request is reserved before it runs (so concurrent attempts cannot
+	// overshoot) and refunded if its status is not listed.
+	CountStatus []int `json:"count_status,omitempty"`
+	// MatchRaw limits the zone to requests matching this matcher set
+	// (all matchers must match). Default: every request of the route.
+	MatchRaw caddy.ModuleMap `json:"match,omitempty" caddy:"namespace=http.matchers"`
+	// MaxKeys caps the keys the memory store tracks for this zone
+	// (default 100000, about 40 bytes each). At the cap, an idle key or
+	// else the key closest to idle is evicted. Ignored for Redis, whose
+	// keys expire by TTL.
+	MaxKeys int `json:"max_keys,omitempty"`
+
+	policy     limiter.Policy
+	lim        limiter.Limiter
+	match      caddyhttp.MatcherSet
+	key        keyTemplate
+	countSet   map[int]struct{}
+	policyItem string // RateLimit-Policy list item
+}
+
+// CaddyModule returns the Caddy module information.
+func (RateLimit) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_rate_limit",
+		New: func() caddy.Module { return new(RateLimit) },
+	}
+}
+
+var zoneNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Provision sets defaults, checks the zones and opens (or reuses, across
+// reloads) their counters in the configured store.
+func (rl *RateLimit) Provision(ctx caddy.Context) error {
+	rl.logger = ctx.Logger()
+	if err := rl.provisionZones(ctx); err != nil {
+		return err
+	}
+	return rl.openCounters(ctx)
+}
+
+// provisionZones sets defaults and checks the handler and its zones.
+func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
+	if rl.OnStoreError == "" {
+		rl.OnStoreError = FailOpen
+	}
+	if rl.EmptyKey == "" {
+		rl.EmptyKey = EmptyKeyClientIP
+	}
+	if rl.StoreTimeout <= 0 {
+		rl.StoreTimeout = caddy.Duration(100 * time.Millisecond)
+	}
+	switch rl.OnStoreError {
+	case FailOpen:
+	case FailClosed:
+		rl.failClosed = true
+	default:
+		return fmt.Errorf("apigw_rate_limit on_store_error %q: use fail_open or fail_closed", rl.OnStoreError)
+	}
+	switch rl.EmptyKey {
+	case EmptyKeyClientIP, EmptyKeyDeny, EmptyKeySkip:
+	default:
+		return fmt.Errorf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", rl.EmptyKey)
+	}
+	if len(rl.Zones) == 0 {
+		return errors.New("apigw_rate_limit: no zone configured; add `zone <name> { key … rate … }`")
+	}
+	seen := make(map[string]bool, len(rl.Zones))
+	for _, z := range rl.Zones {
+		if z == nil {
+			return errors.New("apigw_rate_limit: empty zone")
+		}
+		if err := z.provision(ctx); err != nil {
+			return err
+		}
+		if seen[z.Name] {
+			return fmt.Errorf("apigw_rate_limit: zone %q is declared twice in one handler", z.Name)
+		}
+		seen[z.Name] = true
+		if len(z.countSet) > 0 {
+			rl.hasCount = true
+		}
+	}
+	return nil
+}
+
+// openCounters attaches every zone to its counters in the store of the
+// running config: a pooled memory table, or the shared Redis connection.
+func (rl *RateLimit) openCounters(ctx caddy.Context) error {
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_rate_limit: %w", err)
+	}
+	var conn *limiter.RedisConn
+	if rs, ok := st.(*store.Redis); ok {
+		key := fmt.Sprintf("redis|%p|%s", rs, time.Duration(rl.StoreTimeout))
+		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
+			logger := rl.logger
+			return redisConn{limiter.NewRedisConn(rs.Client, limiter.RedisOptions{
+				Prefix:  rs.Prefix + "rl:",
+				Timeout: time.Duration(rl.StoreTimeout),
+				OnOutage: func(err error) {
+					logger.Warn("rate limit store unavailable; routes apply their on_store_error mode until it recovers", zap.Error(err))
+				},
+				OnRecover: func() { logger.Info("rate limit store recovered") },
+			})}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("apigw_rate_limit: %w", err)
+		}
+		rl.poolKeys = append(rl.poolKeys, key)
+		conn = val.(redisConn).RedisConn
+	}
+	for _, z := range rl.Zones {
+		if conn != nil {
+			lim, err := conn.Zone(z.Name+":"+z.signature(), z.policy)
+			if err != nil {
+				return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+			}
+			z.lim = lim
+			continue
+		}
+		key := "memory|" + z.Name + "|" + z.signature() + "|" + strconv.Itoa(z.MaxKeys)
+		name := z.Name
+		logger := rl.logger
+		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
+			m, err := limiter.NewMemory(z.policy, limiter.MemoryOptions{
+				MaxKeys: z.MaxKeys,
+				OnFull: func() {
+					logger.Warn("rate limit zone is full; evicting the keys closest to idle (raise max_keys if this is legitimate traffic)",
+						zap.String("zone", name), zap.Int("max_keys", z.MaxKeys))
+				},
+			})
+			if err != nil {
+				return nil, err
+			}
+			return memTable{m}, nil
+		})
+		if err != nil {
+			return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+		}
+		rl.poolKeys = append(rl.poolKeys, key)
+		z.lim = val.(memTable).Memory
+	}
+	return nil
+}
+
+func (z *RateLimitZone) provision(ctx caddy.Context) error {
+	if !zoneNameRE.MatchString(z.Name) {
+		return fmt.Errorf("apigw_rate_limit zone %q: name must be 1-64 letters, digits, '_' or '-'", z.Name)
+	}
+	if strings.TrimSpace(z.Key) == "" {
+		return fmt.Errorf("apigw_rate_limit zone %s: key is required, e.g. `key {http.auth.user.id}` or `key {client_ip}`", z.Name)
+	}
+	kt, err := parseKeyTemplate(z.Key)
+	if err != nil {
+		return fmt.Errorf("apigw_rate_limit zone %s: key: %w", z.Name, err)
+	}
+	z.key = kt
+	if z.Rate == "" {
+		return fmt.Errorf("apigw_rate_limit zone %s: rate is required, e.g. `rate 100/1m`", z.Name)
+	}
+	rate, err := limiter.ParseRate(z.Rate)
+	if err != nil {
+		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+	}
+	if z.Burst < 0 {
+		return fmt.Errorf("apigw_rate_limit zone %s: burst %d must be at least 1", z.Name, z.Burst)
+	}
+	if z.Burst == 0 {
+		z.Burst = rate.Events
+	}
+	if z.MaxKeys < 0 {
+		return fmt.Errorf("apigw_rate_limit zone %s: max_keys %d must be positive", z.Name, z.MaxKeys)
+	}
+	if z.MaxKeys == 0 {
+		z.MaxKeys = limiter.DefaultMaxKeys
+	}
+	z.policy = limiter.Policy{Rate: rate, Burst: z.Burst}
+	if err := z.policy.Validate(); err != nil {
+		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+	}
+	z.countSet = nil
+	for _, c := range z.CountStatus {
+		if c < 100 || c > 599 {
+			return fmt.Errorf("apigw_rate_limit zone %s: count_status %d is not an HTTP status", z.Name, c)
+		}
+		if z.countSet == nil {
+			z.countSet = make(map[int]struct{}, len(z.CountStatus))
+		}
+		z.countSet[c] = struct{}{}
+	}
+	if z.MatchRaw != nil {
+		mods, err := ctx.LoadModule(z, "MatchRaw")
+		if err != nil {
+			return fmt.Errorf("apigw_rate_limit zone %s: loading matchers: %v", z.Name, err)
+		}
+		for _, m := range mods.(map[string]any) {
+			switch m.(type) {
+			case caddyhttp.RequestMatcherWithError, caddyhttp.RequestMatcher:
+				z.match = append(z.match, m)
+			default:
+				return fmt.Errorf("apigw_rate_limit zone %s: %T is not a request matcher", z.Name, m)
+			}
+		}
+	}
+	// draft-ietf-httpapi-ratelimit-headers-11 §3.1: "name";q=<quota>;w=<window
+	// seconds>; our burst is a vendor-prefixed parameter when it differs.
+	item := strconv.Quote(z.Name) + ";q=" + strconv.FormatInt(rate.Events, 10) + ";w=" + strconv.FormatInt(ceilSeconds(rate.Window), 10)
+	if z.Burst != rate.Events {
+		item += ";apigw-burst=" + strconv.FormatInt(z.Burst, 10)
+	}
+	z.policyItem = item
+	return nil
+}
+
+// signature identifies the zone's policy in storage keys, so a changed
+// rate starts from fresh counters instead of misreading old ones.
+func (z *RateLimitZone) signature() string {
+	return strconv.FormatInt(z.policy.Rate.Events, 10) + "-" + strconv.FormatInt(int64(z.policy.Rate.Window/time.Millisecond), 10) +
+		"ms-" + strconv.FormatInt(z.policy.Burst, 10)
+}
+
+func (z *RateLimitZone) counts(status int) bool {
+	_, ok := z.countSet[status]
+	return ok
+}
+
+// Cleanup releases this config's hold on the counters.
+func (rl *RateLimit) Cleanup() error {
+	for _, k := range rl.poolKeys {
+		_, _ = rateLimitState.Delete(k)
+	}
+	rl.poolKeys = nil
+	return nil
+}
+
+// zoneState is one zone's decision for one request.
+type zoneState struct {
+	z       *RateLimitZone
+	key     string
+	res     limiter.Result
+	taken   bool // counted (to refund if the request is denied or does not count)
+	unknown bool // the store failed: no RateLimit values
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	var buf [4]zoneState
+	states := buf[:0]
+	var denied *RateLimitZone
+	var retry time.Duration
+	for _, z := range rl.Zones {
+		if z.match != nil {
+			ok, err := z.match.MatchWithError(r)
+			if err != nil {
+				rl.refundAll(r, states)
+				return caddyhttp.Error(http.StatusBadRequest, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		key, ok := rl.keyFor(z, repl, r)
+		if !ok {
+			if rl.EmptyKey == EmptyKeySkip {
+				continue
+			}
+			rl.refundAll(r, states)
+			RequestID(w, r) // before Audit, which cannot set the response header
+			Audit(r, "rate_limit_no_key", problem.CodeBadRequest, zap.String("zone", z.Name))
+			return Fail(problem.New(http.StatusBadRequest, problem.CodeBadRequest,
+				"the request lacks the value this route is rate limited by"))
+		}
+		res, err := z.lim.Take(r.Context(), key)
+		if err != nil {
+			if rl.failClosed {
+				rl.refundAll(r, states)
+				RequestID(w, r)
+				Audit(r, "rate_limit_unavailable", problem.CodeServiceUnavailable, zap.String("zone", z.Name))
+				return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
+					"rate limiting is temporarily unavailable"))
+			}
+			states = append(states, zoneState{z: z, unknown: true})
+			continue
+		}
+		states = append(states, zoneState{z: z, key: key, res: res, taken: res.Allowed})
+		if !res.Allowed && res.RetryAfter >= retry {
+			denied, retry = z, res.RetryAfter
+		}
+	}
+	if denied != nil {
+		rl.refundAll(r, states)
+		h := w.Header()
+		rl.setHeaders(h, states)
+		RequestID(w, r)
+		for i := range states {
+			if st := &states[i]; !st.unknown && !st.res.Allowed {
+				Audit(r, "rate_limited", problem.CodeRateLimited, zap.String("zone", st.z.Name))
+			}
+		}
+		secs := strconv.FormatInt(ceilSeconds(retry), 10)
+		p := problem.New(http.StatusTooManyRequests, problem.CodeRateLimited,
+			"rate limit of zone "+denied.Name+" exceeded; retry after "+secs+" seconds")
+		p.Header = http.Header{"Retry-After": []string{secs}}
+		for _, k := range [...]string{"Ratelimit", "Ratelimit-Policy", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+			if v, ok := h[k]; ok {
+				p.Header[k] = v
+			}
+		}
+		return Fail(p)
+	}
+	if len(states) == 0 {
+		return next.ServeHTTP(w, r)
+	}
+	rl.setHeaders(w.Header(), states)
+	if !rl.hasCount {
+		return next.ServeHTTP(w, r)
+	}
+	// the writer outlives this frame: give it its own copy, so the
+	// common path keeps its states on the stack
+	cw := &countingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rl: rl, r: r,
+		states: append([]zoneState(nil), states...)}
+	err := next.ServeHTTP(cw, r)
+	if !cw.wroteHeader {
+		status := http.StatusOK
+		if err != nil {
+			status = http.StatusInternalServerError
+			var he caddyhttp.HandlerError
+			if errors.As(err, &he) && he.StatusCode != 0 {
+				status = he.StatusCode
+			}
+		}
+		cw.settle(status)
+	}
+	return err
+}
+
+// keyFor evaluates z's key. ok is false when the key is empty and the
+// configured behaviour is not a fallback.
+func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Request) (string, bool) {
+	if repl != nil {
+		if k, ok := z.key.eval(repl); ok {
+			return k, true
+		}
+	}
+	if rl.EmptyKey != EmptyKeyClientIP {
+		return "", false
+	}
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" {
+		ip = r.RemoteAddr
+	}
+	// a namespace of its own: a fallback key never equals a real key
+	return "\x00client_ip\x00" + ip, true
+}
+
+func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
+	for i := range states {
+		st := &states[i]
+		if st.taken {
+			st.taken = false
+			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
+				st.res.Remaining++
+				st.res.Reset -= st.z.policy.Rate.Interval()
+			}
+		}
+	}
+}
+
+// setHeaders writes the RateLimit-Policy and RateLimit fields
+// (draft-ietf-httpapi-ratelimit-headers-11, §3 and §4: lists of
+// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds>`) and, if
+// configured, the legacy X-RateLimit-* fields of the most restrictive zone.
+func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
+	var pol, lim []byte
+	var pbuf, lbuf [128]byte
+	pol, lim = pbuf[:0], lbuf[:0]
+	var tightest *zoneState
+	for i := range states {
+		st := &states[i]
+		if len(states) > 1 {
+			if len(pol) > 0 {
+				pol = append(pol, ", "...)
+			}
+			pol = append(pol, st.z.policyItem...)
+		}
+		if st.unknown {
+			continue
+		}
+		if len(lim) > 0 {
+			lim = append(lim, ", "...)
+		}
+		lim = append(lim, '"')
+		lim = append(lim, st.z.Name...)
+		lim = append(lim, `";r=`...)
+		lim = strconv.AppendInt(lim, st.res.Remaining, 10)
+		lim = append(lim, ";t="...)
+		lim = strconv.AppendInt(lim, st.resetSeconds(), 10)
+		if tightest == nil || st.res.Remaining < tightest.res.Remaining {
+			tightest = st
+		}
+	}
+	// one backing array for both fields; capped slices so that an append
+	// to one header never writes into the other
+	vals := make([]string, 2)
+	if len(states) == 1 {
+		vals[0] = states[0].z.policyItem
+	} else {
+		vals[0] = string(pol)
+	}
+	h["Ratelimit-Policy"] = vals[0:1:1]
+	if len(lim) > 0 {
+		vals[1] = string(lim)
+		h["Ratelimit"] = vals[1:2:2]
+	} else {
+		delete(h, "Ratelimit")
+	}
+	if rl.LegacyHeaders && tightest != nil {
+		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.z.policy.Rate.Events, 10)}
+		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.res.Remaining, 10)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(tightest.resetSeconds(), 10)}
+	}
+}
+
+// resetSeconds is the "t" of the RateLimit field: for a denied request the
+// seconds until one request passes, otherwise until the bucket is full.
+func (st *zoneState) resetSeconds() int64 {
+	if !st.res.Allowed {
+		return ceilSeconds(st.res.RetryAfter)
+	}
+	return ceilSeconds(st.res.Reset)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// countingWriter settles the failed-attempt zones when the response status
+// is known: the reservation made before the handler ran stays counted if
+// the status is listed in count_status, and is refunded otherwise.
+type countingWriter struct {
+	*caddyhttp.ResponseWriterWrapper
+	rl          *RateLimit
+	r           *http.Request
+	states      []zoneState
+	wroteHeader bool
+}
+
+func (cw *countingWriter) settle(status int) {
+	cw.wroteHeader = true
+	for i := range cw.states {
+		st := &cw.states[i]
+		if st.unknown || st.z.countSet == nil || !st.taken || st.z.counts(status) {
+			continue
+		}
+		st.taken = false
+		if err := st.z.lim.Refund(cw.r.Context(), st.key); err == nil {
+			st.res.Remaining++
+			st.res.Reset -= st.z.policy.Rate.Interval()
+		}
+	}
+	cw.rl.setHeaders(cw.ResponseWriter.Header(), cw.states)
+}
+
+// WriteHeader settles the zones on the first final status.
+func (cw *countingWriter) WriteHeader(status int) {
+	if !cw.wroteHeader && status >= 200 {
+		cw.settle(status)
+	}
+	cw.ResponseWriter.WriteHeader(status)
+}
+
+// Write implies status 200 if none was written.
+func (cw *countingWriter) Write(b []byte) (int, error) {
+	if !cw.wroteHeader {
+		cw.settle(http.StatusOK)
+	}
+	return cw.ResponseWriter.Write(b)
+}
+
+// ReadFrom implies status 200 if none was written.
+func (cw *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !cw.wroteHeader {
+		cw.settle(http.StatusOK)
+	}
+	return cw.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*RateLimit)(nil)
+	_ caddy.CleanerUpper          = (*RateLimit)(nil)
+	_ caddyhttp.MiddlewareHandler = (*RateLimit)(nil)
+)

@@ -1,0 +1,210 @@
+package caddymodule
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigw/caddy-apigw/limiter"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("apigw_rate_limit", parseRateLimit)
+}
+
+// parseRateLimit sets up the apigw_rate_limit handler. Its position in the
+// directive order (after authentication, so keys can use the identity) is
+// registered in order.go.
+//
+// Syntax:
+//
+//	apigw_rate_limit [<matcher>] {
+//	    zone <name> {
+//	        key <placeholder>...        # several values are joined with "|"
+//	        rate <events>/<window>      # e.g. 100/1m, 5/15m
+//	        burst <n>                   # default: events
+//	        count_status <code>...      # only these response statuses count
+//	        match <request matcher>     # e.g. match method POST, or match { … }
+//	        max_keys <n>                # memory store cap (default 100000)
+//	    }
+//	    zone ...
+//	    on_store_error fail_open|fail_closed   # default fail_open
+//	    store_timeout <duration>               # default 100ms
+//	    legacy_headers
+//	    empty_key client_ip|deny|skip          # default client_ip
+//	}
+func parseRateLimit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	rl := new(RateLimit)
+	err := rl.UnmarshalCaddyfile(h.Dispenser)
+	return rl, err
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler (syntax at
+// parseRateLimit).
+func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("apigw_rate_limit takes no arguments besides a matcher; configure it in a block")
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "zone":
+			z, err := parseZone(d)
+			if err != nil {
+				return err
+			}
+			for _, other := range rl.Zones {
+				if other.Name == z.Name {
+					return d.Errf("apigw_rate_limit: zone %q is declared twice", z.Name)
+				}
+			}
+			rl.Zones = append(rl.Zones, z)
+		case "on_store_error":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if v != FailOpen && v != FailClosed {
+				return d.Errf("apigw_rate_limit on_store_error %q: use fail_open or fail_closed", v)
+			}
+			rl.OnStoreError = v
+		case "store_timeout":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return d.Errf("apigw_rate_limit store_timeout %q: want a positive duration such as 100ms", v)
+			}
+			rl.StoreTimeout = caddy.Duration(dur)
+		case "legacy_headers":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			rl.LegacyHeaders = true
+		case "empty_key":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			if v != EmptyKeyClientIP && v != EmptyKeyDeny && v != EmptyKeySkip {
+				return d.Errf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", v)
+			}
+			rl.EmptyKey = v
+		default:
+			return d.Errf("apigw_rate_limit: unknown option %q (known: zone, on_store_error, store_timeout, legacy_headers, empty_key)", d.Val())
+		}
+	}
+	if len(rl.Zones) == 0 {
+		return d.Err("apigw_rate_limit: no zone configured; add `zone <name> { key … rate … }`")
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser) (string, error) {
+	if !d.NextArg() {
+		return "", d.ArgErr()
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.ArgErr()
+	}
+	return v, nil
+}
+
+func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
+	z := new(RateLimitZone)
+	if !d.NextArg() {
+		return nil, d.Errf("apigw_rate_limit: zone needs a name: zone <name> { … }")
+	}
+	z.Name = d.Val()
+	if !zoneNameRE.MatchString(z.Name) {
+		return nil, d.Errf("apigw_rate_limit zone %q: name must be 1-64 letters, digits, '_' or '-'", z.Name)
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "key":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.Errf("apigw_rate_limit zone %s: key needs a value, e.g. key {http.auth.user.id}", z.Name)
+			}
+			z.Key = strings.Join(args, "|")
+			if _, err := parseKeyTemplate(z.Key); err != nil {
+				return nil, d.Errf("apigw_rate_limit zone %s: key: %v", z.Name, err)
+			}
+		case "rate":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := limiter.ParseRate(v); err != nil {
+				return nil, d.Errf("apigw_rate_limit zone %s: %v", z.Name, err)
+			}
+			z.Rate = v
+		case "burst":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return nil, d.Errf("apigw_rate_limit zone %s: burst %q must be a positive integer", z.Name, v)
+			}
+			z.Burst = n
+		case "count_status":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, d.Errf("apigw_rate_limit zone %s: count_status needs at least one status, e.g. count_status 401", z.Name)
+			}
+			for _, a := range args {
+				c, err := strconv.Atoi(a)
+				if err != nil || c < 100 || c > 599 {
+					return nil, d.Errf("apigw_rate_limit zone %s: count_status %q is not an HTTP status", z.Name, a)
+				}
+				z.CountStatus = append(z.CountStatus, c)
+			}
+		case "match":
+			if z.MatchRaw != nil {
+				return nil, d.Errf("apigw_rate_limit zone %s: match given twice; put all matchers in one match { … } block", z.Name)
+			}
+			set, err := caddyhttp.ParseCaddyfileNestedMatcherSet(d)
+			if err != nil {
+				return nil, err
+			}
+			if len(set) == 0 {
+				return nil, d.Errf("apigw_rate_limit zone %s: match needs a matcher, e.g. match method POST", z.Name)
+			}
+			z.MatchRaw = set
+		case "max_keys":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				return nil, d.Errf("apigw_rate_limit zone %s: max_keys %q must be a positive integer", z.Name, v)
+			}
+			z.MaxKeys = n
+		default:
+			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, count_status, match, max_keys)", z.Name, d.Val())
+		}
+	}
+	if z.Key == "" {
+		return nil, d.Errf("apigw_rate_limit zone %s: key is required, e.g. key {http.auth.user.id} or key {client_ip}", z.Name)
+	}
+	if z.Rate == "" {
+		return nil, d.Errf("apigw_rate_limit zone %s: rate is required, e.g. rate 100/1m", z.Name)
+	}
+	return z, nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*RateLimit)(nil)

@@ -1,0 +1,177 @@
+// Package limiter decides whether a request may pass a rate limit. It
+// implements GCRA (the generic cell rate algorithm, a virtual-scheduling
+// token bucket) on two backends: an in-process sharded table (Memory) and
+// Redis with one atomic Lua script per decision (Redis).
+//
+// # Why GCRA
+//
+// GCRA keeps a single number per key, the theoretical arrival time (TAT):
+// the instant at which the key's bucket would be full again. A decision is
+// a compare and an add, so it is O(1) in time and 8 bytes of state per key
+// on every backend, and a key whose TAT has passed is indistinguishable
+// from a key never seen, which makes idle eviction free of side effects.
+// Unlike fixed windows it has no edge effect: with rate N/W and burst B a
+// client gets at most B requests at once and then one every W/N, so no
+// span of time of length L ever admits more than B + L·N/W requests (a
+// fixed window admits 2N around a window boundary). Unlike a sliding log
+// its memory does not grow with the rate.
+package limiter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrUnavailable wraps backend failures (Redis down or slow). Callers apply
+// their declared fail-open or fail-closed behaviour.
+var ErrUnavailable = errors.New("limiter: backend unavailable")
+
+// Rate is Events per Window, e.g. 100 per minute.
+type Rate struct {
+	// Events is the number of events allowed per Window (> 0).
+	Events int64
+	// Window is the period (> 0).
+	Window time.Duration
+}
+
+// MinInterval is the smallest emission interval (Window/Events) a Rate may
+// have: the Redis backend computes in microseconds.
+const MinInterval = time.Microsecond
+
+// ParseRate parses "<events>/<window>", e.g. "100/1m", "5/15m", "10/s",
+// "1000/1h", "50000/1d". The window is a Go duration or a bare unit
+// (s, m, h, d) meaning one of that unit.
+func ParseRate(s string) (Rate, error) {
+	ev, win, ok := strings.Cut(strings.TrimSpace(s), "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want <events>/<window>, e.g. 100/1m", s)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(ev), 10, 64)
+	if err != nil || n <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: events must be a positive integer, e.g. 100/1m", s)
+	}
+	w, err := parseWindow(strings.TrimSpace(win))
+	if err != nil || w <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: window must be a positive duration such as 1s, 1m, 15m, 1h or 1d", s)
+	}
+	r := Rate{Events: n, Window: w}
+	if r.Interval() < MinInterval {
+		return Rate{}, fmt.Errorf("rate %q: more than one event per microsecond is not supported", s)
+	}
+	return r, nil
+}
+
+func parseWindow(s string) (time.Duration, error) {
+	switch s {
+	case "s":
+		return time.Second, nil
+	case "m":
+		return time.Minute, nil
+	case "h":
+		return time.Hour, nil
+	case "d":
+		return 24 * time.Hour, nil
+	}
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+// Interval returns the emission interval Window/Events: the time one event
+// takes to replenish.
+func (r Rate) Interval() time.Duration {
+	if r.Events <= 0 {
+		return 0
+	}
+	return r.Window / time.Duration(r.Events)
+}
+
+// String formats the rate as ParseRate accepts it.
+func (r Rate) String() string {
+	return strconv.FormatInt(r.Events, 10) + "/" + r.Window.String()
+}
+
+// Policy is a rate with a burst: the bucket holds Burst events and refills
+// at Rate.
+type Policy struct {
+	// Rate is the long-run rate.
+	Rate Rate
+	// Burst is how many events may pass at once from a full bucket
+	// (default: Rate.Events).
+	Burst int64
+}
+
+// Validate reports a policy that cannot work.
+func (p Policy) Validate() error {
+	if p.Rate.Events <= 0 || p.Rate.Window <= 0 {
+		return fmt.Errorf("rate must be positive events per positive window")
+	}
+	if p.Rate.Interval() < MinInterval {
+		return fmt.Errorf("rate %s: more than one event per microsecond is not supported", p.Rate)
+	}
+	if p.Burst <= 0 {
+		return fmt.Errorf("burst must be at least 1")
+	}
+	if p.Burst > (1<<62)/int64(p.Rate.Interval()) {
+		return fmt.Errorf("burst %d is too large for rate %s", p.Burst, p.Rate)
+	}
+	return nil
+}
+
+// Result is the outcome of one decision.
+type Result struct {
+	// Allowed reports whether the event passed (and was counted).
+	Allowed bool
+	// Remaining is how many more events would pass right now.
+	Remaining int64
+	// RetryAfter is, when !Allowed, how long until one event passes.
+	RetryAfter time.Duration
+	// Reset is how long until the bucket is full again (the key is idle).
+	Reset time.Duration
+}
+
+// Limiter is one zone's counter table on some backend. Implementations are
+// safe for concurrent use.
+type Limiter interface {
+	// Take counts one event for key if the policy allows it now.
+	Take(ctx context.Context, key string) (Result, error)
+	// Refund gives back one event previously counted for key by Take (a
+	// reservation that turned out not to count); it never lets the bucket
+	// hold more than it did when the event was taken.
+	Refund(ctx context.Context, key string) error
+}
+
+// gcra is the decision on the theoretical arrival time tat at instant now,
+// with emission interval t and capacity tau = burst·t (all in one unit,
+// nanoseconds for Memory, microseconds in the Redis script). It returns the
+// new tat and the result values in that unit.
+func gcra(tat, now, t, tau int64) (newTAT int64, allowed bool, remaining, retry, reset int64) {
+	if tat < now {
+		tat = now
+	}
+	next := tat + t
+	if next-now > tau {
+		// denied: one event fits when next-now has shrunk to tau
+		return tat, false, 0, next - now - tau, tat - now
+	}
+	return next, true, (tau - (next - now)) / t, 0, next - now
+}
+
+// refund is the inverse of an allowed gcra step, clamped to now so that
+// time that already replenished the bucket is not credited twice.
+func refund(tat, now, t int64) int64 {
+	tat -= t
+	if tat < now {
+		return now
+	}
+	return tat
+}

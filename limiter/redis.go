@@ -1,0 +1,190 @@
+package limiter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// gcraScript is the whole decision for one key, atomic on the Redis
+// server. It uses the server's clock (TIME, microseconds), so the clocks
+// of the gateway hosts sharing the Redis do not matter, and it gives every
+// key a TTL equal to the time until its bucket is full again, after which
+// the key is indistinguishable from a missing one.
+//
+// KEYS[1] the key; ARGV[1] emission interval in µs; ARGV[2] burst;
+// ARGV[3] "take" or "refund".
+// Returns {allowed, remaining, retry_after_us, reset_us}.
+var gcraScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tau = interval * tonumber(ARGV[2])
+local v = redis.call('GET', KEYS[1])
+local tat = now
+if v then tat = tonumber(v) or now end
+if ARGV[3] == 'refund' then
+  if v then
+    tat = tat - interval
+    if tat <= now then
+      redis.call('DEL', KEYS[1])
+    else
+      redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+    end
+  end
+  return {1, 0, 0, 0}
+end
+if tat < now then tat = now end
+local nxt = tat + interval
+if nxt - now > tau then
+  return {0, 0, nxt - now - tau, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000))
+return {1, math.floor((tau - (nxt - now)) / interval), 0, nxt - now}
+`)
+
+// RedisConn is the limiter's use of one Redis (single node, Sentinel or
+// Cluster through go-redis's UniversalClient), shared by every zone on it.
+// It times out slow calls and, after a failure, stops calling Redis for a
+// short cool-down (requests get ErrUnavailable at once, so a dead Redis
+// never stalls them), then probes again: it recovers without a restart.
+type RedisConn struct {
+	client   redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	cooldown time.Duration
+
+	down      atomic.Bool
+	retryAt   atomic.Int64 // unix nanos before which calls fail fast
+	onOutage  func(error)
+	onRecover func()
+}
+
+// RedisOptions configure NewRedisConn.
+type RedisOptions struct {
+	// Prefix is put in front of every key (e.g. "apigw:rl:").
+	Prefix string
+	// Timeout bounds one decision (default 100ms).
+	Timeout time.Duration
+	// Cooldown is how long calls fail fast after a failure (default 1s).
+	Cooldown time.Duration
+	// OnOutage is called once when Redis starts failing, OnRecover once
+	// when it answers again: one log line per outage, not per request.
+	OnOutage  func(error)
+	OnRecover func()
+}
+
+// NewRedisConn returns the limiter's connection state for client.
+func NewRedisConn(client redis.UniversalClient, opts RedisOptions) *RedisConn {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 100 * time.Millisecond
+	}
+	if opts.Cooldown <= 0 {
+		opts.Cooldown = time.Second
+	}
+	return &RedisConn{client: client, prefix: opts.Prefix, timeout: opts.Timeout, cooldown: opts.Cooldown,
+		onOutage: opts.OnOutage, onRecover: opts.OnRecover}
+}
+
+// Zone returns the limiter of one zone. Its keys are
+// prefix + zone + ":" + base64url(SHA-256(key))[:22], so the key (which
+// may be an API key or an IP address) is never stored in clear and its
+// length is bounded.
+func (c *RedisConn) Zone(zone string, policy Policy) (*Redis, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	us := int64(policy.Rate.Interval() / time.Microsecond)
+	return &Redis{conn: c, prefix: c.prefix + zone + ":", interval: strconv.FormatInt(us, 10),
+		burst: strconv.FormatInt(policy.Burst, 10)}, nil
+}
+
+// Healthy reports whether the last call succeeded.
+func (c *RedisConn) Healthy() bool { return !c.down.Load() }
+
+func (c *RedisConn) run(ctx context.Context, key, mode string, interval, burst string) ([]int64, error) {
+	if c.down.Load() && time.Now().UnixNano() < c.retryAt.Load() {
+		return nil, fmt.Errorf("%w: cooling down after a failure", ErrUnavailable)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	// go-redis only honours context deadlines on sockets when the client
+	// has ContextTimeoutEnabled; wait for the reply here so that Timeout
+	// bounds the request whatever the client's options. A call that
+	// outlives it ends at the client's own read timeout.
+	done := make(chan scriptReply, 1)
+	go func() {
+		vals, err := gcraScript.Run(callCtx, c.client, []string{key}, interval, burst, mode).Int64Slice()
+		done <- scriptReply{vals, err}
+	}()
+	var vals []int64
+	var err error
+	select {
+	case rep := <-done:
+		vals, err = rep.vals, rep.err
+	case <-callCtx.Done():
+		err = callCtx.Err()
+	}
+	if err == nil && len(vals) != 4 {
+		err = fmt.Errorf("unexpected script reply %v", vals)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			// the request itself ended (client gone): not a Redis outage
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		c.retryAt.Store(time.Now().Add(c.cooldown).UnixNano())
+		if c.down.CompareAndSwap(false, true) && c.onOutage != nil {
+			c.onOutage(err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if c.down.CompareAndSwap(true, false) && c.onRecover != nil {
+		c.onRecover()
+	}
+	return vals, nil
+}
+
+type scriptReply struct {
+	vals []int64
+	err  error
+}
+
+// Redis is one zone's limiter on a RedisConn.
+type Redis struct {
+	conn            *RedisConn
+	prefix          string
+	interval, burst string
+}
+
+func (z *Redis) key(k string) string {
+	sum := sha256.Sum256([]byte(k))
+	var enc [44]byte
+	base64.RawURLEncoding.Encode(enc[:], sum[:])
+	return z.prefix + string(enc[:22])
+}
+
+// Take implements Limiter: one EVALSHA round trip.
+func (z *Redis) Take(ctx context.Context, key string) (Result, error) {
+	v, err := z.conn.run(ctx, z.key(key), "take", z.interval, z.burst)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Allowed: v[0] == 1, Remaining: v[1],
+		RetryAfter: time.Duration(v[2]) * time.Microsecond, Reset: time.Duration(v[3]) * time.Microsecond}, nil
+}
+
+// Refund implements Limiter.
+func (z *Redis) Refund(ctx context.Context, key string) error {
+	_, err := z.conn.run(ctx, z.key(key), "refund", z.interval, z.burst)
+	return err
+}
+
+var _ Limiter = (*Redis)(nil)

@@ -1,0 +1,223 @@
+package limiter
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/apigw/caddy-apigw/internal/testutil"
+)
+
+func newRedisZone(t testing.TB, addr, rate string, burst int64, opts RedisOptions) (*Redis, *redis.Client) {
+	t.Helper()
+	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	r, err := ParseRate(rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if burst == 0 {
+		burst = r.Events
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "test:rl:"
+	}
+	z, err := NewRedisConn(client, opts).Zone("z", Policy{Rate: r, Burst: burst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z, client
+}
+
+func redisAddr(r *testutil.Redis) string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
+
+func TestRedisGCRA(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	z, client := newRedisZone(t, redisAddr(srv), "100/1h", 0, RedisOptions{})
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		res := take(t, z, "api-key-secret")
+		if !res.Allowed || res.Remaining != int64(99-i) {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining", i+1, res, 99-i)
+		}
+	}
+	res := take(t, z, "api-key-secret")
+	if res.Allowed || res.Remaining != 0 {
+		t.Fatalf("101st: %+v, want denied", res)
+	}
+	// one interval is 36s, minus the server time spent since the burst
+	if res.RetryAfter <= 0 || res.RetryAfter > 36*time.Second {
+		t.Fatalf("retry after %v, want in (0, 36s]", res.RetryAfter)
+	}
+	// the stored key is hashed and expires
+	keys, err := client.Keys(ctx, "test:rl:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || strings.Contains(keys[0], "secret") || !strings.HasPrefix(keys[0], "test:rl:z:") {
+		t.Fatalf("keys %q: want one hashed key under test:rl:z:", keys)
+	}
+	ttl, err := client.PTTL(ctx, keys[0]).Result()
+	if err != nil || ttl <= 59*time.Minute || ttl > time.Hour+time.Second {
+		t.Fatalf("key TTL %v (%v), want about 1h (until the bucket is full)", ttl, err)
+	}
+	// refund gives one back
+	if err := z.Refund(ctx, "api-key-secret"); err != nil {
+		t.Fatal(err)
+	}
+	if !take(t, z, "api-key-secret").Allowed {
+		t.Fatal("denied after a refund")
+	}
+	if take(t, z, "api-key-secret").Allowed {
+		t.Fatal("a refund credited more than one request")
+	}
+	// retry-after is exact on the server clock: a short interval
+	z2, _ := newRedisZone(t, redisAddr(srv), "1/1s", 1, RedisOptions{})
+	take(t, z2, "k")
+	res = take(t, z2, "k")
+	if res.Allowed {
+		t.Fatal("second request within a second allowed with 1/1s burst 1")
+	}
+	time.Sleep(res.RetryAfter)
+	if !take(t, z2, "k").Allowed {
+		t.Fatalf("denied after sleeping the retry-after %v", res.RetryAfter)
+	}
+}
+
+// Two clients (two gateway instances) hammering one key allow exactly the
+// burst in total.
+func TestRedisConcurrentExact(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	a, _ := newRedisZone(t, redisAddr(srv), "50/1h", 0, RedisOptions{})
+	b, _ := newRedisZone(t, redisAddr(srv), "50/1h", 0, RedisOptions{})
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(l Limiter) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				res, err := l.Take(context.Background(), "shared")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.Allowed {
+					allowed.Add(1)
+				}
+			}
+		}(map[bool]Limiter{true: a, false: b}[g%2 == 0])
+	}
+	wg.Wait()
+	if n := allowed.Load(); n != 50 {
+		t.Fatalf("%d allowed across two clients, want exactly 50", n)
+	}
+}
+
+// A dead Redis gives ErrUnavailable quickly, reports the outage once, and
+// the limiter recovers by itself when Redis is back.
+func TestRedisOutageAndRecovery(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	var outages, recoveries atomic.Int32
+	z, _ := newRedisZone(t, redisAddr(srv), "3/1h", 0, RedisOptions{
+		Timeout:   200 * time.Millisecond,
+		Cooldown:  50 * time.Millisecond,
+		OnOutage:  func(error) { outages.Add(1) },
+		OnRecover: func() { recoveries.Add(1) },
+	})
+	take(t, z, "k")
+	srv.Stop()
+	for i := 0; i < 50; i++ {
+		_, err := z.Take(context.Background(), "k")
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("take with Redis down: %v, want ErrUnavailable", err)
+		}
+	}
+	if outages.Load() != 1 {
+		t.Fatalf("%d outage reports for one outage, want 1", outages.Load())
+	}
+	srv.Restart(t)
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = z.Take(context.Background(), "k"); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("no recovery after Redis came back: %v", err)
+	}
+	if recoveries.Load() != 1 || outages.Load() != 1 {
+		t.Fatalf("outages %d, recoveries %d: want 1 and 1", outages.Load(), recoveries.Load())
+	}
+	// the restarted Redis lost its data (no persistence): fresh bucket,
+	// of which the probe above took one
+	n := 0
+	for take(t, z, "k").Allowed {
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d allowed after recovery, want 2", n)
+	}
+}
+
+// A Redis that accepts connections but never answers does not stall
+// requests beyond the limiter's timeout, even with a client whose own
+// read timeout is a minute.
+func TestRedisHungServerTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+	defer client.Close()
+	var outages atomic.Int32
+	z, err := NewRedisConn(client, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }}).
+		Zone("z", Policy{Rate: Rate{Events: 1, Window: time.Second}, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = z.Take(context.Background(), "k")
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take on a hung server: %v, want ErrUnavailable from the limiter's own deadline", err)
+	}
+	// during the cool-down, calls fail at once without touching Redis
+	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take during cool-down: %v, want an immediate ErrUnavailable", err)
+	}
+	if outages.Load() != 1 {
+		t.Fatalf("%d outage reports, want 1", outages.Load())
+	}
+}

@@ -1,0 +1,293 @@
+package store
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultTimeout bounds every Redis dial, read, write and pool wait unless
+// the URL's "timeout" (or go-redis's dial_timeout, read_timeout,
+// write_timeout, pool_timeout) query options say otherwise. A request that
+// needs the store therefore waits at most about this long when Redis is
+// down or slow.
+const DefaultTimeout = 500 * time.Millisecond
+
+// Startup modes for the "startup" query option.
+const (
+	// StartupDegraded (the default) starts even when Redis does not answer
+	// at provision: one warning is logged, requests that need the store
+	// get 503 until Redis answers, and recovery is automatic.
+	StartupDegraded = "degraded"
+	// StartupRequire fails provisioning (a clear config error) when Redis
+	// does not answer a PING within the timeout.
+	StartupRequire = "require"
+)
+
+// redisMode tells which go-redis client a URL asks for.
+type redisMode int
+
+const (
+	modeSingle redisMode = iota
+	modeSentinel
+	modeCluster
+)
+
+// redisSettings is a parsed Redis store URL.
+type redisSettings struct {
+	mode     redisMode
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+	prefix   string
+	timeout  time.Duration
+	startup  string
+}
+
+// newClient builds the go-redis client the settings describe. It does not
+// connect: go-redis dials lazily.
+func (s *redisSettings) newClient() redis.UniversalClient {
+	switch s.mode {
+	case modeSentinel:
+		return redis.NewFailoverClient(s.failover)
+	case modeCluster:
+		return redis.NewClusterClient(s.cluster)
+	default:
+		return redis.NewClient(s.single)
+	}
+}
+
+// parseRedisURL parses a store URL:
+//
+//	redis://[user:password@]host:port[/db][?options]
+//	rediss://…                                   (TLS)
+//	redis-sentinel://[user:password@]h1:p1,h2:p2[/db]?master=name[&sentinel_password=…]
+//	redis-cluster://[user:password@]h1:p1,h2:p2[?options]
+//	rediss-sentinel://…, rediss-cluster://…      (TLS)
+//
+// Our own query options: prefix (key prefix, default "apigw:"), timeout
+// (dial/read/write/pool timeout, default 500ms), startup (degraded or
+// require); for Sentinel: master (required), sentinel_username,
+// sentinel_password. Every other option is go-redis's own (pool_size,
+// max_retries, read_timeout, skip_verify, …); unknown ones are an error.
+func parseRedisURL(raw string) (*redisSettings, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid URL: %w", err)
+	}
+	s := &redisSettings{prefix: DefaultPrefix, timeout: DefaultTimeout, startup: StartupDegraded}
+	scheme := u.Scheme
+	tls := strings.HasPrefix(scheme, "rediss")
+	switch scheme {
+	case "redis", "rediss":
+		s.mode = modeSingle
+	case "redis-sentinel", "rediss-sentinel":
+		s.mode = modeSentinel
+	case "redis-cluster", "rediss-cluster":
+		s.mode = modeCluster
+	default:
+		return nil, fmt.Errorf("unknown scheme %q: use redis://, rediss://, redis-sentinel:// or redis-cluster://", scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("has no host: use %s://host:port", scheme)
+	}
+	hosts := strings.Split(u.Host, ",")
+	for _, h := range hosts {
+		if h == "" {
+			return nil, fmt.Errorf("empty host in %q", u.Host)
+		}
+	}
+	q := u.Query()
+	if q.Has("prefix") {
+		s.prefix = q.Get("prefix")
+		q.Del("prefix")
+	}
+	if q.Has("timeout") {
+		d, err := time.ParseDuration(q.Get("timeout"))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("timeout=%q is not a positive duration such as 500ms or 2s", q.Get("timeout"))
+		}
+		s.timeout = d
+		q.Del("timeout")
+	}
+	if q.Has("startup") {
+		s.startup = q.Get("startup")
+		q.Del("startup")
+		if s.startup != StartupDegraded && s.startup != StartupRequire {
+			return nil, fmt.Errorf("startup=%q: use startup=degraded (default) or startup=require", s.startup)
+		}
+	}
+	var master, sentUser, sentPass string
+	if s.mode == modeSentinel {
+		master = q.Get("master")
+		if master == "" {
+			master = q.Get("master_name")
+		}
+		q.Del("master")
+		q.Del("master_name")
+		if master == "" {
+			return nil, fmt.Errorf("redis-sentinel URL needs ?master=<name of the monitored master>")
+		}
+		sentUser, sentPass = q.Get("sentinel_username"), q.Get("sentinel_password")
+		q.Del("sentinel_username")
+		q.Del("sentinel_password")
+	} else {
+		for _, k := range []string{"master", "master_name", "sentinel_username", "sentinel_password"} {
+			if q.Has(k) {
+				return nil, fmt.Errorf("option %s is only for redis-sentinel:// URLs", k)
+			}
+		}
+	}
+	if s.mode == modeSingle && len(hosts) > 1 {
+		return nil, fmt.Errorf("several hosts need redis-sentinel:// or redis-cluster://")
+	}
+	for _, h := range hosts[1:] {
+		q.Add("addr", h)
+	}
+	base := url.URL{Scheme: "redis", User: u.User, Host: hosts[0], Path: u.Path, RawQuery: q.Encode()}
+	if tls {
+		base.Scheme = "rediss"
+	}
+	switch s.mode {
+	case modeSingle:
+		o, err := redis.ParseURL(base.String())
+		if err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		if !q.Has("max_retries") {
+			o.MaxRetries = 1
+		}
+		s.single = o
+	case modeSentinel:
+		// ParseFailoverURL takes the userinfo as the Sentinel's
+		// credentials; ours are the data nodes' (like redis://), and the
+		// Sentinel's come from sentinel_username/sentinel_password.
+		bq := base.Query()
+		bq.Set("master_name", master)
+		base.RawQuery = bq.Encode()
+		base.User = nil
+		o, err := redis.ParseFailoverURL(base.String())
+		if err != nil {
+			return nil, err
+		}
+		if u.User != nil {
+			o.Username = u.User.Username()
+			o.Password, _ = u.User.Password()
+		}
+		o.SentinelUsername, o.SentinelPassword = sentUser, sentPass
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		if !q.Has("max_retries") {
+			o.MaxRetries = 1
+		}
+		s.failover = o
+	case modeCluster:
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return nil, fmt.Errorf("redis-cluster has only database 0, got /%s", p)
+		}
+		base.Path = ""
+		o, err := redis.ParseClusterURL(base.String())
+		if err != nil {
+			return nil, err
+		}
+		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		if !q.Has("max_retries") {
+			o.MaxRetries = 1
+		}
+		s.cluster = o
+	}
+	return s, nil
+}
+
+// timeouts fills every timeout the URL did not set explicitly with d.
+func timeouts(q url.Values, d time.Duration, dial, read, write, pool time.Duration) (time.Duration, time.Duration, time.Duration, time.Duration) {
+	pick := func(name string, v time.Duration) time.Duration {
+		if q.Has(name) {
+			return v
+		}
+		return d
+	}
+	return pick("dial_timeout", dial), pick("read_timeout", read), pick("write_timeout", write), pick("pool_timeout", pool)
+}
+
+// ExpandURL expands placeholders in a store URL with expand (Caddy's
+// replacer, for {env.*}). Values expanded inside the user info and the
+// query are escaped, so a password from {env.REDIS_PASSWORD} may contain
+// any character (@, /, :, %).
+func ExpandURL(raw string, expand func(string) string) string {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return expand(raw)
+	}
+	// The user info ends at the last '@' before the query: an expanded
+	// password may itself contain '/', '?' or '@' only after expansion,
+	// which happens below, so the raw form is unambiguous.
+	authEnd := len(rest)
+	if i := strings.IndexByte(rest, '?'); i >= 0 {
+		authEnd = i
+	}
+	var userinfo string
+	if at := strings.LastIndexByte(rest[:authEnd], '@'); at >= 0 {
+		userinfo, rest = rest[:at], rest[at+1:]
+	}
+	end := len(rest)
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		end = i
+	}
+	hostport, tail := rest[:end], rest[end:]
+	path, query, hasQuery := strings.Cut(tail, "?")
+	var b strings.Builder
+	b.WriteString(scheme)
+	b.WriteString("://")
+	if userinfo != "" {
+		user, pass, hasPass := strings.Cut(userinfo, ":")
+		b.WriteString(escapeUserinfo(expandEscaped(user, expand)))
+		if hasPass {
+			b.WriteByte(':')
+			b.WriteString(escapeUserinfo(expandEscaped(pass, expand)))
+		}
+		b.WriteByte('@')
+	}
+	b.WriteString(expand(hostport))
+	b.WriteString(expand(path))
+	if hasQuery {
+		b.WriteByte('?')
+		for i, kv := range strings.Split(query, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			k, v, hasV := strings.Cut(kv, "=")
+			b.WriteString(k)
+			if hasV {
+				b.WriteByte('=')
+				if strings.ContainsRune(v, '{') {
+					b.WriteString(url.QueryEscape(expand(v)))
+				} else {
+					b.WriteString(v)
+				}
+			}
+		}
+	}
+	return b.String()
+}
+
+// expandEscaped expands placeholders in a user-info part; a part without
+// placeholders is taken as written (possibly already %-escaped).
+func expandEscaped(s string, expand func(string) string) string {
+	if !strings.ContainsRune(s, '{') {
+		if u, err := url.PathUnescape(s); err == nil {
+			return u
+		}
+		return s
+	}
+	return expand(s)
+}
+
+// escapeUserinfo escapes s for the user or password part of a URL.
+func escapeUserinfo(s string) string {
+	// url.User's String escapes exactly what RFC 3986 needs.
+	return url.User(s).String()
+}
