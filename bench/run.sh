@@ -2,8 +2,9 @@
 # bench/run.sh — side-by-side load benchmark of caddy-apigw.
 #
 #   bench/run.sh              measure, print the table (and write bench/out/)
-#   bench/run.sh --profile    also take CPU and allocation profiles of the
-#                             gateway under load, one per route
+#   bench/run.sh --profile    also take CPU and allocation profiles under
+#                             load, one per Caddy target (plain included, as
+#                             the baseline), summary in bench/out/profile-summary.txt
 #   bench/run.sh -h           this help
 #
 # What runs (all on 127.0.0.1, one machine):
@@ -297,14 +298,15 @@ table() {
 
 # --- profiles (--profile) ----------------------------------------------------------------
 if [ "$profile" -eq 1 ]; then
-	admin="http://127.0.0.1:$gw_admin"
 	secs="${duration%s}"
 	i=0
 	for t in "${targets[@]}"; do
 		i=$((i + 1))
 		IFS='|' read -r name url header lua <<<"$t"
-		[[ "$name" == express* || "$name" == plain* ]] && continue
+		[[ "$name" == express* ]] && continue
 		selected "$name" || continue
+		admin="http://127.0.0.1:$gw_admin"
+		[[ "$name" == plain* ]] && admin="http://127.0.0.1:$plain_admin"
 		slug="$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_' | sed 's/^_*//')"
 		curl -sf "$admin/debug/pprof/allocs" -o "$out/$slug.allocs-before.pprof"
 		curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$out/$slug.cpu.pprof" &
