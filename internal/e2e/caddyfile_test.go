@@ -128,3 +128,60 @@ func tlsCaddyfile(t *testing.T) (string, []string) {
 	sort.Strings(names)
 	return path, names
 }
+
+// TestCaddyfileTLSNeedsItsSecrets checks the promise at the top of
+// examples/Caddyfile.tls: every secret and identity-provider setting comes
+// from the environment, and leaving one unset stops the config at adapt
+// time with an error naming the directive that needs it, instead of
+// starting a gateway with an empty secret.
+func TestCaddyfileTLSNeedsItsSecrets(t *testing.T) {
+	requireDirectives(t, "apigw_login", "apigw_api_key", "apigw_jwt", "apigw_rate_limit", "apigw_validate")
+	src, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "examples", "Caddyfile.tls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := map[string]string{
+		"APIGW_DOMAIN":       "api.example.com",
+		"APIGW_LOGIN_USER":   "alice",
+		"APIGW_LOGIN_BCRYPT": "$2a$12$lJuEbhtsGwya1iIPjDSjx.5OkQlrG7HsGlfjr/ewXU91VKBHRqqWq",
+		"APIGW_KEY_SHA256":   "0b2c109e25ac7d47cc0c56f999832031c7391890ee1893f299b5df9a9256f1d1",
+		"JWT_SECRET":         "tls-test-jwt-secret-0123456789abcdef0123",
+		"APIGW_JWKS_URL":     "https://idp.example.com/.well-known/jwks.json",
+		"APIGW_JWT_ISSUER":   "https://idp.example.com/",
+		"APIGW_JWT_AUDIENCE": "api.example.com",
+	}
+	for _, tc := range []struct {
+		unset, directive string
+	}{
+		{"", ""},
+		{"APIGW_LOGIN_USER", "apigw_login"},
+		{"APIGW_LOGIN_BCRYPT", "apigw_login"},
+		{"APIGW_KEY_SHA256", "apigw_api_key"},
+		{"JWT_SECRET", "apigw_jwt"},
+		{"APIGW_JWKS_URL", "apigw_jwt"},
+		{"APIGW_JWT_ISSUER", "apigw_jwt"},
+		{"APIGW_JWT_AUDIENCE", "apigw_jwt"},
+	} {
+		name := "all set"
+		if tc.unset != "" {
+			name = tc.unset + " unset"
+		}
+		t.Run(name, func(t *testing.T) {
+			for k, v := range full {
+				if k == tc.unset {
+					v = ""
+				}
+				t.Setenv(k, v)
+			}
+			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.tls"})
+			switch {
+			case tc.unset == "" && err != nil:
+				t.Fatalf("adapt with every variable set: %v", err)
+			case tc.unset != "" && err == nil:
+				t.Fatalf("adapt succeeded with %s unset", tc.unset)
+			case tc.unset != "" && !strings.Contains(err.Error(), "'"+tc.directive+"'"):
+				t.Fatalf("error does not name %s: %v", tc.directive, err)
+			}
+		})
+	}
+}
