@@ -379,12 +379,14 @@ func TestScaleOutSoak(t *testing.T) {
 					failure("create key: %d %s", r.status, r.body)
 					continue
 				}
-				mu.Lock()
-				keys = append(keys, &keyState{id: out.ID, key: out.Key})
-				mu.Unlock()
 				if r := call("GET", other.URL("/key/x"), nil, "X-API-Key", out.Key); r.status != 200 {
 					failure("fresh key on the other instance: %d %s", r.status, r.body)
 				}
+				// shared only now, so no other worker deletes it before
+				// the check above
+				mu.Lock()
+				keys = append(keys, &keyState{id: out.ID, key: out.Key})
+				mu.Unlock()
 			case 1: // delete every second key created so far
 				mu.Lock()
 				var victim *keyState
