@@ -193,11 +193,11 @@ func (j *JWKS) Fetches() int {
 }
 
 // Keys returns the cached keys matching kid (all keys when kid is empty).
-// If kid is set and not cached, it refetches first unless the last
-// kid-triggered fetch was less than the cooldown ago.
+// If none are cached, it refetches first unless the last such
+// (kid-triggered) fetch was less than the cooldown ago.
 func (j *JWKS) Keys(kid string) []JWK {
 	keys, found := j.cached(kid)
-	if found || kid == "" {
+	if found {
 		return keys
 	}
 	j.fetchMu.Lock()

@@ -96,6 +96,7 @@ const (
 var (
 	errNoKey         = errors.New("no key can verify this token")
 	errAlgNotAllowed = errors.New("algorithm not allowed")
+	errCrit          = errors.New("unsupported critical header")
 )
 
 // algFamily returns "HS", "RS" (RS and PS), "ES256"/"ES384"/"ES512" or
@@ -261,6 +262,11 @@ func (v *JWTVerifier) keyfunc(t *jwt.Token) (any, error) {
 	if hAlg, _ := t.Header["alg"].(string); hAlg != alg || !slices.Contains(v.algs, alg) {
 		return nil, errAlgNotAllowed
 	}
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: we understand no extensions, so a token that
+		// marks any as critical must be rejected
+		return nil, errCrit
+	}
 	if algFamily(alg) == "HS" {
 		if len(v.cfg.Secret) == 0 {
 			return nil, errNoKey
@@ -300,6 +306,8 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 		te.Detail = "token algorithm is not allowed"
 	case errors.Is(err, jwt.ErrTokenUnverifiable) && tok != nil && tok.Method == nil:
 		te.Detail = "token algorithm is not allowed"
+	case errors.Is(err, errCrit):
+		te.Detail = "token has unsupported critical header parameters"
 	case errors.Is(err, errNoKey):
 		te.Detail = "token signing key is unknown"
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):

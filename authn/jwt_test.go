@@ -226,6 +226,7 @@ func TestJWTRejects(t *testing.T) {
 		{"empty", "", CodeInvalidToken, "token is malformed"},
 		{"too large", strings.Repeat("a", MaxTokenLen+1), CodeInvalidToken, "token is too large"},
 		{"unknown alg", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"XX999"}`)) + ".e30.", CodeInvalidToken, "token algorithm is not allowed"},
+		{"crit header", sign(t, "HS256", secret, claims(good), map[string]any{"crit": []any{"exp"}, "exp": 1}), CodeInvalidToken, "token has unsupported critical header parameters"},
 		{"alg header mismatch trick", sign(t, "HS256", secret, claims(good), map[string]any{"alg": "HS256 "}), CodeInvalidToken, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -660,5 +661,34 @@ func TestParseJWKS(t *testing.T) {
 				t.Fatalf("got %d keys, %v", len(keys), err)
 			}
 		})
+	}
+}
+
+// TestJWKSConcurrentUnknownKid: a burst of tokens with unknown kids costs
+// one fetch, and the rotated-in key they carry works for all of them.
+func TestJWKSConcurrentUnknownKid(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwkOf(t, "new", "ES256", &k.p256.PublicKey))
+	j, _ := newTestJWKS(t, srv.URL)
+	v := mustVerifier(t, JWTConfig{JWKS: j, Algorithms: []string{"ES256"}})
+	tok := sign(t, "ES256", k.p256, claims(nil), map[string]any{"kid": "new"})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(tok); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent verify: %v", err)
+	}
+	if got := srv.hits.Load(); got != 1 {
+		t.Fatalf("fetches = %d, want 1", got)
 	}
 }

@@ -213,14 +213,14 @@ func (a *APIKeyAuth) Cleanup() error {
 }
 
 // Authenticate implements caddyauth.Authenticator.
-func (a *APIKeyAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+func (a *APIKeyAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	vals := r.Header[a.header]
 	if len(vals) == 0 || vals[0] == "" {
-		a.reject(r, a.missing, "")
+		a.reject(w, r, a.missing, "")
 		return caddyauth.User{}, false, nil
 	}
 	if len(vals) > 1 {
-		a.reject(r, a.invalid, "")
+		a.reject(w, r, a.invalid, "")
 		return caddyauth.User{}, false, nil
 	}
 	presented := vals[0]
@@ -229,29 +229,29 @@ func (a *APIKeyAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddy
 	case authn.KeyValid:
 		revoked, err := a.keyStore.MarkerSet(r.Context(), a.revokedKey[rec.ID])
 		if err != nil {
-			return a.storeFailed(r, err)
+			return a.storeFailed(w, r, err)
 		}
 		if revoked {
-			a.reject(r, a.invalid, rec.ID, zap.String("reason", "revoked"))
+			a.reject(w, r, a.invalid, rec.ID, zap.String("reason", "revoked"))
 			return caddyauth.User{}, false, nil
 		}
 	case authn.KeyExpired:
-		a.reject(r, a.invalid, rec.ID, zap.String("reason", "expired"))
+		a.reject(w, r, a.invalid, rec.ID, zap.String("reason", "expired"))
 		return caddyauth.User{}, false, nil
 	case authn.KeyAddressDenied:
-		a.reject(r, a.invalid, rec.ID, zap.String("reason", "client_address"))
+		a.reject(w, r, a.invalid, rec.ID, zap.String("reason", "client_address"))
 		return caddyauth.User{}, false, nil
 	default:
 		if a.DisableRuntimeKeys {
-			a.reject(r, a.invalid, "")
+			a.reject(w, r, a.invalid, "")
 			return caddyauth.User{}, false, nil
 		}
 		rrec, ok, err := a.keyStore.LookupRuntime(r.Context(), presented)
 		if err != nil {
-			return a.storeFailed(r, err)
+			return a.storeFailed(w, r, err)
 		}
 		if !ok {
-			a.reject(r, a.invalid, "")
+			a.reject(w, r, a.invalid, "")
 			return caddyauth.User{}, false, nil
 		}
 		id = rrec.Identity()
@@ -265,7 +265,8 @@ func (a *APIKeyAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddy
 	return PublishIdentity(r, id, a.IdentityHeaders), true, nil
 }
 
-func (a *APIKeyAuth) reject(r *http.Request, p *problem.Problem, keyID string, fields ...zap.Field) {
+func (a *APIKeyAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, keyID string, fields ...zap.Field) {
+	RequestID(w, r) // before Audit, so the id also reaches the response header
 	RecordAuthFailure(r, p)
 	if keyID != "" {
 		fields = append(fields, zap.String("key_id", keyID))
@@ -276,8 +277,9 @@ func (a *APIKeyAuth) reject(r *http.Request, p *problem.Problem, keyID string, f
 // storeFailed fails closed: the request is answered 503 (the renderer
 // shows the recorded problem in place of Caddy's 401) and the store error
 // is logged, since an operator must act.
-func (a *APIKeyAuth) storeFailed(r *http.Request, err error) (caddyauth.User, bool, error) {
+func (a *APIKeyAuth) storeFailed(w http.ResponseWriter, r *http.Request, err error) (caddyauth.User, bool, error) {
 	a.logger.Error("key store unavailable; rejecting request", zap.Error(err))
+	RequestID(w, r)
 	RecordAuthFailure(r, a.unavailable)
 	Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_api_key"))
 	return caddyauth.User{}, false, nil

@@ -23,9 +23,10 @@ func BenchmarkAPIKeyAuthenticate(b *testing.B) {
 	a := provisionAPIKey(b, &APIKeyAuth{Keys: []APIKey{{Hash: demoKeyHash, User: "demo-user", ID: "demo-key-1", AllowCIDRs: []string{"127.0.0.0/8"}}}}, newTestStore(b))
 	r := authRequest("/key/x", "127.0.0.1", nil)
 	w := httptest.NewRecorder()
+	keyHdr := []string{"demo-key-1"}
 	b.ReportAllocs()
 	for b.Loop() {
-		r.Header["X-Api-Key"] = []string{"demo-key-1"}
+		r.Header["X-Api-Key"] = keyHdr
 		if _, ok, _ := a.Authenticate(w, r); !ok {
 			b.Fatal("rejected")
 		}

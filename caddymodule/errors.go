@@ -3,7 +3,11 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -31,8 +35,13 @@ func init() {
 
 // Errors scrubs failures on their way to the client: an upstream (or any
 // later handler) answering 5xx has its body and headers replaced by the
-// problem JSON of DESIGN.md, with the original only in the log; upstream
-// Server and X-Powered-By headers are removed from every response.
+// problem JSON of DESIGN.md (see ScrubbedProblem), with the original only
+// in the log (once, at ERROR, with the request id, secrets redacted and
+// truncated) and one audit entry (upstream_scrubbed); Server,
+// X-Powered-By and Via headers are removed from every response. Errors
+// raised by handlers and by Caddy itself (no upstream reachable, body too
+// large, 404) reach the problem renderer through the error route that
+// the apigw_errors directive installs.
 type Errors struct {
 	// Scrub4xx also replaces upstream 4xx bodies (default: they pass).
 	Scrub4xx bool `json:"scrub_4xx,omitempty"`
@@ -62,27 +71,46 @@ func (e *Errors) Provision(ctx caddy.Context) error {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// keyPool recycles the header-name snapshots taken before the chain runs.
+var keyPool = sync.Pool{New: func() any { s := make([]string, 0, 32); return &s }}
+
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h := w.Header()
+	// Caddy's own Server header (and, below, the upstream's) names the
+	// software: leave it out.
+	delete(h, "Server")
+	keysp := keyPool.Get().(*[]string)
+	keys := (*keysp)[:0]
+	for k := range h {
+		keys = append(keys, k)
+	}
+	defer func() {
+		*keysp = keys[:0]
+		keyPool.Put(keysp)
+	}()
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			bufPool.Put(buf)
+		}
+	}()
 	rec := caddyhttp.NewResponseRecorder(w, buf, func(status int, header http.Header) bool {
-		header.Del("Server")
-		header.Del("X-Powered-By")
+		delete(header, "Server")
+		delete(header, "X-Powered-By")
+		delete(header, "Via")
 		return status >= 500 || (e.Scrub4xx && status >= 400)
 	})
-	if err := next.ServeHTTP(rec, r); err != nil {
+	if err := next.ServeHTTP(&boundedRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}, rec: rec, buf: buf}, r); err != nil {
+		e.logHandlerError(w, r, err)
 		return err
 	}
 	if !rec.Buffered() {
 		return nil
 	}
 	status := rec.Status()
-	p := problem.ForStatus(status)
-	if status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusGatewayTimeout {
-		p = problem.New(http.StatusBadGateway, problem.CodeUpstreamError, "the upstream service failed")
-	}
+	p := ScrubbedProblem(status)
 	if c := e.logger.Check(zap.ErrorLevel, "upstream error scrubbed"); c != nil {
 		body := buf.Bytes()
 		if e.MaxLoggedBody < 0 {
@@ -91,17 +119,151 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 			body = body[:e.MaxLoggedBody]
 		}
 		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("upstream_status", status),
-			zap.Int("status", p.Status), zap.ByteString("upstream_body", body))
+			zap.Int("status", p.Status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.String("upstream_content_type", h.Get("Content-Type")),
+			zap.ByteString("upstream_body", RedactSecrets(body)))
 	}
-	// The recorder kept the upstream's headers; drop the ones that would
-	// describe its body.
-	h := w.Header()
-	h.Del("Content-Length")
-	h.Del("Content-Type")
-	h.Del("Content-Encoding")
-	h.Del("Etag")
-	h.Del("Last-Modified")
+	Audit(r, "upstream_scrubbed", p.Code, zap.Int("upstream_status", status), zap.Int("status", p.Status))
+	// The recorder left the upstream's headers in the map: drop every
+	// header the chain added (they describe the upstream's body, or could
+	// leak internals such as X-Debug-* or Set-Cookie), keeping what was
+	// there before (request id, CORS, security headers) and a 503's
+	// Retry-After.
+	retryAfter := h.Get("Retry-After")
+	for k := range h {
+		if !slices.Contains(keys, k) {
+			delete(h, k)
+		}
+	}
+	if p.Status == http.StatusServiceUnavailable && retryAfter != "" {
+		p.WithHeader("Retry-After", retryAfter)
+	}
 	return Fail(p)
+}
+
+// maxScrubbedBody is how much of a scrubbed body is kept (for the log);
+// the rest is read and dropped, so a huge error body costs no memory.
+const maxScrubbedBody = 64 << 10
+
+// boundedRecorder stops a buffered (scrubbed) body from growing the
+// buffer past maxScrubbedBody. Flush and Hijack reach the recorder
+// through Unwrap.
+type boundedRecorder struct {
+	caddyhttp.ResponseWriterWrapper
+	rec caddyhttp.ResponseRecorder
+	buf *bytes.Buffer
+}
+
+func (b *boundedRecorder) Write(p []byte) (int, error) {
+	if b.rec.Status() != 0 && b.rec.Buffered() {
+		if room := maxScrubbedBody - b.buf.Len(); room < len(p) {
+			if room > 0 {
+				_, _ = b.rec.Write(p[:room])
+			}
+			return len(p), nil
+		}
+	}
+	return b.rec.Write(p)
+}
+
+func (b *boundedRecorder) ReadFrom(r io.Reader) (int64, error) {
+	if b.rec.Status() == 0 {
+		b.rec.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := b.rec.(io.ReaderFrom); ok && !b.rec.Buffered() {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{b}, r)
+}
+
+// writerOnly hides ReadFrom so io.Copy uses Write.
+type writerOnly struct{ io.Writer }
+
+// logHandlerError records a 5xx error that Caddy or another module
+// raised without a problem of ours (reverse_proxy finding no upstream,
+// a timeout, an `error` directive): Caddy logs errors its error routes
+// handled only at DEBUG, so the operator would never see why. It logs
+// once at ERROR with the request id (error text redacted) and audits it
+// as error_scrubbed. The error itself is returned unchanged, for the
+// renderer.
+func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem.Problem
+	if errors.As(err, &p) {
+		return
+	}
+	status := http.StatusInternalServerError
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		status = he.StatusCode
+	}
+	if status < 500 {
+		return
+	}
+	shown := problem.ForStatus(status)
+	if c := e.logger.Check(zap.ErrorLevel, "handler error scrubbed"); c != nil {
+		msg := err.Error()
+		if len(msg) > 1024 {
+			msg = msg[:1024]
+		}
+		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("status", status),
+			zap.String("method", r.Method), zap.String("path", r.URL.Path),
+			zap.ByteString("error", RedactSecrets([]byte(msg))))
+	}
+	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
+}
+
+// ScrubbedProblem is the problem a client sees instead of an upstream
+// answer with the given status: 503 stays 503 service_unavailable, 504
+// stays 504 (upstream timeout), every other 5xx (a 500 included) becomes
+// 502 upstream_error; a scrubbed 4xx keeps its status with a generic
+// problem.
+func ScrubbedProblem(status int) *problem.Problem {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return problem.New(status, problem.CodeServiceUnavailable, "the upstream service is temporarily unavailable")
+	case status == http.StatusGatewayTimeout:
+		return problem.New(status, problem.CodeUpstreamError, "the upstream service did not answer in time")
+	case status >= 500:
+		return problem.New(http.StatusBadGateway, problem.CodeUpstreamError, "the upstream service failed")
+	default:
+		return problem.ForStatus(status)
+	}
+}
+
+// secretPatterns find credentials in logged upstream bodies.
+var secretPatterns = []*regexp.Regexp{
+	// Bearer / Basic credentials
+	regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`),
+	// key=value / key: value / "key":"value" for secret-looking keys
+	regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|authorization|cookie|session(?:id)?|credentials?)["']?\s*(?:=|:)\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`),
+	// JWTs
+	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`),
+	// provider-style keys: sk_live_..., pk_test_..., ghp_..., AKIA...
+	regexp.MustCompile(`\b(?:[sprk]k_(?:live|test)_[A-Za-z0-9]{4,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,})`),
+	// URLs with user:password@
+	regexp.MustCompile(`(://[^/\s:@]+:)[^@\s/]+@`),
+}
+
+// RedactSecrets returns body with credential-looking values replaced by
+// [REDACTED], for logging an upstream error body.
+func RedactSecrets(body []byte) []byte {
+	if len(body) == 0 {
+		return body
+	}
+	out := body
+	for i, re := range secretPatterns {
+		switch i {
+		case 0:
+			out = re.ReplaceAll(out, []byte("${1} [REDACTED]"))
+		case 1:
+			out = re.ReplaceAll(out, []byte("${1}[REDACTED]"))
+		case 4:
+			out = re.ReplaceAll(out, []byte("${1}[REDACTED]@"))
+		default:
+			out = re.ReplaceAll(out, []byte("[REDACTED]"))
+		}
+	}
+	return out
 }
 
 // parseErrorsDirective sets up apigw_errors:

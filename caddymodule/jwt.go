@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -251,13 +252,13 @@ func (j *JWTAuth) tokenFrom(r *http.Request) (string, bool) {
 }
 
 // Authenticate implements caddyauth.Authenticator.
-func (j *JWTAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	token, ok := j.tokenFrom(r)
 	if !ok {
 		if len(r.Header[j.header]) == 0 {
-			j.reject(r, j.missing, "")
+			j.reject(w, r, j.missing, "")
 		} else {
-			j.reject(r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
+			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
 		}
 		return caddyauth.User{}, false, nil
 	}
@@ -267,26 +268,27 @@ func (j *JWTAuth) Authenticate(_ http.ResponseWriter, r *http.Request) (caddyaut
 		if !errors.As(err, &te) {
 			te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
 		}
-		j.reject(r, j.invalid(te.Code, te.Detail), "")
+		j.reject(w, r, j.invalid(te.Code, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
 	id, err := authn.IdentityFromClaims(claims, j.UserClaim)
 	if err != nil {
 		var te *authn.TokenError
 		errors.As(err, &te)
-		j.reject(r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
+		j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
 	if jti, _ := claims["jti"].(string); jti != "" {
 		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
 		if err != nil {
 			j.logger.Error("revocation store unavailable; rejecting request", zap.Error(err))
+			RequestID(w, r)
 			RecordAuthFailure(r, j.unavailable)
 			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
 			return caddyauth.User{}, false, nil
 		}
 		if revoked {
-			j.reject(r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
+			j.reject(w, r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
 			return caddyauth.User{}, false, nil
 		}
 	}
@@ -307,7 +309,8 @@ func (j *JWTAuth) invalid(code, detail string) *problem.Problem {
 		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
 }
 
-func (j *JWTAuth) reject(r *http.Request, p *problem.Problem, jti string) {
+func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, jti string) {
+	RequestID(w, r) // before Audit, so the id also reaches the response header
 	RecordAuthFailure(r, p)
 	fields := []zap.Field{zap.String("provider", "apigw_jwt"), zap.String("reason", p.Detail)}
 	if jti != "" {
@@ -405,7 +408,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 				if strings.EqualFold(a, "none") {
 					return nil, h.Errf(`algorithm "none" is never allowed`)
 				}
-				if !contains(authn.SupportedAlgorithms, a) {
+				if !slices.Contains(authn.SupportedAlgorithms, a) {
 					return nil, h.Errf("unknown algorithm %q (supported: %s)", a, strings.Join(authn.SupportedAlgorithms, " "))
 				}
 			}
@@ -448,15 +451,6 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	return caddyauth.Authentication{
 		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},
 	}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Interface guards

@@ -193,7 +193,13 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		if ended > 0 {
 			http.SetCookie(w, l.mgr.ClearCookie(secure))
 		}
-		Audit(r, "login_failed", problem.CodeInvalidCredentials, zap.String("user", safeUser(user)))
+		// An unknown username is not logged: it is often a password typed
+		// into the wrong field.
+		userField := zap.String("user", user)
+		if !l.accounts.Known(user) {
+			userField = zap.String("user", "(unknown)")
+		}
+		Audit(r, "login_failed", problem.CodeInvalidCredentials, userField)
 		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
 			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}
@@ -212,14 +218,6 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(body, '\n'))
 	return nil
-}
-
-// safeUser shortens a client-sent username for the audit log.
-func safeUser(u string) string {
-	if len(u) > 64 {
-		return u[:64] + "…"
-	}
-	return u
 }
 
 func badLogin(detail string, fields ...problem.FieldError) *problem.Problem {

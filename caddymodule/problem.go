@@ -33,6 +33,11 @@ func RequestID(w http.ResponseWriter, r *http.Request) string {
 	if repl != nil {
 		if v, ok := repl.Get(RequestIDVar); ok {
 			if s, ok := v.(string); ok && s != "" {
+				// an id made before the response writer was at hand
+				// (e.g. by Audit) still belongs in the response
+				if w != nil && w.Header().Get(RequestIDHeader) == "" {
+					w.Header().Set(RequestIDHeader, s)
+				}
 				return s
 			}
 		}

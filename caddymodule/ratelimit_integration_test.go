@@ -165,7 +165,7 @@ func TestRateLimitIntegrationPerKey(t *testing.T) {
 		t.Fatalf("after waiting Retry-After: %d", resp.StatusCode)
 	}
 	// the deny was audited with its zone
-	waitLog(t, c, `"zone":"per_key"`)
+	waitLogContains(t, c, `"zone":"per_key"`)
 }
 
 func TestRateLimitIntegrationLoginFailures(t *testing.T) {
@@ -322,7 +322,7 @@ func TestRateLimitIntegrationRedisOutage(t *testing.T) {
 			t.Fatalf("fail_open headers during the outage: %v", resp.Header)
 		}
 	}
-	waitLog(t, c, "rate limit store unavailable")
+	waitLogContains(t, c, "rate limit store unavailable")
 	if n := strings.Count(c.Log.String(), "rate limit store unavailable"); n != 1 {
 		t.Fatalf("%d outage warnings for 40 failed requests, want 1", n)
 	}
@@ -339,7 +339,7 @@ func TestRateLimitIntegrationRedisOutage(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("no recovery after Redis came back: %d", resp.StatusCode)
 	}
-	waitLog(t, c, "rate limit store recovered")
+	waitLogContains(t, c, "rate limit store recovered")
 	// limits apply again: the restarted Redis lost its data, 19 more pass
 	allowed := 0
 	for i := 0; i < 25; i++ {
@@ -353,7 +353,7 @@ func TestRateLimitIntegrationRedisOutage(t *testing.T) {
 }
 
 // waitLog waits until the process log (written through a pipe) contains s.
-func waitLog(t *testing.T, c *testutil.Caddy, s string) {
+func waitLogContains(t *testing.T, c *testutil.Caddy, s string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(c.Log.String(), s) {

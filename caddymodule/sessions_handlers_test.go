@@ -342,3 +342,38 @@ func TestCSRFHandlerSkipsNonSessionIdentities(t *testing.T) {
 		t.Fatalf("session request from a foreign origin passed: %v", p)
 	}
 }
+
+func TestLoginCookieOverHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  sessions.Config
+		want []string
+	}{
+		{"default", sessions.Config{}, []string{"apigw_session=", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"}},
+		{"host prefix strict", sessions.Config{HostPrefix: true, SameSite: "strict"}, []string{"__Host-apigw_session=", "HttpOnly", "Secure", "SameSite=Strict", "Path=/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := sxNewFixture(t)
+			st := store.NewMemory(time.Hour)
+			t.Cleanup(func() { st.Close() })
+			f.login.mgr = sessions.NewManager(st, tc.cfg)
+			r := sxReq("POST", "https://example.com/login", "username=demo&password=pw", "Content-Type", "application/x-www-form-urlencoded")
+			if r.TLS == nil {
+				t.Fatal("test request is not TLS")
+			}
+			w := httptest.NewRecorder()
+			if err := f.login.ServeHTTP(w, r, nil); err != nil {
+				t.Fatal(err)
+			}
+			sc := w.Header().Get("Set-Cookie")
+			for _, want := range tc.want {
+				if !strings.Contains(sc, want) {
+					t.Errorf("Set-Cookie %q lacks %q", sc, want)
+				}
+			}
+			if strings.Contains(sc, "Domain=") || strings.Contains(sc, "Max-Age") || strings.Contains(sc, "Expires") {
+				t.Errorf("Set-Cookie %q has Domain or a persistent lifetime", sc)
+			}
+		})
+	}
+}

@@ -44,6 +44,13 @@ func NewAccounts(users map[string]string, cmp Comparer) (*Accounts, error) {
 	return a, nil
 }
 
+// Known reports whether user is a configured account (for audit logs
+// only: never base an answer to the client on it).
+func (a *Accounts) Known(user string) bool {
+	_, ok := a.hashes[user]
+	return ok
+}
+
 // cost returns the cost of a bcrypt hash ("$2a$12$..."), or 0.
 func cost(h string) int {
 	if len(h) > 7 && h[0] == '$' && h[1] == '2' && h[3] == '$' && h[6] == '$' {

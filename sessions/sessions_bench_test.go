@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigw/caddy-apigw/internal/testutil"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -62,6 +63,30 @@ func BenchmarkSignatureVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := ver.Verify(&sig, "POST", "/signed/pay?x=1", &sum, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLookupRedis measures a lookup against a real redis-server on
+// loopback (one GET per lookup; a SET and a GET when last-seen is due).
+func BenchmarkLookupRedis(b *testing.B) {
+	rd := testutil.StartRedis(b)
+	st, err := store.NewRedis(rd.URL(0), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	m := NewManager(st, Config{})
+	ctx := context.Background()
+	token, _, err := m.Create(ctx, "bench", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Lookup(ctx, token); err != nil {
 			b.Fatal(err)
 		}
 	}

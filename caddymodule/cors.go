@@ -1,0 +1,493 @@
+package caddymodule
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(CORS{})
+	httpcaddyfile.RegisterHandlerDirective("apigw_cors", parseCORS)
+}
+
+// DefaultCORSMethods are the methods granted when none are configured.
+var DefaultCORSMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+
+// DefaultCORSHeaders are the request headers granted when none are
+// configured: what the gateway's own auth and validation read.
+var DefaultCORSHeaders = []string{
+	"Accept", "Accept-Language", "Content-Language", "Content-Type", "Authorization",
+	"X-Api-Key", "X-Request-Id", "X-Csrf-Token", "X-Signature", "If-Match", "If-None-Match",
+}
+
+// DefaultCORSExpose are the response headers always exposed to scripts:
+// the rate-limit headers and the request id.
+var DefaultCORSExpose = []string{"RateLimit", "RateLimit-Policy", "Retry-After", "X-Request-ID"}
+
+// CORS answers cross-origin requests for an allow-list of origins. A
+// preflight (OPTIONS with Origin and Access-Control-Request-Method) is
+// answered 204 right here, before auth and rate limits, because the
+// directive sits at the top of the site. An origin that is not allowed
+// gets no Access-Control-* header at all, so the browser blocks the
+// response. Every response carries Vary: Origin.
+type CORS struct {
+	// Origins are allowed origins: exact ("https://app.example.com",
+	// "http://localhost:3000"), a pattern whose leftmost label(s) are a
+	// wildcard ("https://*.example.com": any subdomain, never
+	// evil-example.com or example.com itself), or "*" (any origin; not
+	// with credentials).
+	Origins []string `json:"origins,omitempty"`
+	// Methods are the methods a preflight may grant (default GET, HEAD,
+	// POST, PUT, PATCH, DELETE).
+	Methods []string `json:"methods,omitempty"`
+	// Headers are the request headers a preflight may grant (default:
+	// DefaultCORSHeaders); "*" grants whatever the preflight asks for.
+	Headers []string `json:"headers,omitempty"`
+	// Expose are response headers exposed to scripts in addition to
+	// RateLimit, RateLimit-Policy, Retry-After and X-Request-ID.
+	Expose []string `json:"expose,omitempty"`
+	// Credentials allows cookies and Authorization on cross-origin requests
+	// (Access-Control-Allow-Credentials: true).
+	Credentials bool `json:"credentials,omitempty"`
+	// MaxAge is how long browsers may cache a preflight (default 10m).
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+
+	matcher      OriginMatcher
+	methods      map[string]bool
+	headers      map[string]bool
+	anyHeader    bool
+	allowMethods []string
+	allowHeaders []string
+	expose       []string
+	maxAge       []string
+}
+
+// Shared header values (len == cap == 1, see headerVal).
+var (
+	varyOrigin    = []string{"Origin"}
+	valTrue       = []string{"true"}
+	valStar       = []string{"*"}
+	varyPreflight = []string{"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"}
+)
+
+// CaddyModule returns the Caddy module information.
+func (CORS) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_cors",
+		New: func() caddy.Module { return new(CORS) },
+	}
+}
+
+// Provision compiles the origin list and the header values.
+func (c *CORS) Provision(caddy.Context) error {
+	m, err := NewOriginMatcher(c.Origins)
+	if err != nil {
+		return fmt.Errorf("apigw_cors: %w", err)
+	}
+	c.matcher = m
+	methods := append([]string(nil), c.Methods...)
+	if len(methods) == 0 {
+		methods = append(methods, DefaultCORSMethods...)
+	}
+	c.methods = make(map[string]bool, len(methods))
+	for i, mt := range methods {
+		methods[i] = strings.ToUpper(mt)
+		c.methods[methods[i]] = true
+	}
+	c.allowMethods = []string{strings.Join(methods, ", ")}
+	headers := c.Headers
+	if len(headers) == 0 {
+		headers = DefaultCORSHeaders
+	}
+	c.headers = make(map[string]bool, len(headers))
+	for _, h := range headers {
+		if h == "*" {
+			c.anyHeader = true
+			continue
+		}
+		c.headers[strings.ToLower(h)] = true
+	}
+	c.allowHeaders = []string{strings.Join(headers, ", ")}
+	expose := append(append([]string(nil), DefaultCORSExpose...), c.Expose...)
+	c.expose = []string{strings.Join(expose, ", ")}
+	if c.MaxAge == 0 {
+		c.MaxAge = caddy.Duration(10 * time.Minute)
+	}
+	c.maxAge = []string{strconv.FormatInt(int64(time.Duration(c.MaxAge)/time.Second), 10)}
+	return nil
+}
+
+// Validate rejects unsafe combinations.
+func (c *CORS) Validate() error {
+	if len(c.Origins) == 0 {
+		return fmt.Errorf("apigw_cors: no origins configured: list the allowed origins, e.g. `origins https://app.example.com`")
+	}
+	if c.Credentials && c.matcher.any {
+		return fmt.Errorf("apigw_cors: credentials cannot be combined with origin \"*\" (any site could read authenticated responses): list the allowed origins explicitly, e.g. `origins https://app.example.com https://*.example.com`")
+	}
+	if c.MaxAge < 0 {
+		return fmt.Errorf("apigw_cors: max_age must not be negative")
+	}
+	for _, h := range append(append([]string(nil), c.Headers...), c.Expose...) {
+		if h != "*" && !validHeaderName(h) {
+			return fmt.Errorf("apigw_cors: %q is not a valid header name", h)
+		}
+	}
+	for _, m := range c.Methods {
+		if !validHeaderName(m) {
+			return fmt.Errorf("apigw_cors: %q is not a valid method", m)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
+		addVary(h, varyPreflight)
+		delete(h, "Server") // the preflight ends here, before apigw_errors removes it
+		if c.preflightAllowed(r, origin) {
+			c.grant(h, origin)
+			h["Access-Control-Allow-Methods"] = c.allowMethods[:1:1]
+			if c.anyHeader {
+				if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+					h.Set("Access-Control-Allow-Headers", req)
+				}
+			} else {
+				h["Access-Control-Allow-Headers"] = c.allowHeaders[:1:1]
+			}
+			h["Access-Control-Max-Age"] = c.maxAge[:1:1]
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	addVary(h, varyOrigin)
+	if origin == "" {
+		return next.ServeHTTP(w, r)
+	}
+	allowed := c.matcher.Match(origin)
+	if allowed {
+		c.grant(h, origin)
+		h["Access-Control-Expose-Headers"] = c.expose[:1:1]
+	}
+	// The gateway owns CORS: what an upstream says about it (a second
+	// Access-Control-Allow-Origin voids the grant; a grant for a
+	// disallowed origin must not pass) is replaced when the response
+	// header is written.
+	return next.ServeHTTP(&corsWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, c: c, origin: origin, allowed: allowed}, r)
+}
+
+// corsHeaders are the response headers the CORS handler owns.
+var corsHeaders = []string{
+	"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods",
+	"Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "Access-Control-Max-Age",
+	"Access-Control-Allow-Private-Network",
+}
+
+type corsWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	c       *CORS
+	origin  string
+	allowed bool
+	wrote   bool
+}
+
+func (w *corsWriter) WriteHeader(status int) {
+	if !w.wrote && status >= 200 {
+		w.wrote = true
+		h := w.ResponseWriter.Header()
+		for _, k := range corsHeaders {
+			delete(h, k)
+		}
+		if w.allowed {
+			w.c.grant(h, w.origin)
+			h["Access-Control-Expose-Headers"] = w.c.expose[:1:1]
+		}
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *corsWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom applies the headers before a sendfile-style copy.
+func (w *corsWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriterWrapper.ReadFrom(src)
+}
+
+// addVary adds vals to the Vary header without allocating when it is
+// not set yet.
+func addVary(h http.Header, vals []string) {
+	if cur, ok := h["Vary"]; ok {
+		h["Vary"] = append(cur[:len(cur):len(cur)], vals...)
+		return
+	}
+	h["Vary"] = vals[:len(vals):len(vals)]
+}
+
+func (c *CORS) grant(h http.Header, origin string) {
+	switch {
+	case c.matcher.any && !c.Credentials:
+		h["Access-Control-Allow-Origin"] = valStar[:1:1]
+	default:
+		if v := c.matcher.exactValue(origin); v != nil {
+			h["Access-Control-Allow-Origin"] = v[:1:1]
+		} else {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+	}
+	if c.Credentials {
+		h["Access-Control-Allow-Credentials"] = valTrue[:1:1]
+	}
+}
+
+func (c *CORS) preflightAllowed(r *http.Request, origin string) bool {
+	if !c.matcher.Match(origin) {
+		return false
+	}
+	if m := r.Header.Get("Access-Control-Request-Method"); !c.methods[m] {
+		return false
+	}
+	if c.anyHeader {
+		return true
+	}
+	for _, v := range r.Header.Values("Access-Control-Request-Headers") {
+		for len(v) > 0 {
+			var name string
+			name, v, _ = strings.Cut(v, ",")
+			name = strings.TrimSpace(name)
+			if name != "" && !c.headers[strings.ToLower(name)] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// OriginMatcher decides whether an Origin header value is allowed.
+type OriginMatcher struct {
+	exact    map[string][]string // normalized origin -> header value
+	patterns []originPattern
+	any      bool
+}
+
+type originPattern struct {
+	scheme string // "https"
+	suffix string // ".example.com" (the dot is required)
+	port   string // "" or ":8443"
+}
+
+// NewOriginMatcher compiles origins (see CORS.Origins). Origins are
+// scheme://host[:port] with no path; default ports are dropped, as
+// browsers do; "null" is refused (sandboxed documents and file: pages
+// send it, so allowing it allows everyone).
+func NewOriginMatcher(origins []string) (OriginMatcher, error) {
+	m := OriginMatcher{exact: make(map[string][]string, len(origins))}
+	for _, o := range origins {
+		if o == "*" {
+			m.any = true
+			continue
+		}
+		if strings.EqualFold(o, "null") {
+			return m, fmt.Errorf("origin \"null\" cannot be allowed safely (any sandboxed page sends it): list real origins")
+		}
+		scheme, rest, ok := strings.Cut(o, "://")
+		if !ok || (scheme != "http" && scheme != "https") {
+			return m, fmt.Errorf("origin %q must look like https://host[:port]", o)
+		}
+		if strings.HasPrefix(rest, "*.") {
+			host, port := rest[1:], ""
+			if i := strings.LastIndexByte(host, ':'); i >= 0 {
+				host, port = host[:i], host[i:]
+			}
+			if strings.ContainsAny(host, "*/?#@") || strings.Count(host, ".") < 2 {
+				return m, fmt.Errorf("origin pattern %q: only the leftmost labels may be a wildcard and at least two labels must follow (https://*.example.com)", o)
+			}
+			if port != "" {
+				if _, err := strconv.Atoi(port[1:]); err != nil {
+					return m, fmt.Errorf("origin pattern %q has a bad port", o)
+				}
+				port = normalizePort(scheme, port)
+			}
+			m.patterns = append(m.patterns, originPattern{scheme: scheme, suffix: strings.ToLower(host), port: port})
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(u.Host, "*") {
+			return m, fmt.Errorf("origin %q must be scheme://host[:port] without path, or a pattern like https://*.example.com", o)
+		}
+		n := normalizeOrigin(u.Scheme, u.Host)
+		m.exact[n] = []string{n}
+	}
+	return m, nil
+}
+
+func normalizePort(scheme, port string) string {
+	if (scheme == "http" && port == ":80") || (scheme == "https" && port == ":443") {
+		return ""
+	}
+	return port
+}
+
+func normalizeOrigin(scheme, host string) string {
+	host = strings.ToLower(host)
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		host = host[:i] + normalizePort(scheme, host[i:])
+	}
+	return strings.ToLower(scheme) + "://" + host
+}
+
+// exactValue returns the shared header value for an origin that is on
+// the exact list as sent (the common case), else nil.
+func (m *OriginMatcher) exactValue(origin string) []string {
+	return m.exact[origin]
+}
+
+// Match reports whether origin (an Origin request header) is allowed.
+func (m *OriginMatcher) Match(origin string) bool {
+	if m.any {
+		return origin != "" && origin != "null"
+	}
+	if _, ok := m.exact[origin]; ok {
+		return true
+	}
+	scheme, host, ok := strings.Cut(origin, "://")
+	if !ok {
+		return false
+	}
+	if len(m.exact) > 0 {
+		if _, ok := m.exact[normalizeOrigin(scheme, host)]; ok {
+			return true
+		}
+	}
+	if len(m.patterns) == 0 {
+		return false
+	}
+	port := ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host, port = host[:i], normalizePort(scheme, host[i:])
+	}
+	host = strings.ToLower(host)
+	for _, p := range m.patterns {
+		if p.scheme != scheme || p.port != port || len(host) <= len(p.suffix) || !strings.HasSuffix(host, p.suffix) {
+			continue
+		}
+		if validDNSName(host[:len(host)-len(p.suffix)]) {
+			return true
+		}
+	}
+	return false
+}
+
+// validDNSName reports whether s is one or more DNS labels (letters,
+// digits, hyphens; no empty label).
+func validDNSName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
+			label++
+			if label > 63 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return label > 0
+}
+
+// parseCORS sets up apigw_cors.
+//
+// Syntax:
+//
+//	apigw_cors [<origin...>] {
+//	    origins <origin|pattern...>
+//	    methods <method...>
+//	    headers <header...>|*
+//	    expose <header...>
+//	    credentials
+//	    max_age <duration>
+//	}
+func parseCORS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	c := new(CORS)
+	c.Origins = append(c.Origins, h.RemainingArgs()...)
+	for h.NextBlock(0) {
+		switch opt := h.Val(); opt {
+		case "origins", "methods", "headers", "expose":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			switch opt {
+			case "origins":
+				c.Origins = append(c.Origins, args...)
+			case "methods":
+				c.Methods = append(c.Methods, args...)
+			case "headers":
+				c.Headers = append(c.Headers, args...)
+			case "expose":
+				c.Expose = append(c.Expose, args...)
+			}
+		case "credentials":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			c.Credentials = true
+		case "max_age":
+			if !h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			d, err := caddy.ParseDuration(h.Val())
+			if err != nil {
+				return nil, h.Errf("apigw_cors max_age: %v", err)
+			}
+			c.MaxAge = caddy.Duration(d)
+		default:
+			return nil, h.Errf("apigw_cors: unknown option %q (known: origins, methods, headers, expose, credentials, max_age)", opt)
+		}
+	}
+	if _, err := NewOriginMatcher(c.Origins); err != nil {
+		return nil, h.Errf("apigw_cors: %v", err)
+	}
+	if m, _ := NewOriginMatcher(c.Origins); c.Credentials && m.any {
+		return nil, h.Err("apigw_cors: credentials cannot be combined with origin \"*\": list the allowed origins explicitly, e.g. `origins https://app.example.com`")
+	}
+	return c, nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*CORS)(nil)
+	_ caddy.Provisioner           = (*CORS)(nil)
+	_ caddy.Validator             = (*CORS)(nil)
+	_ io.ReaderFrom               = (*corsWriter)(nil)
+)

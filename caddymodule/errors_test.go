@@ -1,0 +1,151 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/apigw/caddy-apigw/problem"
+)
+
+func TestScrubbedProblem(t *testing.T) {
+	for _, tc := range []struct {
+		upstream, status int
+		code             string
+	}{
+		{500, 502, problem.CodeUpstreamError},
+		{501, 502, problem.CodeUpstreamError},
+		{502, 502, problem.CodeUpstreamError},
+		{503, 503, problem.CodeServiceUnavailable},
+		{504, 504, problem.CodeUpstreamError},
+		{507, 502, problem.CodeUpstreamError},
+		{404, 404, problem.CodeNotFound},
+		{400, 400, problem.CodeBadRequest},
+	} {
+		p := ScrubbedProblem(tc.upstream)
+		if p.Status != tc.status || p.Code != tc.code {
+			t.Errorf("upstream %d: got %d %s, want %d %s", tc.upstream, p.Status, p.Code, tc.status, tc.code)
+		}
+	}
+}
+
+func TestRedactSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		secret   string
+		keepText string
+	}{
+		{"SELECT * FROM users WHERE api_key = 'sk_live_51H8xYz' -- password=hunter2", "hunter2", "SELECT * FROM users"},
+		{"SELECT * FROM users WHERE api_key = 'sk_live_51H8xYz'", "sk_live_51H8xYz", "WHERE api_key"},
+		{`{"user":"bob","password":"p@ss w0rd"}`, "p@ss w0rd", `"user":"bob"`},
+		{"Authorization: Bearer abcdefghijklmnop.qrs", "abcdefghijklmnop", "Authorization"},
+		{"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-x here", "eyJzdWIiOiIxIn0", "here"},
+		{"dial postgres://app:s3cr3t@db.internal:5432/app failed", "s3cr3t", "db.internal:5432"},
+		{"Cookie: session=abc123def; theme=dark", "abc123def", "Cookie"},
+		{"AWS key AKIAABCDEFGHIJKLMNOP leaked", "AKIAABCDEFGHIJKLMNOP", "leaked"},
+		{"client_secret: xyz987", "xyz987", "client_secret"},
+	} {
+		t.Run(tc.secret, func(t *testing.T) {
+			got := string(RedactSecrets([]byte(tc.in)))
+			if strings.Contains(got, tc.secret) || !strings.Contains(got, tc.keepText) || !strings.Contains(got, "[REDACTED]") {
+				t.Fatalf("RedactSecrets(%q) = %q", tc.in, got)
+			}
+		})
+	}
+}
+
+func TestErrorsHandler(t *testing.T) {
+	bigBody := strings.Repeat("x", 5<<20)
+	for _, tc := range []struct {
+		name       string
+		e          Errors
+		status     int
+		body       string
+		hdr        map[string]string
+		wantErr    int // 0: passed through
+		wantBody   string
+		wantHeader map[string]string // "" = absent
+		logs       int
+	}{
+		{name: "2xx passes, leaky headers go", status: 200, body: "ok", hdr: map[string]string{"Server": "nginx", "X-Powered-By": "PHP", "Via": "1.1 Caddy", "X-Custom": "1"},
+			wantBody: "ok", wantHeader: map[string]string{"Server": "", "X-Powered-By": "", "Via": "", "X-Custom": "1"}},
+		{name: "4xx passes", status: 404, body: "no such user", wantBody: "no such user"},
+		{name: "4xx scrubbed on demand", e: Errors{Scrub4xx: true}, status: 404, body: "no such user /srv/x", wantErr: 404, logs: 1},
+		{name: "500 becomes 502", status: 500, body: "trace", hdr: map[string]string{"X-Debug": "sql", "Set-Cookie": "a=b", "Content-Type": "text/plain"}, wantErr: 502, logs: 1,
+			wantHeader: map[string]string{"X-Debug": "", "Set-Cookie": "", "Content-Type": "", "X-Request-Id": "pre-set"}},
+		{name: "503 keeps Retry-After", status: 503, body: "down", hdr: map[string]string{"Retry-After": "30"}, wantErr: 503, logs: 1},
+		{name: "huge 5xx body bounded", status: 500, body: bigBody, wantErr: 502, logs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.e
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			if err := e.Provision(ctx); err != nil {
+				t.Fatal(err)
+			}
+			core, logs := observer.New(zap.ErrorLevel)
+			e.logger = zap.New(core)
+			r := httptest.NewRequest("GET", "/x", nil)
+			repl := caddyhttp.NewTestReplacer(r)
+			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+			w := httptest.NewRecorder()
+			w.Header().Set("Server", "Caddy")
+			w.Header().Set("X-Request-Id", "pre-set")
+			repl.Set(RequestIDVar, "pre-set")
+			err := e.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				for k, v := range tc.hdr {
+					w.Header().Add(k, v)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+				return nil
+			}))
+			if tc.wantErr == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if w.Code != tc.status || w.Body.String() != tc.wantBody {
+					t.Fatalf("got %d %q", w.Code, w.Body.String())
+				}
+			} else {
+				var p *problem.Problem
+				if !errors.As(err, &p) || p.Status != tc.wantErr {
+					t.Fatalf("got %v, want problem %d", err, tc.wantErr)
+				}
+				if w.Body.Len() != 0 {
+					t.Fatalf("upstream body reached the client: %q", w.Body.String()[:min(w.Body.Len(), 50)])
+				}
+				if tc.hdr["Retry-After"] != "" && p.Header.Get("Retry-After") != tc.hdr["Retry-After"] {
+					t.Fatalf("Retry-After lost: %v", p.Header)
+				}
+			}
+			if w.Header().Get("Server") != "" {
+				t.Fatalf("Server header kept")
+			}
+			for k, v := range tc.wantHeader {
+				if got := w.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if logs.Len() != tc.logs {
+				t.Fatalf("%d error logs, want %d", logs.Len(), tc.logs)
+			}
+			for _, l := range logs.All() {
+				if l.ContextMap()["request_id"] != "pre-set" {
+					t.Fatalf("log without request id: %v", l.ContextMap())
+				}
+				if b, _ := l.ContextMap()["upstream_body"].(string); len(b) > 2048 {
+					t.Fatalf("logged %d bytes of body", len(b))
+				}
+			}
+		})
+	}
+}

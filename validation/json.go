@@ -1,0 +1,491 @@
+package validation
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/apigw/caddy-apigw/problem"
+)
+
+// Limits bound and sanitize a JSON document while it is parsed. The zero
+// value applies no limits; DefaultLimits is what the gateway uses.
+type Limits struct {
+	// MaxDepth is the deepest nesting of objects and arrays allowed
+	// (0: no limit). A document nested deeper is rejected before the
+	// parser recurses further, so a depth bomb costs nothing.
+	MaxDepth int
+	// MaxKeys is the most members one object or array may have (0: no limit).
+	MaxKeys int
+	// RejectDollarKeys rejects object keys starting with '$' (MongoDB
+	// operators such as $where, $ne, $gt).
+	RejectDollarKeys bool
+	// RejectDottedKeys rejects object keys containing '.' (MongoDB paths).
+	RejectDottedKeys bool
+	// RejectControlChars rejects strings and keys holding NUL or another
+	// control character (C0 except tab, LF and CR; DEL; C1).
+	RejectControlChars bool
+}
+
+// DefaultLimits are the limits of an apigw_validate handler that sets none.
+var DefaultLimits = Limits{MaxDepth: 32, MaxKeys: 1000, RejectDollarKeys: true, RejectControlChars: true}
+
+// maxPointerSegment is how many bytes of a client-chosen key a JSON
+// pointer in an error keeps.
+const maxPointerSegment = 64
+
+// ParseJSON parses one JSON document, enforcing lim, and returns it as
+// the values encoding/json produces with UseNumber (map[string]any,
+// []any, string, json.Number, bool, nil). Duplicate object keys, invalid
+// UTF-8 and trailing data are errors. The error lists the offending
+// location as a JSON pointer and never contains input text.
+func ParseJSON(data []byte, lim Limits) (any, []problem.FieldError) {
+	p := parser{data: data, lim: lim}
+	p.skipWS()
+	v := p.value(0)
+	if p.err == nil {
+		p.skipWS()
+		if p.pos != len(p.data) {
+			p.fail(p.path(), "syntax", "unexpected data after the JSON document")
+		}
+	}
+	if p.err != nil {
+		return nil, []problem.FieldError{*p.err}
+	}
+	return v, nil
+}
+
+type parser struct {
+	data []byte
+	pos  int
+	lim  Limits
+	err  *problem.FieldError
+	// stack of path segments of the value being parsed, formatted only
+	// when an error needs them
+	segs []seg
+}
+
+// seg is one path step: an object key, or an array index if idx >= 0.
+type seg struct {
+	key string
+	idx int
+}
+
+func (p *parser) path() string { return p.pathOf(len(p.segs)) }
+
+func (p *parser) pathOf(n int) string {
+	strs := make([]string, n)
+	for i, s := range p.segs[:n] {
+		if s.idx >= 0 {
+			strs[i] = strconv.Itoa(s.idx)
+		} else {
+			strs[i] = s.key
+		}
+	}
+	return Pointer(strs)
+}
+
+func (p *parser) fail(field, rule, msg string) {
+	if p.err == nil {
+		p.err = &problem.FieldError{Field: field, Rule: rule, Message: msg}
+	}
+}
+
+func (p *parser) syntax() {
+	p.fail(p.path(), "syntax", "malformed JSON at byte "+strconv.Itoa(p.pos))
+}
+
+func (p *parser) skipWS() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) any {
+	if p.pos >= len(p.data) {
+		p.fail(p.path(), "syntax", "unexpected end of JSON input")
+		return nil
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object(depth + 1)
+	case c == '[':
+		return p.array(depth + 1)
+	case c == '"':
+		s, ok := p.str()
+		if !ok {
+			return nil
+		}
+		return s
+	case c == 't':
+		return p.lit("true", true)
+	case c == 'f':
+		return p.lit("false", false)
+	case c == 'n':
+		return p.lit("null", nil)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	default:
+		p.syntax()
+		return nil
+	}
+}
+
+func (p *parser) lit(word string, v any) any {
+	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+		p.syntax()
+		return nil
+	}
+	p.pos += len(word)
+	return v
+}
+
+func (p *parser) number() any {
+	start := p.pos
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		p.syntax()
+		return nil
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			p.syntax()
+			return nil
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			p.syntax()
+			return nil
+		}
+	}
+	return json.Number(p.data[start:p.pos])
+}
+
+func (p *parser) enter(depth int) bool {
+	if p.lim.MaxDepth > 0 && depth > p.lim.MaxDepth {
+		p.fail(p.path(), "maxDepth", "nesting is deeper than "+strconv.Itoa(p.lim.MaxDepth)+" levels")
+		return false
+	}
+	return true
+}
+
+func (p *parser) object(depth int) any {
+	if !p.enter(depth) {
+		return nil
+	}
+	p.pos++ // {
+	obj := make(map[string]any)
+	p.skipWS()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return obj
+	}
+	for {
+		p.skipWS()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			p.syntax()
+			return nil
+		}
+		key, ok := p.str()
+		if !ok {
+			return nil
+		}
+		p.segs = append(p.segs, seg{key: key, idx: -1})
+		if _, dup := obj[key]; dup {
+			p.fail(p.path(), "duplicateKey", "the key appears more than once in the object")
+			return nil
+		}
+		if p.lim.RejectDollarKeys && strings.HasPrefix(key, "$") {
+			p.fail(p.path(), "dollarKey", "keys starting with '$' are not allowed")
+			return nil
+		}
+		if p.lim.RejectDottedKeys && strings.Contains(key, ".") {
+			p.fail(p.path(), "dottedKey", "keys containing '.' are not allowed")
+			return nil
+		}
+		if p.lim.MaxKeys > 0 && len(obj) >= p.lim.MaxKeys {
+			p.fail(p.pathOf(len(p.segs)-1), "maxKeys", "the object has more than "+strconv.Itoa(p.lim.MaxKeys)+" keys")
+			return nil
+		}
+		p.skipWS()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			p.syntax()
+			return nil
+		}
+		p.pos++
+		p.skipWS()
+		v := p.value(depth)
+		if p.err != nil {
+			return nil
+		}
+		obj[key] = v
+		p.segs = p.segs[:len(p.segs)-1]
+		p.skipWS()
+		if p.pos >= len(p.data) {
+			p.syntax()
+			return nil
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return obj
+		default:
+			p.syntax()
+			return nil
+		}
+	}
+}
+
+func (p *parser) array(depth int) any {
+	if !p.enter(depth) {
+		return nil
+	}
+	p.pos++ // [
+	arr := make([]any, 0, 4)
+	p.skipWS()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return arr
+	}
+	for {
+		if p.lim.MaxKeys > 0 && len(arr) >= p.lim.MaxKeys {
+			p.fail(p.path(), "maxItems", "the array has more than "+strconv.Itoa(p.lim.MaxKeys)+" items")
+			return nil
+		}
+		p.segs = append(p.segs, seg{idx: len(arr)})
+		p.skipWS()
+		v := p.value(depth)
+		if p.err != nil {
+			return nil
+		}
+		arr = append(arr, v)
+		p.segs = p.segs[:len(p.segs)-1]
+		p.skipWS()
+		if p.pos >= len(p.data) {
+			p.syntax()
+			return nil
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return arr
+		default:
+			p.syntax()
+			return nil
+		}
+	}
+}
+
+// str parses a string literal at p.pos (which holds '"').
+func (p *parser) str() (string, bool) {
+	p.pos++
+	start := p.pos
+	// fast path: no escapes
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		if c == '"' {
+			s := p.data[start:p.pos]
+			p.pos++
+			if !utf8.Valid(s) {
+				p.fail(p.path(), "encoding", "a string is not valid UTF-8")
+				return "", false
+			}
+			str := string(s)
+			if p.lim.RejectControlChars && HasControlChars(str) {
+				p.fail(p.path(), "controlChars", "a string contains control characters")
+				return "", false
+			}
+			return str, true
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			p.syntax()
+			return "", false
+		}
+		p.pos++
+	}
+	var b []byte
+	b = append(b, p.data[start:p.pos]...)
+	for {
+		if p.pos >= len(p.data) {
+			p.fail(p.path(), "syntax", "unexpected end of JSON input")
+			return "", false
+		}
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			if !utf8.Valid(b) {
+				p.fail(p.path(), "encoding", "a string is not valid UTF-8")
+				return "", false
+			}
+			str := string(b)
+			if p.lim.RejectControlChars && HasControlChars(str) {
+				p.fail(p.path(), "controlChars", "a string contains control characters")
+				return "", false
+			}
+			return str, true
+		case c < 0x20:
+			p.syntax()
+			return "", false
+		case c != '\\':
+			b = append(b, c)
+			p.pos++
+			continue
+		}
+		p.pos++
+		if p.pos >= len(p.data) {
+			p.syntax()
+			return "", false
+		}
+		e := p.data[p.pos]
+		p.pos++
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", false
+			}
+			if utf16.IsSurrogate(r) {
+				if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+					p.pos += 2
+					r2, ok := p.hex4()
+					if !ok {
+						return "", false
+					}
+					r = utf16.DecodeRune(r, r2)
+				} else {
+					r = utf8.RuneError
+				}
+				if r == utf8.RuneError {
+					p.fail(p.path(), "encoding", "a string holds an unpaired UTF-16 surrogate")
+					return "", false
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			p.syntax()
+			return "", false
+		}
+	}
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if len(p.data)-p.pos < 4 {
+		p.syntax()
+		return 0, false
+	}
+	var r rune
+	for i := 0; i < 4; i++ {
+		c := p.data[p.pos+i]
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			p.syntax()
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// HasControlChars reports whether s holds NUL or another control
+// character: C0 controls except tab, LF and CR, DEL, or C1 controls.
+func HasControlChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return true
+		}
+		// C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
+		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
+
+// Pointer returns the RFC 6901 JSON pointer of the path segs. Each
+// segment is cut to 64 bytes and control characters are replaced, so a
+// pointer in an error stays short and printable even for hostile keys.
+func Pointer(segs []string) string {
+	if len(segs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, s := range segs {
+		b.WriteByte('/')
+		writeSegment(&b, s)
+	}
+	return b.String()
+}
+
+func writeSegment(b *strings.Builder, s string) {
+	if len(s) > maxPointerSegment {
+		s = s[:maxPointerSegment]
+		for len(s) > 0 && !utf8.ValidString(s) {
+			s = s[:len(s)-1]
+		}
+		defer b.WriteString("…")
+	}
+	for _, r := range s {
+		switch {
+		case r == '~':
+			b.WriteString("~0")
+		case r == '/':
+			b.WriteString("~1")
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == utf8.RuneError:
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+}
