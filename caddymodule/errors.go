@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -130,7 +131,7 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	// Retry-After.
 	retryAfter := h.Get("Retry-After")
 	for k := range h {
-		if !contains(keys, k) {
+		if !contains(keys, k) && !keptOnScrub(k) {
 			delete(h, k)
 		}
 	}
@@ -209,6 +210,14 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 			zap.ByteString("error", RedactSecrets([]byte(msg))))
 	}
 	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
+}
+
+// keptOnScrub reports whether a header set during the chain survives
+// scrubbing whatever the directive order: CORS headers (apigw_cors has
+// already replaced the upstream's with its own grant, and the client
+// must be able to read the problem), Vary and the request id.
+func keptOnScrub(k string) bool {
+	return strings.HasPrefix(k, "Access-Control-") || k == "Vary" || k == "X-Request-Id"
 }
 
 func contains(list []string, s string) bool {
