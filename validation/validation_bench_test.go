@@ -95,7 +95,6 @@ func (r *rewindReader) Read(p []byte) (int, error) {
 
 func (r *rewindReader) Close() error { return nil }
 
-
 // benchStrict selects strict mode for BenchmarkValidateBody1KB; strict
 // adds unevaluatedProperties to every item object, which the validator
 // tracks per property (compare with BenchmarkValidateBody1KBLenient).
