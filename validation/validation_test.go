@@ -341,7 +341,7 @@ func TestValidateBody(t *testing.T) {
 }
 
 func TestSanitizeWithoutSchema(t *testing.T) {
-	v := New(Config{ReadBody: true, Limits: DefaultLimits})
+	v := New(Config{Limits: DefaultLimits})
 	for _, tc := range []struct {
 		name, url, body string
 		ok              bool
