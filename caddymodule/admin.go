@@ -458,7 +458,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		// curl -d sends application/x-www-form-urlencoded; the body must
+		// still be JSON, and Caddy's admin origin checks keep browsers'
+		// cross-site form posts out.
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json") && mt != "application/x-www-form-urlencoded") {
 			_ = adminFail(w, http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "send Content-Type: application/json")
 			return false
 		}

@@ -41,7 +41,9 @@ type App struct {
 	// "apigw:"), timeout=<duration> bounding every Redis call (default
 	// 500ms), startup=degraded|require (default degraded: start even if
 	// Redis is down, answer 503 where the store is needed, recover by
-	// itself; require: fail provisioning instead), sentinel_password,
+	// itself; require: fail provisioning instead), ca_file, cert_file and
+	// key_file (PEM files for rediss: private CA, client certificate),
+	// sentinel_password,
 	// sentinel_username, and go-redis's own (pool_size, max_retries, …).
 	// Placeholders such as {env.REDIS_PASSWORD} are expanded at provision;
 	// in the user info and query they may hold any character.

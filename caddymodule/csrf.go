@@ -48,7 +48,9 @@ type CSRF struct {
 	// origin: a request is accepted when Sec-Fetch-Site is same-origin
 	// (or none: typed by the user), else when its Origin (or, without
 	// one, its Referer) is the site's own origin (scheme and Host of the
-	// request) or a trusted origin.
+	// request) or a trusted origin. The scheme is the one Caddy sees: if
+	// a TLS-terminating proxy sits in front of Caddy, list the public
+	// https origin in trusted_origins.
 	//
 	// double_submit: the handler sets a cookie (csrf_cookie, readable by
 	// the page's scripts, never HttpOnly) holding a token derived from the

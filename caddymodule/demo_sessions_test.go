@@ -243,11 +243,25 @@ func TestSessionsBadLogins(t *testing.T) {
 		{"too large", "POST", "application/json", `{"username":"demo","password":"` + strings.Repeat("x", 17<<10) + `"}`, 413, "payload_too_large", ""},
 		{"long password", "POST", "application/json", sxLoginJSON("demo", strings.Repeat("p", 2000)), 400, "validation_failed", ""},
 		{"GET", "GET", "", "", 405, "method_not_allowed", ""},
+		{"cross-site login form (login CSRF)", "POST", "application/x-www-form-urlencoded", "username=demo&password=demo-password", 403, "csrf_rejected", "another site"},
+		{"foreign Origin", "POST", "application/json", sxLoginJSON("demo", "demo-password"), 403, "csrf_rejected", "Origin"},
+		{"same-site page", "POST", "application/json", sxLoginJSON("demo", "demo-password"), 200, "", ""},
+		{"trusted cross-site origin", "POST", "application/json", sxLoginJSON("demo", "demo-password"), 200, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var hdr []string
 			if tc.ct != "" {
 				hdr = []string{"Content-Type", tc.ct}
+			}
+			switch tc.name {
+			case "cross-site login form (login CSRF)":
+				hdr = append(hdr, "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
+			case "foreign Origin":
+				hdr = append(hdr, "Origin", "https://evil.example")
+			case "same-site page":
+				hdr = append(hdr, "Sec-Fetch-Site", "same-site", "Origin", "http://127.0.0.1:1")
+			case "trusted cross-site origin":
+				hdr = append(hdr, "Sec-Fetch-Site", "cross-site", "Origin", "https://app.example.com")
 			}
 			r := sxDo(t, tc.method, u, tc.body, hdr...)
 			if tc.status == 200 {

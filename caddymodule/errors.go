@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -131,7 +132,7 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 	// Retry-After.
 	retryAfter := h.Get("Retry-After")
 	for k := range h {
-		if !slices.Contains(keys, k) {
+		if !slices.Contains(keys, k) && !keptOnScrub(k) {
 			delete(h, k)
 		}
 	}
@@ -210,6 +211,14 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 			zap.ByteString("error", RedactSecrets([]byte(msg))))
 	}
 	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
+}
+
+// keptOnScrub reports whether a header set during the chain survives
+// scrubbing whatever the directive order: CORS headers (apigw_cors has
+// already replaced the upstream's with its own grant, and the client
+// must be able to read the problem), Vary and the request id.
+func keptOnScrub(k string) bool {
+	return strings.HasPrefix(k, "Access-Control-") || k == "Vary" || k == "X-Request-Id"
 }
 
 // ScrubbedProblem is the problem a client sees instead of an upstream

@@ -81,6 +81,8 @@ func TestErrorsHandler(t *testing.T) {
 		{name: "4xx scrubbed on demand", e: Errors{Scrub4xx: true}, status: 404, body: "no such user /srv/x", wantErr: 404, logs: 1},
 		{name: "500 becomes 502", status: 500, body: "trace", hdr: map[string]string{"X-Debug": "sql", "Set-Cookie": "a=b", "Content-Type": "text/plain"}, wantErr: 502, logs: 1,
 			wantHeader: map[string]string{"X-Debug": "", "Set-Cookie": "", "Content-Type": "", "X-Request-Id": "pre-set"}},
+		{name: "CORS set later in the chain survives", status: 500, body: "x", hdr: map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "X-Leak": "1"}, wantErr: 502, logs: 1,
+			wantHeader: map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "X-Leak": ""}},
 		{name: "503 keeps Retry-After", status: 503, body: "down", hdr: map[string]string{"Retry-After": "30"}, wantErr: 503, logs: 1},
 		{name: "huge 5xx body bounded", status: 500, body: bigBody, wantErr: 502, logs: 1},
 	} {

@@ -74,7 +74,17 @@ type Login struct {
 	HashRaw json.RawMessage `json:"hash,omitempty" caddy:"namespace=http.authentication.hashes inline_key=algorithm"`
 	// MaxBody caps the request body in bytes (larger: 413). Default: 16 KiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+	// TrustedOrigins lists other sites ("https://app.example.com") whose
+	// pages may post to the login. Against login CSRF (another site
+	// logging the victim into the attacker's account), a login whose
+	// Sec-Fetch-Site is cross-site, or (without Sec-Fetch-Site) whose
+	// Origin is neither this site nor trusted, gets 403 csrf_rejected.
+	// Same-site pages and clients without these headers are not affected.
+	TrustedOrigins []string `json:"trusted_origins,omitempty"`
+	// AllowCrossSite turns that check off. Default: false.
+	AllowCrossSite bool `json:"allow_cross_site,omitempty"`
 
+	policy   sessions.OriginPolicy
 	accounts *sessions.Accounts
 	meta     map[string]map[string]string
 	mgr      *sessions.Manager
@@ -107,6 +117,14 @@ func (l *Login) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_login: hash module %T cannot compare passwords", mod)
 	}
 	_, isBcrypt := mod.(*caddyauth.BcryptHash)
+	l.policy = sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}
+	for _, o := range l.TrustedOrigins {
+		norm, err := sessions.NormalizeOrigin(o)
+		if err != nil {
+			return fmt.Errorf("apigw_login trusted_origin: %w", err)
+		}
+		l.policy.Trusted = append(l.policy.Trusted, norm)
+	}
 	repl := caddy.NewReplacer()
 	users := make(map[string]string, len(l.Accounts))
 	l.meta = make(map[string]map[string]string, len(l.Accounts))
@@ -157,6 +175,12 @@ type loginResponse struct {
 func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	if r.Method != http.MethodPost {
 		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log in with POST").WithHeader("Allow", http.MethodPost))
+	}
+	if !l.AllowCrossSite {
+		if reason := l.policy.Check(r); reason != "" {
+			Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("route_kind", "login"))
+			return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, "login from another site refused: "+reason))
+		}
 	}
 	user, pass, perr := l.readCredentials(r)
 	if perr != nil {
@@ -343,6 +367,8 @@ func jsonProblem(err error) *problem.Problem {
 //	        roles  <role>...
 //	    }]
 //	    max_body <size>          # default 16KiB
+//	    trusted_origin <origin>...   # other sites whose pages may log in
+//	    allow_cross_site         # turn off the login CSRF check
 //	}
 //
 // hash_algorithm is bcrypt (default) or argon2id; hashes are
@@ -394,8 +420,24 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.Errf("apigw_login: max_body %q: want a size such as 16KiB", v)
 			}
 			l.MaxBody = int64(n)
+		case "trusted_origin":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, o := range args {
+				if _, err := sessions.NormalizeOrigin(o); err != nil {
+					return nil, h.Errf("apigw_login trusted_origin: %v", err)
+				}
+			}
+			l.TrustedOrigins = append(l.TrustedOrigins, args...)
+		case "allow_cross_site":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			l.AllowCrossSite = true
 		default:
-			return nil, h.Errf("apigw_login: unrecognized option %q (known: account, max_body)", opt)
+			return nil, h.Errf("apigw_login: unrecognized option %q (known: account, max_body, trusted_origin, allow_cross_site)", opt)
 		}
 	}
 	if len(l.Accounts) == 0 {

@@ -8,13 +8,14 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 // The whole directive chain is ordered here, in one place, so users need no
 // `order` lines and the chain reads as in DESIGN.md:
 //
-//	request id → cors → security headers → error scrubbing → … →
+//	request id → security headers → cors (a preflight ends here, with
+//	the security headers already set) → error scrubbing → … →
 //	auth (api key | jwt | session) → csrf → signature → authorize →
 //	rate limit → validate → … → login/logout → respond/reverse_proxy
 //
 // Successive Before calls on one anchor keep their call order.
 func init() {
-	for _, d := range []string{"apigw_request_id", "apigw_cors", "apigw_security_headers", "apigw_errors"} {
+	for _, d := range []string{"apigw_request_id", "apigw_security_headers", "apigw_cors", "apigw_errors"} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "map")
 	}
 	for _, d := range []string{

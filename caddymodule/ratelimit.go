@@ -388,6 +388,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				"the request lacks the value this route is rate limited by"))
 		}
 		res, err := z.lim.Take(r.Context(), key)
+		ObserveLimitTake(z.Name, res.Allowed, err)
 		if err != nil {
 			if rl.failClosed {
 				rl.refundAll(r, states)

@@ -198,6 +198,22 @@ func TestScaleOutAdminKeys(t *testing.T) {
 	if r.status != http.StatusForbidden {
 		t.Fatalf("foreign origin: status %d, want 403", r.status)
 	}
+	// the metrics are in Caddy's registry, served on the admin /metrics
+	m := soDo(t, "GET", p.a.AdminURL("/metrics"), nil)
+	for _, want := range []string{
+		`apigw_auth_total{code="ok",method="api_key"}`,
+		`apigw_auth_total{code="invalid_api_key",method="api_key"}`,
+		`apigw_rejects_total{code="invalid_api_key",event="auth_failed"}`,
+		`apigw_store_operation_duration_seconds_bucket{backend="redis",op="get"`,
+		`apigw_store_up{backend="redis"} 1`,
+	} {
+		if !strings.Contains(m.body, want) {
+			t.Errorf("admin /metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(m.body, "alice") {
+		t.Error("a user id is a metric label")
+	}
 }
 
 func TestScaleOutJTIRevocation(t *testing.T) {
@@ -379,12 +395,14 @@ func TestScaleOutSoak(t *testing.T) {
 					failure("create key: %d %s", r.status, r.body)
 					continue
 				}
-				mu.Lock()
-				keys = append(keys, &keyState{id: out.ID, key: out.Key})
-				mu.Unlock()
 				if r := call("GET", other.URL("/key/x"), nil, "X-API-Key", out.Key); r.status != 200 {
 					failure("fresh key on the other instance: %d %s", r.status, r.body)
 				}
+				// shared only now, so no other worker deletes it before
+				// the check above
+				mu.Lock()
+				keys = append(keys, &keyState{id: out.ID, key: out.Key})
+				mu.Unlock()
 			case 1: // delete every second key created so far
 				mu.Lock()
 				var victim *keyState

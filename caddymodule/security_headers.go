@@ -62,13 +62,14 @@ type SecurityHeaders struct {
 	Preset string `json:"preset,omitempty"`
 	// Set overrides or adds headers (name -> value).
 	Set map[string]string `json:"set,omitempty"`
-	// Remove lists headers of the preset not to send.
+	// Remove lists headers of the preset not to send; the upstream's
+	// value of such a header, if any, passes unchanged (e.g. remove
+	// Content-Security-Policy to let an HTML upstream send its own).
 	Remove []string `json:"remove,omitempty"`
 
 	headers    []headerVal // HSTS excluded
 	hsts       []string
 	noStoreAPI bool
-	removed    []string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -107,7 +108,6 @@ func (s *SecurityHeaders) Provision(caddy.Context) error {
 		}
 		all[ck] = v
 	}
-	s.removed = s.removed[:0]
 	for _, k := range s.Remove {
 		ck := http.CanonicalHeaderKey(k)
 		if set[ck] {
@@ -117,7 +117,6 @@ func (s *SecurityHeaders) Provision(caddy.Context) error {
 			s.noStoreAPI = false
 		}
 		delete(all, ck)
-		s.removed = append(s.removed, ck)
 	}
 	s.hsts = nil
 	if v, ok := all[HSTSHeader]; ok {
@@ -161,18 +160,14 @@ type headerVal struct {
 // noStore is the shared Cache-Control value of the api preset.
 var noStore = []string{"no-store"}
 
-// apply writes the headers into h.
+// apply writes the headers into h. Removed headers are not touched, so
+// removing one from the preset leaves it to the upstream.
 func (s *SecurityHeaders) apply(h http.Header, r *http.Request) {
 	for _, hv := range s.headers {
 		h[hv.name] = hv.val[:1:1]
 	}
 	if r.TLS != nil && s.hsts != nil {
 		h[HSTSHeader] = s.hsts[:1:1]
-	} else {
-		delete(h, HSTSHeader)
-	}
-	for _, k := range s.removed {
-		delete(h, k)
 	}
 	if s.noStoreAPI && authenticated(r) {
 		h["Cache-Control"] = noStore[:1:1]

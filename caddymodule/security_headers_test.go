@@ -116,6 +116,8 @@ func TestSecurityHeaders(t *testing.T) {
 			want: map[string]string{"X-Frame-Options": "DENY", "Permissions-Policy": "camera=()"}},
 		{name: "remove", cfg: SecurityHeaders{Remove: []string{"Content-Security-Policy", "Strict-Transport-Security"}}, https: true,
 			want: map[string]string{"Content-Security-Policy": "", "Strict-Transport-Security": "", "X-Content-Type-Options": "nosniff"}},
+		{name: "removed header left to the upstream", cfg: SecurityHeaders{Remove: []string{"Content-Security-Policy"}}, next: upstreamCSP,
+			want: map[string]string{"Content-Security-Policy": "default-src *", "X-Frame-Options": "SAMEORIGIN"}},
 		{name: "api anonymous", cfg: SecurityHeaders{Preset: "api"},
 			want: map[string]string{"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'", "X-Frame-Options": "DENY", "Cache-Control": ""}},
 		{name: "api authenticated", cfg: SecurityHeaders{Preset: "api"}, auth: true,

@@ -223,7 +223,7 @@ func sxNewFixture(t *testing.T) *sxFixture {
 	}
 	return &sxFixture{
 		mgr:    mgr,
-		login:  &Login{MaxBody: DefaultLoginMaxBody, accounts: accounts, meta: map[string]map[string]string{"demo": {"roles": "admin", "scope": "read"}}, mgr: mgr, logger: zap.NewNop()},
+		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, meta: map[string]map[string]string{"demo": {"roles": "admin", "scope": "read"}}, mgr: mgr, logger: zap.NewNop()},
 		logout: &Logout{mgr: mgr, logger: zap.NewNop()},
 		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()},
 	}

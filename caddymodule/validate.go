@@ -31,7 +31,8 @@ func init() {
 // operator keys and control characters, and JSON Schema 2020-12 for the
 // body, query and headers, or a whole OpenAPI 3 document. Any other
 // failure is 400 validation_failed with field-level errors. The body is
-// read once, bounded, and handed on byte-identical; nothing is rewritten
+// read (when a body option is set, or no schema at all) once, bounded,
+// and handed on byte-identical; nothing is rewritten
 // except that absent query parameters with a schema default are added to
 // the upstream query (see QueryDefaults).
 type Validate struct {

@@ -32,6 +32,10 @@ type OriginPolicy struct {
 	// Origin and Referer (non-browser clients). Off by default: every
 	// current browser sends Origin or Sec-Fetch-Site on unsafe requests.
 	AllowMissing bool
+	// AllowSameSite accepts requests from other origins of the same site
+	// (Sec-Fetch-Site: same-site, e.g. another port or subdomain). Used
+	// for login, where only cross-site requests are refused.
+	AllowSameSite bool
 }
 
 // NormalizeOrigin returns the canonical form of an origin
@@ -75,6 +79,11 @@ func (p OriginPolicy) Check(r *http.Request) string {
 	case "same-origin", "none":
 		return ""
 	case "":
+	case "same-site":
+		if p.AllowSameSite || (origin != "" && p.trusted(origin)) {
+			return ""
+		}
+		return "cross-origin request refused (Sec-Fetch-Site: same-site)"
 	default:
 		if origin != "" && p.trusted(origin) {
 			return ""

@@ -21,6 +21,7 @@ func TestOriginPolicy(t *testing.T) {
 		{"sec-fetch none", "POST", false, map[string]string{"Sec-Fetch-Site": "none"}, ""},
 		{"sec-fetch cross-site", "POST", false, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, "Sec-Fetch-Site: cross-site"},
 		{"sec-fetch same-site untrusted", "DELETE", false, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://other.site.test"}, "Sec-Fetch-Site: same-site"},
+		{"sec-fetch same-site trusted", "DELETE", false, map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "https://app.example.com"}, ""},
 		{"sec-fetch cross-site trusted", "POST", false, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://APP.example.com:443"}, ""},
 		{"origin same", "POST", false, map[string]string{"Origin": "http://site.test"}, ""},
 		{"origin same default port", "PUT", false, map[string]string{"Origin": "http://site.test:80"}, ""},
@@ -51,6 +52,15 @@ func TestOriginPolicy(t *testing.T) {
 	r, _ := http.NewRequest("POST", "http://site.test/", nil)
 	if got := (OriginPolicy{AllowMissing: true}).Check(r); got != "" {
 		t.Fatalf("AllowMissing rejected: %q", got)
+	}
+	r.Header.Set("Sec-Fetch-Site", "same-site")
+	r.Header.Set("Origin", "http://other.site.test")
+	if got := (OriginPolicy{AllowSameSite: true}).Check(r); got != "" {
+		t.Fatalf("AllowSameSite rejected: %q", got)
+	}
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	if got := (OriginPolicy{AllowSameSite: true}).Check(r); got == "" {
+		t.Fatal("AllowSameSite let a cross-site request through")
 	}
 }
 

@@ -91,6 +91,9 @@ func NewRedis(rawURL string, logger *zap.Logger, obs Observer) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store URL %s: %w", redactURL(rawURL), err)
 	}
+	if err := set.loadTLSFiles(); err != nil {
+		return nil, fmt.Errorf("store URL %s: %w", redactURL(rawURL), err)
+	}
 	if logger == nil {
 		logger = zap.NewNop()
 	}

@@ -76,8 +76,9 @@ type Store interface {
 //
 // user:password are the data nodes' ACL credentials. Options: prefix (key
 // prefix, default "apigw:"), timeout (dial/read/write/pool timeout,
-// default 500ms), startup (degraded, the default, or require), and
-// go-redis's own (pool_size, max_retries, read_timeout, …).
+// default 500ms), startup (degraded, the default, or require), ca_file,
+// cert_file and key_file (PEM files for TLS: a private CA, a client
+// certificate), and go-redis's own (pool_size, max_retries, …).
 type Config struct {
 	// Kind is "memory" or "redis".
 	Kind string

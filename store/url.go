@@ -1,8 +1,11 @@
 package store
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -45,6 +48,52 @@ type redisSettings struct {
 	prefix   string
 	timeout  time.Duration
 	startup  string
+
+	// PEM files for rediss: the CA that signed the server's certificate
+	// (default: the system roots) and a client certificate and key.
+	caFile, certFile, keyFile string
+}
+
+// tlsConfig returns the TLS config of the client the settings describe,
+// or nil for plain TCP.
+func (s *redisSettings) tlsConfig() *tls.Config {
+	switch s.mode {
+	case modeSentinel:
+		return s.failover.TLSConfig
+	case modeCluster:
+		return s.cluster.TLSConfig
+	default:
+		return s.single.TLSConfig
+	}
+}
+
+// loadTLSFiles reads ca_file, cert_file and key_file into the TLS config.
+// It runs when the store opens, not when a config is adapted, so a config
+// can be adapted on a machine without the files.
+func (s *redisSettings) loadTLSFiles() error {
+	cfg := s.tlsConfig()
+	if cfg == nil {
+		return nil
+	}
+	if s.caFile != "" {
+		pem, err := os.ReadFile(s.caFile)
+		if err != nil {
+			return fmt.Errorf("reading ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("ca_file %s holds no PEM certificate", s.caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if s.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.certFile, s.keyFile)
+		if err != nil {
+			return fmt.Errorf("loading cert_file and key_file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return nil
 }
 
 // newClient builds the go-redis client the settings describe. It does not
@@ -70,7 +119,7 @@ func (s *redisSettings) newClient() redis.UniversalClient {
 //
 // Our own query options: prefix (key prefix, default "apigw:"), timeout
 // (dial/read/write/pool timeout, default 500ms), startup (degraded or
-// require); for Sentinel: master (required), sentinel_username,
+// require); for TLS: ca_file, cert_file, key_file (PEM); for Sentinel: master (required), sentinel_username,
 // sentinel_password. Every other option is go-redis's own (pool_size,
 // max_retries, read_timeout, skip_verify, …); unknown ones are an error.
 func parseRedisURL(raw string) (*redisSettings, error) {
@@ -80,7 +129,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 	}
 	s := &redisSettings{prefix: DefaultPrefix, timeout: DefaultTimeout, startup: StartupDegraded}
 	scheme := u.Scheme
-	tls := strings.HasPrefix(scheme, "rediss")
+	useTLS := strings.HasPrefix(scheme, "rediss")
 	switch scheme {
 	case "redis", "rediss":
 		s.mode = modeSingle
@@ -120,6 +169,16 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 			return nil, fmt.Errorf("startup=%q: use startup=degraded (default) or startup=require", s.startup)
 		}
 	}
+	s.caFile, s.certFile, s.keyFile = q.Get("ca_file"), q.Get("cert_file"), q.Get("key_file")
+	q.Del("ca_file")
+	q.Del("cert_file")
+	q.Del("key_file")
+	if (s.caFile != "" || s.certFile != "" || s.keyFile != "") && !useTLS {
+		return nil, fmt.Errorf("ca_file, cert_file and key_file need TLS: use rediss:// (or rediss-sentinel://, rediss-cluster://)")
+	}
+	if (s.certFile == "") != (s.keyFile == "") {
+		return nil, fmt.Errorf("cert_file and key_file go together")
+	}
 	var master, sentUser, sentPass string
 	if s.mode == modeSentinel {
 		master = q.Get("master")
@@ -148,7 +207,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 		q.Add("addr", h)
 	}
 	base := url.URL{Scheme: "redis", User: u.User, Host: hosts[0], Path: u.Path, RawQuery: q.Encode()}
-	if tls {
+	if useTLS {
 		base.Scheme = "rediss"
 	}
 	switch s.mode {

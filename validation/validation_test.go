@@ -49,6 +49,7 @@ func TestParseJSON(t *testing.T) {
 		{name: "duplicate escaped key", in: `{"a":1,"\u0061":2}`, lim: lim, field: "/a", rule: "duplicateKey"},
 		{name: "nested duplicate", in: `{"x":{"b":1,"b":1}}`, lim: lim, field: "/x/b", rule: "duplicateKey"},
 		{name: "dollar key", in: `{"name":{"$where":"1"}}`, lim: lim, field: "/name/$where", rule: "dollarKey"},
+		{name: "escaped dollar key", in: `{"\u0024where":"1"}`, lim: lim, field: "/$where", rule: "dollarKey"},
 		{name: "dollar key allowed", in: `{"$ref":1}`, lim: Limits{}},
 		{name: "dotted key off", in: `{"a.b":1}`, lim: lim},
 		{name: "dotted key on", in: `{"a.b":1}`, lim: Limits{RejectDottedKeys: true}, field: "/a.b", rule: "dottedKey"},
@@ -227,6 +228,7 @@ func TestQuerySchema(t *testing.T) {
 		{name: "repeated param", query: "page=1&page=2", field: "query/page", rule: "duplicate"},
 		{name: "operator key", query: "page[$ne]=1", field: "query/page[$ne]", rule: "dollarKey"},
 		{name: "dollar key", query: "$where=1", field: "query/$where", rule: "dollarKey"},
+		{name: "encoded dollar key", query: "%24where=1", field: "query/$where", rule: "dollarKey"},
 		{name: "NUL value", query: "sort=asc%00", field: "query/sort", rule: "controlChars"},
 		{name: "malformed", query: "a=%zz", field: "query", rule: "syntax"},
 	} {
@@ -339,7 +341,7 @@ func TestValidateBody(t *testing.T) {
 }
 
 func TestSanitizeWithoutSchema(t *testing.T) {
-	v := New(Config{ReadBody: true, Limits: DefaultLimits})
+	v := New(Config{Limits: DefaultLimits})
 	for _, tc := range []struct {
 		name, url, body string
 		ok              bool

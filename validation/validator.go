@@ -44,7 +44,8 @@ type Config struct {
 	// changed).
 	QueryDefaults bool
 	// ReadBody makes the validator read and check the body. It is implied
-	// by MaxBody, ContentTypes, Body and OpenAPI.
+	// by MaxBody, ContentTypes, Body and OpenAPI, and by having no schema
+	// at all (a pure sanitizer).
 	ReadBody bool
 }
 
@@ -57,6 +58,10 @@ type Validator struct {
 // New returns a Validator for cfg.
 func New(cfg Config) *Validator {
 	if cfg.MaxBody > 0 || len(cfg.ContentTypes) > 0 || cfg.Body != nil || cfg.OpenAPI != nil {
+		cfg.ReadBody = true
+	}
+	if cfg.Query == nil && cfg.Header == nil && cfg.Body == nil && cfg.OpenAPI == nil {
+		// No schema at all: the handler is a sanitizer of the whole request.
 		cfg.ReadBody = true
 	}
 	if cfg.ReadBody && cfg.MaxBody <= 0 {
