@@ -343,6 +343,15 @@ func TestAutomaticHTTPS(t *testing.T) {
 			t.Fatalf("session cookie over HTTPS must be Secure and HttpOnly: %q", resp.Header.Get("Set-Cookie"))
 		}
 
+		resp, body = a.do(t, "POST", a.httpsURL("/login"), `{"username":"`+tlsUser+`","password":"`+tlsPassword+`"}`,
+			hdr("Content-Type", "application/json", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"))
+		wantProblem(t, resp, body, http.StatusForbidden, "csrf_rejected")
+		resp, body = a.do(t, "POST", a.httpsURL("/login"), `{"username":"`+tlsUser+`","password":"`+tlsPassword+`"}`,
+			hdr("Content-Type", "application/json", "Origin", "https://app.apigw.test", "Sec-Fetch-Site", "same-site"))
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("login from the trusted front end: status %d: %s", resp.StatusCode, body)
+		}
+
 		resp, body = a.do(t, "GET", a.httpsURL("/session/me"), "", hdr("Cookie", sessionCookie.Name+"="+sessionCookie.Value))
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("session route: status %d: %s", resp.StatusCode, body)
