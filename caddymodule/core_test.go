@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apigw/caddy-apigw/internal/testutil"
 )
@@ -141,8 +142,13 @@ http://:{$APIGW_HTTP_PORT} {
 	})
 
 	t.Run("upstream trace only in the log", func(t *testing.T) {
-		if !strings.Contains(c.Log.String(), "upstream error scrubbed") {
-			t.Errorf("scrubbed upstream error was not logged")
+		// the log reaches us through a pipe: give the copier a moment
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(c.Log.String(), "upstream error scrubbed") {
+			if time.Now().After(deadline) {
+				t.Fatalf("scrubbed upstream error was not logged")
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }

@@ -153,33 +153,34 @@ func (c *CORS) Validate() error {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h := w.Header()
+	var vals headerValues
 	origin := r.Header.Get("Origin")
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-		addVary(h, varyPreflight)
+		addVary(h, varyPreflight, &vals)
 		delete(h, "Server") // the preflight ends here, before apigw_errors removes it
 		if c.preflightAllowed(r, origin) {
-			c.grant(h, origin)
-			h["Access-Control-Allow-Methods"] = c.allowMethods[:1:1]
+			c.grant(h, origin, &vals)
+			h["Access-Control-Allow-Methods"] = vals.one(c.allowMethods[0])
 			if c.anyHeader {
 				if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 					h.Set("Access-Control-Allow-Headers", req)
 				}
 			} else {
-				h["Access-Control-Allow-Headers"] = c.allowHeaders[:1:1]
+				h["Access-Control-Allow-Headers"] = vals.one(c.allowHeaders[0])
 			}
-			h["Access-Control-Max-Age"] = c.maxAge[:1:1]
+			h["Access-Control-Max-Age"] = vals.one(c.maxAge[0])
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	addVary(h, varyOrigin)
+	addVary(h, varyOrigin, &vals)
 	if origin == "" {
 		return next.ServeHTTP(w, r)
 	}
 	allowed := c.matcher.Match(origin)
 	if allowed {
-		c.grant(h, origin)
-		h["Access-Control-Expose-Headers"] = c.expose[:1:1]
+		c.grant(h, origin, &vals)
+		h["Access-Control-Expose-Headers"] = vals.one(c.expose[0])
 	}
 	// The gateway owns CORS: what an upstream says about it (a second
 	// Access-Control-Allow-Origin voids the grant; a grant for a
@@ -211,8 +212,9 @@ func (w *corsWriter) WriteHeader(status int) {
 			delete(h, k)
 		}
 		if w.allowed {
-			w.c.grant(h, w.origin)
-			h["Access-Control-Expose-Headers"] = w.c.expose[:1:1]
+			var vals headerValues
+			w.c.grant(h, w.origin, &vals)
+			h["Access-Control-Expose-Headers"] = vals.one(w.c.expose[0])
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)
@@ -233,29 +235,25 @@ func (w *corsWriter) ReadFrom(src io.Reader) (int64, error) {
 	return w.ResponseWriterWrapper.ReadFrom(src)
 }
 
-// addVary adds vals to the Vary header without allocating when it is
-// not set yet.
-func addVary(h http.Header, vals []string) {
+// addVary adds vary to the Vary header, taking a fresh slice from vals
+// when it is not set yet.
+func addVary(h http.Header, vary []string, vals *headerValues) {
 	if cur, ok := h["Vary"]; ok {
-		h["Vary"] = append(cur[:len(cur):len(cur)], vals...)
+		h["Vary"] = append(cur[:len(cur):len(cur)], vary...)
 		return
 	}
-	h["Vary"] = vals[:len(vals):len(vals)]
+	h["Vary"] = vals.many(vary)
 }
 
-func (c *CORS) grant(h http.Header, origin string) {
+func (c *CORS) grant(h http.Header, origin string, vals *headerValues) {
 	switch {
 	case c.matcher.any && !c.Credentials:
-		h["Access-Control-Allow-Origin"] = valStar[:1:1]
+		h["Access-Control-Allow-Origin"] = vals.one(valStar[0])
 	default:
-		if v := c.matcher.exactValue(origin); v != nil {
-			h["Access-Control-Allow-Origin"] = v[:1:1]
-		} else {
-			h.Set("Access-Control-Allow-Origin", origin)
-		}
+		h["Access-Control-Allow-Origin"] = vals.one(origin)
 	}
 	if c.Credentials {
-		h["Access-Control-Allow-Credentials"] = valTrue[:1:1]
+		h["Access-Control-Allow-Credentials"] = vals.one(valTrue[0])
 	}
 }
 
@@ -353,12 +351,6 @@ func normalizeOrigin(scheme, host string) string {
 		host = host[:i] + normalizePort(scheme, host[i:])
 	}
 	return strings.ToLower(scheme) + "://" + host
-}
-
-// exactValue returns the shared header value for an origin that is on
-// the exact list as sent (the common case), else nil.
-func (m *OriginMatcher) exactValue(origin string) []string {
-	return m.exact[origin]
 }
 
 // Match reports whether origin (an Origin request header) is allowed.

@@ -161,16 +161,25 @@ type headerVal struct {
 var noStore = []string{"no-store"}
 
 // apply writes the headers into h. Removed headers are not touched, so
-// removing one from the preset leaves it to the upstream.
+// removing one from the preset leaves it to the upstream. Values are
+// copied into one per-request array (see headerValues); a header that
+// already holds our value (the second call, at WriteHeader) is kept.
 func (s *SecurityHeaders) apply(h http.Header, r *http.Request) {
+	var vals headerValues
+	set := func(name, val string) {
+		if v := h[name]; len(v) == 1 && v[0] == val {
+			return
+		}
+		h[name] = vals.one(val)
+	}
 	for _, hv := range s.headers {
-		h[hv.name] = hv.val[:1:1]
+		set(hv.name, hv.val[0])
 	}
 	if r.TLS != nil && s.hsts != nil {
-		h[HSTSHeader] = s.hsts[:1:1]
+		set(HSTSHeader, s.hsts[0])
 	}
 	if s.noStoreAPI && authenticated(r) {
-		h["Cache-Control"] = noStore[:1:1]
+		set("Cache-Control", noStore[0])
 	}
 }
 
