@@ -281,12 +281,16 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	}
 	var sum [sha256.Size]byte
 	var gen uint64
-	if v.cache != nil {
+	cache := v.cache
+	if len(token) > MaxCachedTokenLen {
+		cache = nil
+	}
+	if cache != nil {
 		// hash the string's bytes in place: []byte(token) would copy
 		// the token to the heap on every request; Sum256 only reads them
 		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 		gen = v.generation() // before the keys are read (see JWKS.Generation)
-		if claims, ok := v.cache.get(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
+		if claims, ok := cache.get(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
 			return claims, nil
 		}
 	}
@@ -295,8 +299,8 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
-	if v.cache != nil {
-		v.cache.put(&sum, gen, claims, v.cfg.Now())
+	if cache != nil {
+		cache.put(&sum, gen, claims, v.cfg.Now())
 	}
 	return claims, nil
 }

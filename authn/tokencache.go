@@ -15,6 +15,11 @@ const (
 	DefaultVerifiedCacheTTL = time.Minute
 	// DefaultVerifiedCacheSize is the default bound on remembered tokens.
 	DefaultVerifiedCacheSize = 10000
+	// MaxCachedTokenLen is the longest token the cache keeps: with the
+	// size bound it caps the cache's memory (a few times size x this many
+	// bytes at worst; typical tokens are well under 2 KiB). Longer tokens
+	// are verified in full every time.
+	MaxCachedTokenLen = 4 << 10
 	// maxCacheShards is the number of independently locked shards.
 	maxCacheShards = 32
 	// evictSample is how many entries an insert into a full shard looks
@@ -39,7 +44,8 @@ const (
 //   - each entry carries the key-set generation it was verified under; a
 //     change of the key set that drops or replaces a key bumps the
 //     generation, and entries of an older generation are misses;
-//   - the size is bounded: an insert into a full shard evicts an entry.
+//   - the size is bounded: an insert into a full shard evicts an entry,
+//     and tokens longer than MaxCachedTokenLen are never cached.
 //
 // A hit never produces an error: any doubt is a miss, and the full
 // verification decides. The cached claims are shared by every request

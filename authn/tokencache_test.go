@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,8 @@ func TestVerifiedTokenCache(t *testing.T) {
 	}
 }
 
+// TestVerifiedTokenCacheNeverCachesRejects: rejected tokens (and valid
+// ones too large to cache) leave the cache empty.
 func TestVerifiedTokenCacheNeverCachesRejects(t *testing.T) {
 	v, clk := cachedVerifier(t, time.Minute, 100, 0)
 	now := clk.now()
@@ -103,9 +106,16 @@ func TestVerifiedTokenCacheNeverCachesRejects(t *testing.T) {
 		{"no exp", sign(t, "HS256", []byte(testSecret), jwt.MapClaims{"sub": "a"}, nil), CodeInvalidToken},
 		{"alg not allowed", sign(t, "HS384", []byte(testSecret), valid, nil), CodeInvalidToken},
 		{"malformed", "a.b.c", CodeInvalidToken},
+		{"valid but too large to cache", sign(t, "HS256", []byte(testSecret), jwt.MapClaims{"sub": "a", "exp": now.Add(time.Hour).Unix(), "pad": strings.Repeat("x", MaxCachedTokenLen)}, nil), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for range 2 {
+				if tc.code == "" {
+					if _, err := v.Verify(tc.token); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
 				expectReject(t, v, tc.token, tc.code, "")
 			}
 			if n := v.cache.len(); n != 0 {

@@ -106,7 +106,8 @@ type JWTAuth struct {
 	// Default: 1m.
 	VerifiedCacheTTL *caddy.Duration `json:"verified_cache_ttl,omitempty"`
 	// VerifiedCacheSize bounds the number of remembered tokens (only the
-	// SHA-256 of a token is kept, with its claims). Default: 10000.
+	// SHA-256 of a token is kept, with its claims; tokens over 4 KiB are
+	// not remembered). Default: 10000.
 	VerifiedCacheSize int `json:"verified_cache_size,omitempty"`
 
 	header      string
