@@ -59,7 +59,7 @@ type tokenCache struct {
 type cacheShard struct {
 	mu sync.RWMutex
 	m  map[[sha256.Size]byte]cachedToken
-	_  [40]byte // keep shards on separate cache lines
+	_  [64]byte // keep the locks of neighbouring shards off one cache line
 }
 
 type cachedToken struct {
