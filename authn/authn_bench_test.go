@@ -57,3 +57,23 @@ func BenchmarkJWTVerify(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkJWTVerifyCachedParallel is the cache hit from all cores at
+// once on one token (every request of a load test in the same shard).
+func BenchmarkJWTVerifyCachedParallel(b *testing.B) {
+	k := keys(b)
+	v := mustVerifier(b, JWTConfig{PublicKeys: []crypto.PublicKey{&k.p256.PublicKey}, CacheTTL: DefaultVerifiedCacheTTL})
+	tok := sign(b, "ES256", k.p256, claims(map[string]any{"scope": "read write"}), nil)
+	if _, err := v.Verify(tok); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
