@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,6 +64,10 @@ type JWKS struct {
 	lastTry time.Time // last kid-triggered fetch (the cooldown counts from it)
 
 	fetchMu sync.Mutex // one fetch at a time
+
+	// gen counts key-set changes that dropped or replaced a key; it is
+	// bumped under mu together with the swap of keys.
+	gen atomic.Uint64
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -192,6 +197,13 @@ func (j *JWKS) Fetches() int {
 	return j.fetches
 }
 
+// Generation returns a number that changes whenever a refresh drops or
+// replaces a key (a key that only appears does not change it). A result
+// derived from the keys seen under one generation, such as a verified
+// token, must not be trusted under another. Read it before the keys: a
+// key swap bumps it in the same critical section.
+func (j *JWKS) Generation() uint64 { return j.gen.Load() }
+
 // Keys returns the cached keys matching kid (all keys when kid is empty).
 // If none are cached, it refetches first unless the last such
 // (kid-triggered) fetch was less than the cooldown ago.
@@ -256,9 +268,34 @@ func (j *JWKS) refresh(onDemand bool) error {
 	if err != nil {
 		return err
 	}
+	if dropsKey(j.keys, keys) {
+		j.gen.Add(1)
+	}
 	j.keys = keys
 	j.fetched = true
 	return nil
+}
+
+// dropsKey reports whether some key of old (same kid, alg and public key)
+// is missing from cur.
+func dropsKey(old, cur []JWK) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	for _, o := range old {
+		found := false
+		for _, c := range cur {
+			if c.Kid != o.Kid || c.Alg != o.Alg {
+				continue
+			}
+			if e, ok := c.Key.(equaler); ok && e.Equal(o.Key) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return true
+		}
+	}
+	return false
 }
 
 func (j *JWKS) fetch() ([]JWK, error) {

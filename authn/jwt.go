@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -63,6 +65,16 @@ type JWTConfig struct {
 	UserClaim string
 	// Now returns the current time (tests); default time.Now.
 	Now func() time.Time
+	// CacheTTL is how long a verified token is remembered (never past its
+	// exp), so that presenting it again skips the signature check. Zero
+	// disables the cache (the JWT provider defaults to
+	// DefaultVerifiedCacheTTL). Static keys cannot change during a
+	// verifier's life (a config reload builds a new verifier with an empty
+	// cache); a JWKS refresh that drops or replaces a key empties it.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of remembered tokens; zero means
+	// DefaultVerifiedCacheSize.
+	CacheSize int
 }
 
 // JWTVerifier verifies compact JWS tokens against pinned algorithms and
@@ -72,6 +84,7 @@ type JWTVerifier struct {
 	cfg    JWTConfig
 	algs   []string
 	parser *jwt.Parser
+	cache  *tokenCache // nil when disabled
 }
 
 // TokenError says why a token was rejected. Code is "invalid_token" or
@@ -216,6 +229,15 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if len(cfg.Secret) > 0 && !slices.ContainsFunc(algs, func(a string) bool { return algFamily(a) == "HS" }) {
 		return nil, errors.New("a secret is set but no HS algorithm is allowed")
 	}
+	if cfg.CacheTTL < 0 {
+		return nil, errors.New("verified token cache TTL must not be negative (0 disables the cache)")
+	}
+	if cfg.CacheSize < 0 {
+		return nil, errors.New("verified token cache size must not be negative")
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultVerifiedCacheSize
+	}
 	if cfg.UserClaim == "" {
 		cfg.UserClaim = "sub"
 	}
@@ -237,7 +259,8 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if len(cfg.Audience) > 0 {
 		opts = append(opts, jwt.WithAudience(cfg.Audience...))
 	}
-	return &JWTVerifier{cfg: cfg, algs: algs, parser: jwt.NewParser(opts...)}, nil
+	return &JWTVerifier{cfg: cfg, algs: algs, parser: jwt.NewParser(opts...),
+		cache: newTokenCache(cfg.CacheTTL, cfg.CacheSize)}, nil
 }
 
 // Algorithms returns the allowed algorithms.
@@ -245,16 +268,50 @@ func (v *JWTVerifier) Algorithms() []string { return slices.Clone(v.algs) }
 
 // Verify parses and verifies token and returns its claims. A rejected
 // token yields a *TokenError.
+//
+// With a cache (JWTConfig.CacheTTL), a token that verified before is
+// answered from memory while it is within its exp, nbf and iat (with the
+// leeway) and the key set has not dropped a key since. The returned claims
+// are then shared by every caller presenting the same token: callers must
+// treat them (and any map or slice inside them) as read-only. Verify does
+// not check revocation: callers check jti on every request.
 func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	if len(token) > MaxTokenLen {
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token is too large"}
+	}
+	var sum [sha256.Size]byte
+	var gen uint64
+	cache := v.cache
+	if len(token) > MaxCachedTokenLen {
+		cache = nil
+	}
+	if cache != nil {
+		// hash the string's bytes in place: []byte(token) would copy
+		// the token to the heap on every request; Sum256 only reads them
+		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+		gen = v.generation() // before the keys are read (see JWKS.Generation)
+		if claims, ok := cache.get(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
+			return claims, nil
+		}
 	}
 	claims := jwt.MapClaims{}
 	tok, err := v.parser.ParseWithClaims(token, claims, v.keyfunc)
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
+	if cache != nil {
+		cache.put(&sum, gen, claims, v.cfg.Now())
+	}
 	return claims, nil
+}
+
+// generation identifies the current key set: static keys never change, a
+// JWKS counts the refreshes that dropped or replaced a key.
+func (v *JWTVerifier) generation() uint64 {
+	if v.cfg.JWKS == nil {
+		return 0
+	}
+	return v.cfg.JWKS.Generation()
 }
 
 func (v *JWTVerifier) keyfunc(t *jwt.Token) (any, error) {
@@ -346,7 +403,9 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 // IdentityFromClaims maps verified claims to an identity: userClaim (a
 // non-empty string) becomes ID; "scope" (space-separated or array) or
 // else "scp" becomes Scopes; "roles" becomes Roles; the remaining claims
-// become Claims.
+// become Claims. Claims is a new map, but values inside it (arrays,
+// objects) are shared with claims, which Verify may share between
+// requests: treat them as read-only.
 func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, error) {
 	if userClaim == "" {
 		userClaim = "sub"

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/apigw/caddy-apigw/internal/testutil"
@@ -47,6 +48,9 @@ func BenchmarkAPIKeyReject(b *testing.B) {
 	}
 }
 
+// BenchmarkJWTAuthenticate measures the provider on the success path with
+// the verified-token cache on (the default: the same token again is a
+// hit) and off ("/uncached": one full signature verification each time).
 func BenchmarkJWTAuthenticate(b *testing.B) {
 	keyPEM, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "oidc-es256.key.pem"))
 	if err != nil {
@@ -62,13 +66,17 @@ func BenchmarkJWTAuthenticate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pub := filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "oidc-es256.pub.pem")
+	off := caddy.Duration(0)
 	for _, bc := range []struct {
 		name  string
 		j     *JWTAuth
 		token string
 	}{
 		{"HS256", &JWTAuth{Secret: testJWTSecret}, hs256(b, claims)},
-		{"ES256", &JWTAuth{KeyFiles: []string{filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "oidc-es256.pub.pem")}}, es},
+		{"ES256", &JWTAuth{KeyFiles: []string{pub}}, es},
+		{"HS256/uncached", &JWTAuth{Secret: testJWTSecret, VerifiedCacheTTL: &off}, hs256(b, claims)},
+		{"ES256/uncached", &JWTAuth{KeyFiles: []string{pub}, VerifiedCacheTTL: &off}, es},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			j := provisionJWT(b, bc.j, newTestStore(b))

@@ -44,6 +44,10 @@ const DefaultJWTRealm = "caddy-apigw"
 // token header (jku, x5u, jwk) are never used. exp is required by default;
 // exp, nbf and iat are checked with a leeway; iss and aud when configured;
 // a revoked jti (admin API, /apigw/revocations) is refused.
+//
+// A token that verified is remembered for a short while (see
+// VerifiedCacheTTL), keyed by its SHA-256; the revocation check still runs
+// on every request.
 type JWTAuth struct {
 	// Secret is the HMAC secret for HS256/384/512, at least 32 bytes.
 	// Placeholders such as {env.JWT_SECRET} are expanded at provision.
@@ -94,6 +98,17 @@ type JWTAuth struct {
 	// the user (default X-Auth-User) and claims, e.g. {"email":
 	// "X-Auth-Email", "scope": "X-Auth-Scope"}.
 	IdentityHeaders IdentityHeaders `json:"identity_headers,omitzero"`
+	// VerifiedCacheTTL is how long a token that verified is remembered, so
+	// that presenting it again skips the signature check; never past the
+	// token's exp, and exp/nbf/iat are re-checked on every use. A JWKS
+	// refresh that drops or replaces a key forgets all tokens; a revoked
+	// jti is refused on every request regardless. 0 disables the cache.
+	// Default: 1m.
+	VerifiedCacheTTL *caddy.Duration `json:"verified_cache_ttl,omitempty"`
+	// VerifiedCacheSize bounds the number of remembered tokens (only the
+	// SHA-256 of a token is kept, with its claims; tokens over 4 KiB are
+	// not remembered). Default: 10000.
+	VerifiedCacheSize int `json:"verified_cache_size,omitempty"`
 
 	header      string
 	bearer      bool
@@ -150,6 +165,17 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		Leeway:          authn.DefaultLeeway,
 		AllowMissingExp: j.AllowMissingExp,
 		UserClaim:       j.UserClaim,
+		CacheTTL:        authn.DefaultVerifiedCacheTTL,
+		CacheSize:       j.VerifiedCacheSize,
+	}
+	if j.VerifiedCacheTTL != nil {
+		if *j.VerifiedCacheTTL < 0 {
+			return fmt.Errorf("apigw_jwt: verified_cache_ttl must not be negative (0 disables the cache)")
+		}
+		cfg.CacheTTL = time.Duration(*j.VerifiedCacheTTL)
+	}
+	if j.VerifiedCacheSize < 0 {
+		return fmt.Errorf("apigw_jwt: verified_cache_size must not be negative")
 	}
 	if j.Leeway != nil {
 		if *j.Leeway < 0 {
@@ -339,6 +365,8 @@ func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Prob
 //	    pass_credential
 //	    user_header <header>|-
 //	    claim_header <claim> <header>
+//	    verified_cache_ttl <duration>   # default 1m; 0 disables
+//	    verified_cache_size <n>         # default 10000
 //	}
 func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -438,8 +466,22 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			err = one(&j.Realm)
 		case "pass_credential":
 			err = flag(&j.PassCredential)
+		case "verified_cache_ttl":
+			var d caddy.Duration
+			d, err = dur("verified_cache_ttl")
+			j.VerifiedCacheTTL = &d
+		case "verified_cache_size":
+			var s string
+			if !h.AllArgs(&s) {
+				return nil, h.ArgErr()
+			}
+			n, convErr := strconv.Atoi(s)
+			if convErr != nil || n < 1 {
+				return nil, h.Errf("verified_cache_size %q must be a positive number of tokens (to disable the cache, use verified_cache_ttl 0)", s)
+			}
+			j.VerifiedCacheSize = n
 		default:
-			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header)", h.Val())
+			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size)", h.Val())
 		}
 		if err != nil {
 			return nil, err

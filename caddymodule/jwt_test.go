@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -188,6 +189,8 @@ func TestJWTProvisionErrors(t *testing.T) {
 		{"missing key file", JWTAuth{KeyFiles: []string{filepath.Join(dir, "nope.pem")}}, "key_file"},
 		{"private key file", JWTAuth{KeyFiles: []string{priv}}, "private key"},
 		{"negative leeway", JWTAuth{Secret: testJWTSecret, Leeway: &neg}, "leeway"},
+		{"negative verified_cache_ttl", JWTAuth{Secret: testJWTSecret, VerifiedCacheTTL: &neg}, "verified_cache_ttl must not be negative"},
+		{"negative verified_cache_size", JWTAuth{Secret: testJWTSecret, VerifiedCacheSize: -1}, "verified_cache_size must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			j := tc.j
@@ -195,6 +198,75 @@ func TestJWTProvisionErrors(t *testing.T) {
 			_ = j.Cleanup()
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "apigw_jwt: ") {
 				t.Fatalf("err = %v, want apigw_jwt: ...%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestJWTRevokedWhileCached: the verified-token cache never skips the
+// revocation check. A token is accepted (and cached), its jti is revoked,
+// and the very same token is refused on the next request although the
+// verifier still answers it from the cache. Requests also leave the
+// shared cached claims untouched.
+func TestJWTRevokedWhileCached(t *testing.T) {
+	zero := caddy.Duration(0)
+	for _, tc := range []struct {
+		name       string
+		ttl        *caddy.Duration
+		wantCached bool
+	}{
+		{"default cache", nil, true},
+		{"cache disabled", &zero, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newTestStore(t)
+			j := provisionJWT(t, &JWTAuth{
+				Secret:           testJWTSecret,
+				VerifiedCacheTTL: tc.ttl,
+				IdentityHeaders:  IdentityHeaders{Claims: map[string]string{"scope": "X-Auth-Scope"}},
+			}, st)
+			exp := time.Now().Add(time.Hour).Unix()
+			tok := hs256(t, jwt.MapClaims{"sub": "alice", "exp": exp, "jti": "cached-1", "scope": "read", "aud": []string{"a", "b"}})
+			authenticate := func() (*http.Request, bool) {
+				t.Helper()
+				r := authRequest("/jwt/x", "127.0.0.1", http.Header{"Authorization": {"Bearer " + tok}})
+				_, ok, err := j.Authenticate(httptest.NewRecorder(), r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r, ok
+			}
+			for range 2 {
+				if _, ok := authenticate(); !ok {
+					t.Fatal("valid token refused")
+				}
+			}
+			a, err := j.verifier.Verify(tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := j.verifier.Verify(tok)
+			cached := reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+			if cached != tc.wantCached {
+				t.Fatalf("token served from the cache = %v, want %v", cached, tc.wantCached)
+			}
+			want := jwt.MapClaims{"sub": "alice", "exp": float64(exp), "jti": "cached-1", "scope": "read", "aud": []any{"a", "b"}}
+			if !reflect.DeepEqual(map[string]any(a), map[string]any(want)) {
+				t.Fatalf("claims changed by requests: %v", a)
+			}
+
+			if err := authn.NewRevocations(st).RevokeJTI(context.Background(), "cached-1", time.Unix(exp, 0)); err != nil {
+				t.Fatal(err)
+			}
+			r, ok := authenticate()
+			if ok {
+				t.Fatal("revoked token accepted")
+			}
+			if p := recordedProblem(r); p.Code != problem.CodeTokenRevoked {
+				t.Fatalf("problem %s %q, want %s", p.Code, p.Detail, problem.CodeTokenRevoked)
+			}
+			if c, _ := j.verifier.Verify(tok); tc.wantCached && reflect.ValueOf(c).UnsafePointer() != reflect.ValueOf(a).UnsafePointer() {
+				t.Fatal("the revoked token was no longer cached: the test proved nothing")
 			}
 		})
 	}

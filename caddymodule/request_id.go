@@ -7,7 +7,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/google/uuid"
 )
 
 func init() {
@@ -66,10 +65,12 @@ func (h *RequestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 		}
 	}
 	if id == "" {
-		id = uuid.NewString()
+		id = NewRequestID()
 	}
 	SetRequestID(w, r, id)
-	if h.Header != RequestIDHeader {
+	// h.Header is canonical (Provision): compare with the canonical form,
+	// or the default header would be set a second time on every request
+	if h.Header != requestIDKey {
 		r.Header.Set(h.Header, id)
 		w.Header().Set(h.Header, id)
 	}

@@ -75,6 +75,56 @@ func TestRequestIDHandler(t *testing.T) {
 			if tc.extraHdr != "" && w.Header().Get(tc.extraHdr) != id {
 				t.Fatalf("%s not set", tc.extraHdr)
 			}
+			if n, m := len(w.Header().Values("X-Request-ID")), len(r.Header.Values("X-Request-ID")); n != 1 || m != 1 {
+				t.Fatalf("X-Request-ID has %d response and %d request values, want 1", n, m)
+			}
+		})
+	}
+}
+
+func TestNewRequestID(t *testing.T) {
+	if requestIDKey != http.CanonicalHeaderKey(RequestIDHeader) {
+		t.Fatalf("requestIDKey %q is not the canonical form of %q", requestIDKey, RequestIDHeader)
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewRequestID()
+		u, err := uuid.Parse(id)
+		if err != nil || len(id) != 36 || u.Version() != 4 || u.Variant() != uuid.RFC4122 || u.String() != id {
+			t.Fatalf("%q is not a canonical random UUID (%v)", id, err)
+		}
+		if seen[id] {
+			t.Fatalf("%q repeated", id)
+		}
+		seen[id] = true
+	}
+}
+
+// TestSetRequestIDSeparateValues: the request and response headers get
+// their own value slots, so a handler rewriting one in place (as Caddy's
+// header replace does) leaves the other alone.
+func TestSetRequestIDSeparateValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(r *http.Request, w http.ResponseWriter)
+		req  string
+		resp string
+	}{
+		{"edit request value", func(r *http.Request, _ http.ResponseWriter) { r.Header["X-Request-Id"][0] = "changed" }, "changed", "id-1"},
+		{"edit response value", func(_ *http.Request, w http.ResponseWriter) { w.Header()["X-Request-Id"][0] = "changed" }, "id-1", "changed"},
+		{"append to request", func(r *http.Request, _ http.ResponseWriter) { r.Header.Add("X-Request-ID", "more") }, "id-1", "id-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			w := httptest.NewRecorder()
+			SetRequestID(w, r, "id-1")
+			tc.edit(r, w)
+			if got := r.Header.Get("X-Request-ID"); got != tc.req {
+				t.Fatalf("request header %q, want %q", got, tc.req)
+			}
+			if got := w.Header().Values("X-Request-ID"); len(got) != 1 || got[0] != tc.resp {
+				t.Fatalf("response header %q, want [%s]", got, tc.resp)
+			}
 		})
 	}
 }
