@@ -46,10 +46,15 @@ func TestDemoJWTAdminScope(t *testing.T) {
 			t.Fatalf("admin token: %d %s", r.status, r.body)
 		}
 	}
-	r := sxDo(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+reader)
-	sxExpectProblem(t, r, http.StatusForbidden, "insufficient_scope")
-	if got := r.header.Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope", scope="admin"` {
-		t.Fatalf("WWW-Authenticate = %q", got)
+	// the admin area is /jwt/admin itself too, not only what lies below it
+	for _, path := range []string{"/jwt/admin/stats", "/jwt/admin", "/jwt/admin/"} {
+		t.Run("reader "+path, func(t *testing.T) {
+			r := sxDo(t, "GET", c.URL(path), "", "Authorization", "Bearer "+reader)
+			sxExpectProblem(t, r, http.StatusForbidden, "insufficient_scope")
+			if got := r.header.Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope", scope="admin"` {
+				t.Fatalf("WWW-Authenticate = %q", got)
+			}
+		})
 	}
 	if r := sxDo(t, "GET", c.URL("/jwt/other"), "", "Authorization", "Bearer "+reader); r.status != http.StatusOK {
 		t.Fatalf("/jwt/* with a read token: %d %s", r.status, r.body)
