@@ -250,6 +250,18 @@ func testDemoAuthn(t *testing.T, config string) {
 		expectProblem(t, resp, body, 401, "invalid_token")
 	})
 
+	t.Run("admin key listing shows no key", func(t *testing.T) {
+		resp, body := get(t, c.AdminURL("/apigw/keys"), nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"user":"demo-user"`) {
+			t.Fatalf("GET /apigw/keys: %d %s", resp.StatusCode, body)
+		}
+		for _, secretText := range []string{"demo-key-1", "0b2c109e25ac7d47cc0c56f999832031c7391890ee1893f299b5df9a9256f1d1"} {
+			if strings.Contains(string(body), secretText) {
+				t.Fatalf("GET /apigw/keys shows %q: %s", secretText, body)
+			}
+		}
+	})
+
 	t.Run("logs hold no credentials", func(t *testing.T) {
 		log := c.Log.String()
 		for _, secretText := range []string{"demo-key-1\"", "demo-key-2", secret, "eyJ"} {
@@ -417,9 +429,9 @@ func TestDemoAuthnSharedRedis(t *testing.T) {
 		t.Fatalf("revoke: %v %v", found, err)
 	}
 	// the config key's id is known to this process as it is to the gateways
-	unregister := authn.RegisterConfigKeys("test", []authn.KeyRecord{{ID: "demo-key-1", User: "demo-user"}})
+	unregister := authn.RegisterConfigKeys("test", []authn.KeyRecord{{ID: "demo", User: "demo-user"}})
 	defer unregister()
-	if found, err := ks.Revoke(ctx, "demo-key-1"); !found || err != nil {
+	if found, err := ks.Revoke(ctx, "demo"); !found || err != nil {
 		t.Fatalf("revoke config key: %v %v", found, err)
 	}
 	for _, g := range []*testutil.Caddy{g1, g2} {
