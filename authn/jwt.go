@@ -414,6 +414,11 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 	if user == "" {
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has no " + userClaim + " claim"}
 	}
+	if !ValidHeaderValue(user) {
+		// the id travels upstream in X-Auth-User: a CR/LF or NUL in it
+		// would make the proxy fail (502) or be a header injection
+		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has a " + userClaim + " claim with control characters"}
+	}
 	id := &Identity{ID: user, Method: "jwt", Claims: make(map[string]any, len(claims))}
 	if s, ok := claims["scope"]; ok {
 		id.Scopes = SplitScopes(s)
@@ -431,6 +436,18 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 		}
 	}
 	return id, nil
+}
+
+// ValidHeaderValue reports whether s can be sent as an HTTP header value
+// as it is: no control characters other than horizontal tab (RFC 9110
+// field-value), so no CR, LF or NUL.
+func ValidHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // ParsePublicKeyPEM reads a PEM public key ("PUBLIC KEY" PKIX, "RSA

@@ -283,6 +283,11 @@ func TestIdentityFromClaims(t *testing.T) {
 		{"no sub", map[string]any{"email": "e@x"}, "", "", nil, true},
 		{"sub not a string", map[string]any{"sub": 42.0}, "", "", nil, true},
 		{"empty sub", map[string]any{"sub": ""}, "", "", nil, true},
+		{"sub with LF", map[string]any{"sub": "a\nX-Auth-Method: admin"}, "", "", nil, true},
+		{"sub with CR", map[string]any{"sub": "a\rb"}, "", "", nil, true},
+		{"sub with NUL", map[string]any{"sub": "a\x00b"}, "", "", nil, true},
+		{"sub with DEL", map[string]any{"sub": "a\x7fb"}, "", "", nil, true},
+		{"sub with tab and UTF-8", map[string]any{"sub": "ann\tmüller"}, "", "ann\tmüller", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id, err := IdentityFromClaims(tc.claims, tc.userClaim)

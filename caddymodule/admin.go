@@ -178,7 +178,9 @@ type createKeyRequest struct {
 	User     string            `json:"user"`
 	Scopes   []string          `json:"scopes"`
 	Metadata map[string]string `json:"metadata"`
-	Expires  string            `json:"expires"`
+	// Expires is an RFC 3339 time, a duration from now ("720h") or
+	// seconds since 1970 (as a JWT exp).
+	Expires json.RawMessage `json:"expires"`
 }
 
 func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
@@ -225,7 +227,7 @@ func (a *AdminAPI) handleKeys(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		var expires time.Time
-		if req.Expires != "" {
+		if len(req.Expires) > 0 && string(req.Expires) != "null" && string(req.Expires) != `""` {
 			t, err := parseExpiry(req.Expires, a.clock())
 			if err != nil {
 				fe = append(fe, problem.FieldError{Field: "/expires", Rule: "format", Message: err.Error()})
@@ -546,18 +548,23 @@ func validText(s string, max int) bool {
 	return true
 }
 
-// parseExpiry reads an absolute RFC 3339 time or a duration from now
-// ("720h"); the result must be in the future.
-func parseExpiry(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		if d <= 0 {
-			return time.Time{}, errors.New("expires must be a positive duration such as 720h")
+// parseExpiry reads an absolute RFC 3339 time, a duration from now
+// ("720h") or seconds since 1970 (a JWT NumericDate); the result must be
+// in the future.
+func parseExpiry(raw json.RawMessage, now time.Time) (time.Time, error) {
+	const form = "expires must be an RFC 3339 time (2030-01-02T15:04:05Z), a duration (720h) or seconds since 1970"
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		if d, err := time.ParseDuration(s); err == nil {
+			if d <= 0 {
+				return time.Time{}, errors.New("expires must be a positive duration such as 720h")
+			}
+			return now.Add(d).UTC(), nil
 		}
-		return now.Add(d).UTC(), nil
 	}
-	t, err := time.Parse(time.RFC3339, s)
+	t, err := parseNumericDate(raw)
 	if err != nil {
-		return time.Time{}, errors.New("expires must be an RFC 3339 time (2030-01-02T15:04:05Z) or a duration (720h)")
+		return time.Time{}, errors.New(form)
 	}
 	if !t.After(now) {
 		return time.Time{}, errors.New("expires is in the past")

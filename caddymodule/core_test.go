@@ -98,7 +98,7 @@ http://:{$APIGW_HTTP_PORT} {
 		code       string
 	}{
 		{"caddy 404 hides its text", "/nope", 404, "not_found"},
-		{"upstream 500 scrubbed to 502", "/up/boom", 502, "upstream_error"},
+		{"upstream 500 scrubbed, status kept", "/up/boom", 500, "upstream_error"},
 		{"upstream down", "/dead", 502, "upstream_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -163,6 +163,9 @@ func testDemoAuthn(t *testing.T, config string) {
 	t.Run("open", func(t *testing.T) {
 		resp, body := get(t, c.URL("/open/x"), nil)
 		expectUpstream(t, resp, body, "", "")
+		// no route without authentication passes a client-sent identity
+		resp, body = get(t, c.URL("/open/x"), map[string]string{"X-Auth-User": "admin", "X-Auth-Method": "jwt"})
+		expectUpstream(t, resp, body, "", "")
 	})
 
 	t.Run("key", func(t *testing.T) {
@@ -245,6 +248,18 @@ func testDemoAuthn(t *testing.T, config string) {
 		hs := mintJose(t, "HS256", "any-secret-that-is-long-enough-0123456789", claims, map[string]any{"kid": "demo-es256"})
 		resp, body := get(t, c.URL("/oidc/x"), map[string]string{"Authorization": "Bearer " + hs})
 		expectProblem(t, resp, body, 401, "invalid_token")
+	})
+
+	t.Run("admin key listing shows no key", func(t *testing.T) {
+		resp, body := get(t, c.AdminURL("/apigw/keys"), nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"user":"demo-user"`) {
+			t.Fatalf("GET /apigw/keys: %d %s", resp.StatusCode, body)
+		}
+		for _, secretText := range []string{"demo-key-1", "0b2c109e25ac7d47cc0c56f999832031c7391890ee1893f299b5df9a9256f1d1"} {
+			if strings.Contains(string(body), secretText) {
+				t.Fatalf("GET /apigw/keys shows %q: %s", secretText, body)
+			}
+		}
 	})
 
 	t.Run("logs hold no credentials", func(t *testing.T) {
@@ -414,9 +429,9 @@ func TestDemoAuthnSharedRedis(t *testing.T) {
 		t.Fatalf("revoke: %v %v", found, err)
 	}
 	// the config key's id is known to this process as it is to the gateways
-	unregister := authn.RegisterConfigKeys("test", []authn.KeyRecord{{ID: "demo-key-1", User: "demo-user"}})
+	unregister := authn.RegisterConfigKeys("test", []authn.KeyRecord{{ID: "demo", User: "demo-user"}})
 	defer unregister()
-	if found, err := ks.Revoke(ctx, "demo-key-1"); !found || err != nil {
+	if found, err := ks.Revoke(ctx, "demo"); !found || err != nil {
 		t.Fatalf("revoke config key: %v %v", found, err)
 	}
 	for _, g := range []*testutil.Caddy{g1, g2} {

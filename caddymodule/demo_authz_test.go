@@ -46,10 +46,15 @@ func TestDemoJWTAdminScope(t *testing.T) {
 			t.Fatalf("admin token: %d %s", r.status, r.body)
 		}
 	}
-	r := sxDo(t, "GET", c.URL("/jwt/admin/stats"), "", "Authorization", "Bearer "+reader)
-	sxExpectProblem(t, r, http.StatusForbidden, "insufficient_scope")
-	if got := r.header.Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope", scope="admin"` {
-		t.Fatalf("WWW-Authenticate = %q", got)
+	// the admin area is /jwt/admin itself too, not only what lies below it
+	for _, path := range []string{"/jwt/admin/stats", "/jwt/admin", "/jwt/admin/"} {
+		t.Run("reader "+path, func(t *testing.T) {
+			r := sxDo(t, "GET", c.URL(path), "", "Authorization", "Bearer "+reader)
+			sxExpectProblem(t, r, http.StatusForbidden, "insufficient_scope")
+			if got := r.header.Get("WWW-Authenticate"); got != `Bearer error="insufficient_scope", scope="admin"` {
+				t.Fatalf("WWW-Authenticate = %q", got)
+			}
+		})
 	}
 	if r := sxDo(t, "GET", c.URL("/jwt/other"), "", "Authorization", "Bearer "+reader); r.status != http.StatusOK {
 		t.Fatalf("/jwt/* with a read token: %d %s", r.status, r.body)
@@ -90,4 +95,41 @@ func TestDemoSignedRequests(t *testing.T) {
 	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig), 401, "replayed_request")
 	old := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix()-301, "POST", "/signed/pay", []byte(body))
 	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", old), 401, "invalid_signature")
+}
+
+// DESIGN.md: the upstream never receives the client's API key, cookie,
+// token or signature, on any route: a browser also sends its session
+// cookie to /open/*, and a client may send credentials no route checks.
+func TestDemoUpstreamNeverSeesCredentials(t *testing.T) {
+	c := sxStartDemo(t)
+	token, _ := sxLogin(t, c, "demo", "demo-password")
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	bearer := "Bearer " + sxMintHS256(t, `{"sub":"alice","exp":`+exp+`}`)
+	for _, tc := range []struct {
+		path, cookie, wantCookie, wantUser string
+	}{
+		{"/open/a", "apigw_session=" + token + "; theme=dark", "theme=dark", ""},
+		{"/open/b", "theme=dark; apigw_session=" + token, "theme=dark", ""},
+		{"/open/c", "a=1; apigw_session=" + token + "; b=2", "a=1; b=2", ""},
+		{"/open/d", "apigw_session=" + token, "", ""},
+		{"/key/a", "apigw_session=" + token, "", "demo-user"},
+		{"/jwt/a", "apigw_session=" + token + "; theme=dark", "theme=dark", "alice"},
+		{"/session/a", "apigw_session=" + token + "; theme=dark", "theme=dark", "demo"},
+		{"/users", "apigw_session=" + token, "", ""},
+		{"/signed/a", "apigw_session=" + token, "", ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			sig := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "GET", tc.path, nil)
+			r := sxDo(t, "GET", c.URL(tc.path), "", "Cookie", tc.cookie, "Authorization", bearer,
+				"X-API-Key", "demo-key-1", "X-Signature", sig)
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			h, _ := r.json["headers"].(map[string]any)
+			if h["cookie"] != tc.wantCookie || h["x-auth-user"] != tc.wantUser ||
+				h["x-api-key"] != "" || h["authorization"] != "" || h["x-signature"] != "" {
+				t.Fatalf("upstream saw %v", h)
+			}
+		})
+	}
 }

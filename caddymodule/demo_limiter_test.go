@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,16 @@ func TestDemoKeyRateLimit(t *testing.T) {
 	}
 	if resp.Header.Get("RateLimit") != `"per_key";r=0;t=1` || resp.Header.Get("RateLimit-Policy") != `"per_key";q=100;w=60` {
 		t.Fatalf("429 headers: %v", resp.Header)
+	}
+	// per key, not per user: a second key of the same user has its own bucket
+	resp, body = doReqBody(t, "POST", c.AdminURL("/apigw/keys"), `{"user":"demo-user"}`, "Content-Type", "application/json")
+	var created struct{ Key string }
+	if err := json.Unmarshal([]byte(body), &created); resp.StatusCode != 201 || err != nil || created.Key == "" {
+		t.Fatalf("POST /apigw/keys: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := doReq(t, "GET", c.URL("/key/things"), "X-API-Key", created.Key); resp.StatusCode != 200 ||
+		resp.Header.Get("RateLimit") != `"per_key";r=99;t=1` {
+		t.Fatalf("second key of the same user: %d %v %s", resp.StatusCode, resp.Header, body)
 	}
 	// a request without a key is refused by authentication, not counted
 	// in the key's bucket

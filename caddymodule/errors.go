@@ -222,16 +222,19 @@ func keptOnScrub(k string) bool {
 }
 
 // ScrubbedProblem is the problem a client sees instead of an upstream
-// answer with the given status: 503 stays 503 service_unavailable, 504
-// stays 504 (upstream timeout), every other 5xx (a 500 included) becomes
-// 502 upstream_error; a scrubbed 4xx keeps its status with a generic
-// problem.
+// answer with the given status. The status is kept and only the body is
+// replaced (DESIGN.md: "Upstream 5xx bodies ... are replaced by this
+// shape"; the demo's /boom answers 500): 503 is service_unavailable, 504
+// "did not answer in time", every other 5xx upstream_error; a scrubbed
+// 4xx keeps its status with a generic problem.
 func ScrubbedProblem(status int) *problem.Problem {
 	switch {
 	case status == http.StatusServiceUnavailable:
 		return problem.New(status, problem.CodeServiceUnavailable, "the upstream service is temporarily unavailable")
 	case status == http.StatusGatewayTimeout:
 		return problem.New(status, problem.CodeUpstreamError, "the upstream service did not answer in time")
+	case status >= 500 && status <= 599:
+		return problem.New(status, problem.CodeUpstreamError, "the upstream service failed")
 	case status >= 500:
 		return problem.New(http.StatusBadGateway, problem.CodeUpstreamError, "the upstream service failed")
 	default:

@@ -21,12 +21,13 @@ func TestScrubbedProblem(t *testing.T) {
 		upstream, status int
 		code             string
 	}{
-		{500, 502, problem.CodeUpstreamError},
-		{501, 502, problem.CodeUpstreamError},
+		{500, 500, problem.CodeUpstreamError},
+		{501, 501, problem.CodeUpstreamError},
 		{502, 502, problem.CodeUpstreamError},
 		{503, 503, problem.CodeServiceUnavailable},
 		{504, 504, problem.CodeUpstreamError},
-		{507, 502, problem.CodeUpstreamError},
+		{507, 507, problem.CodeUpstreamError},
+		{600, 502, problem.CodeUpstreamError},
 		{404, 404, problem.CodeNotFound},
 		{400, 400, problem.CodeBadRequest},
 	} {
@@ -79,12 +80,12 @@ func TestErrorsHandler(t *testing.T) {
 			wantBody: "ok", wantHeader: map[string]string{"Server": "", "X-Powered-By": "", "Via": "", "X-Custom": "1"}},
 		{name: "4xx passes", status: 404, body: "no such user", wantBody: "no such user"},
 		{name: "4xx scrubbed on demand", e: Errors{Scrub4xx: true}, status: 404, body: "no such user /srv/x", wantErr: 404, logs: 1},
-		{name: "500 becomes 502", status: 500, body: "trace", hdr: map[string]string{"X-Debug": "sql", "Set-Cookie": "a=b", "Content-Type": "text/plain"}, wantErr: 502, logs: 1,
+		{name: "500 keeps its status, not its body", status: 500, body: "trace", hdr: map[string]string{"X-Debug": "sql", "Set-Cookie": "a=b", "Content-Type": "text/plain"}, wantErr: 500, logs: 1,
 			wantHeader: map[string]string{"X-Debug": "", "Set-Cookie": "", "Content-Type": "", "X-Request-Id": "pre-set"}},
-		{name: "CORS set later in the chain survives", status: 500, body: "x", hdr: map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "X-Leak": "1"}, wantErr: 502, logs: 1,
+		{name: "CORS set later in the chain survives", status: 500, body: "x", hdr: map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "X-Leak": "1"}, wantErr: 500, logs: 1,
 			wantHeader: map[string]string{"Access-Control-Allow-Origin": "http://localhost:3000", "X-Leak": ""}},
 		{name: "503 keeps Retry-After", status: 503, body: "down", hdr: map[string]string{"Retry-After": "30"}, wantErr: 503, logs: 1},
-		{name: "huge 5xx body bounded", status: 500, body: bigBody, wantErr: 502, logs: 1},
+		{name: "huge 5xx body bounded", status: 500, body: bigBody, wantErr: 500, logs: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.e

@@ -64,7 +64,9 @@ func PublishIdentity(r *http.Request, id *authn.Identity, hdr IdentityHeaders) c
 		}
 	}
 	for claim, header := range hdr.Claims {
-		if v, ok := meta[claim]; ok {
+		// a claim with CR/LF or NUL cannot travel as a header: leave it out
+		// (the proxy would fail with a 502, or it would inject a header)
+		if v, ok := meta[claim]; ok && authn.ValidHeaderValue(v) {
 			r.Header.Set(header, v)
 		}
 	}

@@ -70,6 +70,7 @@ func TestJWTAuthenticate(t *testing.T) {
 		{"garbage", []string{"Bearer abc"}, "", problem.CodeInvalidToken, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token is malformed"`},
 		{"expired", []string{"Bearer " + hs256(t, jwt.MapClaims{"sub": "a", "exp": time.Now().Add(-time.Hour).Unix()})}, "", problem.CodeTokenExpired, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token has expired"`},
 		{"no sub", []string{"Bearer " + hs256(t, jwt.MapClaims{"exp": exp})}, "", problem.CodeInvalidToken, ""},
+		{"sub with CR LF", []string{"Bearer " + hs256(t, jwt.MapClaims{"sub": "a\r\nX-Auth-Method: admin", "exp": exp})}, "", problem.CodeInvalidToken, ""},
 		{"revoked jti", []string{"Bearer " + revoked}, "", problem.CodeTokenRevoked, `Bearer realm="caddy-apigw", error="invalid_token", error_description="token has been revoked"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,6 +108,34 @@ func TestJWTAuthenticate(t *testing.T) {
 			}
 			if id := IdentityOf(r); id == nil || !id.HasScope("admin") {
 				t.Fatalf("identity %+v", id)
+			}
+		})
+	}
+}
+
+// TestJWTClaimHeaderControlChars: a claim value that cannot be a header
+// value is left out of the upstream headers; the request still passes.
+func TestJWTClaimHeaderControlChars(t *testing.T) {
+	j := provisionJWT(t, &JWTAuth{
+		Secret:          testJWTSecret,
+		Algorithms:      []string{"HS256"},
+		IdentityHeaders: IdentityHeaders{Claims: map[string]string{"email": "X-Auth-Email"}},
+	}, newTestStore(t))
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, tc := range []struct{ name, email, want string }{
+		{"plain", "a@example.com", "a@example.com"},
+		{"CR LF", "a@example.com\r\nX-Evil: 1", ""},
+		{"NUL", "a\x00@example.com", ""},
+		{"tab", "a\t@example.com", "a\t@example.com"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := hs256(t, jwt.MapClaims{"sub": "alice", "exp": exp, "email": tc.email})
+			r := authRequest("/jwt/x", "127.0.0.1", http.Header{"Authorization": {"Bearer " + tok}, "X-Auth-Email": {"forged"}})
+			if _, ok, err := j.Authenticate(httptest.NewRecorder(), r); !ok || err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if got := r.Header.Get("X-Auth-Email"); got != tc.want {
+				t.Fatalf("X-Auth-Email %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -244,7 +244,12 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	return nil
 }
 
+// badLogin is a 400: bad_request, or validation_failed with the field
+// errors (and a generic detail when none is given).
 func badLogin(detail string, fields ...problem.FieldError) *problem.Problem {
+	if detail == "" && len(fields) > 0 {
+		detail = "the login request is incomplete or invalid"
+	}
 	p := problem.New(http.StatusBadRequest, problem.CodeBadRequest, detail)
 	if len(fields) > 0 {
 		p.Code = problem.CodeValidationFailed

@@ -9,25 +9,37 @@ import (
 // Cookie request header value ("a=1; b=2"), without allocating. Values in
 // double quotes are unquoted. ok is false if there is no such cookie.
 func CookieValue(header, name string) (value string, ok bool) {
+	v, _, ok := findCookie(header, name)
+	return unquoteCookie(v), ok
+}
+
+// findCookie finds the first cookie called name in a Cookie header value:
+// its value (white space trimmed, quotes kept) and the header after it.
+func findCookie(header, name string) (value, rest string, ok bool) {
 	for header != "" {
 		var part string
-		if i := strings.IndexByte(header, ';'); i >= 0 {
-			part, header = header[:i], header[i+1:]
-		} else {
-			part, header = header, ""
+		part, header = cutCookie(header)
+		if eq := strings.IndexByte(part, '='); eq >= 0 && trimOWS(part[:eq]) == name {
+			return trimOWS(part[eq+1:]), header, true
 		}
-		part = trimOWS(part)
-		eq := strings.IndexByte(part, '=')
-		if eq < 0 || trimOWS(part[:eq]) != name {
-			continue
-		}
-		v := trimOWS(part[eq+1:])
-		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-			v = v[1 : len(v)-1]
-		}
-		return v, true
 	}
-	return "", false
+	return "", "", false
+}
+
+// cutCookie cuts the next ";"-separated pair off a Cookie header value:
+// the pair without surrounding white space, and the rest.
+func cutCookie(header string) (part, rest string) {
+	if i := strings.IndexByte(header, ';'); i >= 0 {
+		return trimOWS(header[:i]), header[i+1:]
+	}
+	return trimOWS(header), ""
+}
+
+func unquoteCookie(v string) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		return v[1 : len(v)-1]
+	}
+	return v
 }
 
 // CookieValues calls fn with the value of every cookie called name in the
@@ -37,33 +49,16 @@ func CookieValue(header, name string) (value string, ok bool) {
 func CookieValues(h http.Header, name string, fn func(value string) bool) {
 	for _, line := range h["Cookie"] {
 		for line != "" {
-			v, ok := CookieValue(line, name)
+			v, rest, ok := findCookie(line, name)
 			if !ok {
 				break
 			}
-			if !fn(v) {
+			if !fn(unquoteCookie(v)) {
 				return
 			}
-			line = afterCookie(line, name)
+			line = rest
 		}
 	}
-}
-
-// afterCookie returns the rest of header after the first cookie called name.
-func afterCookie(header, name string) string {
-	for header != "" {
-		var part string
-		if i := strings.IndexByte(header, ';'); i >= 0 {
-			part, header = header[:i], header[i+1:]
-		} else {
-			part, header = header, ""
-		}
-		part = trimOWS(part)
-		if eq := strings.IndexByte(part, '='); eq >= 0 && trimOWS(part[:eq]) == name {
-			return header
-		}
-	}
-	return ""
 }
 
 // RequestCookie returns the first value of cookie name in r's Cookie
@@ -89,12 +84,7 @@ func RemoveCookie(header, name string) string {
 	rest := header
 	for rest != "" {
 		var part string
-		if i := strings.IndexByte(rest, ';'); i >= 0 {
-			part, rest = rest[:i], rest[i+1:]
-		} else {
-			part, rest = rest, ""
-		}
-		part = trimOWS(part)
+		part, rest = cutCookie(rest)
 		if part == "" {
 			continue
 		}

@@ -245,20 +245,11 @@ func (p *parser) object(depth int) any {
 		}
 		obj[key] = v
 		p.segs = p.segs[:len(p.segs)-1]
-		p.skipWS()
-		if p.pos >= len(p.data) {
-			p.syntax()
-			return nil
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
+		if !p.next('}') {
+			if p.err != nil {
+				return nil
+			}
 			return obj
-		default:
-			p.syntax()
-			return nil
 		}
 	}
 }
@@ -287,22 +278,32 @@ func (p *parser) array(depth int) any {
 		}
 		arr = append(arr, v)
 		p.segs = p.segs[:len(p.segs)-1]
-		p.skipWS()
-		if p.pos >= len(p.data) {
-			p.syntax()
-			return nil
+		if !p.next(']') {
+			if p.err != nil {
+				return nil
+			}
+			return arr
 		}
+	}
+}
+
+// next reads what follows a member of an object or array: ',' (true,
+// another member follows) or the closing byte (false). Anything else is a
+// syntax error (false, with p.err set).
+func (p *parser) next(closing byte) bool {
+	p.skipWS()
+	if p.pos < len(p.data) {
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
-		case ']':
+			return true
+		case closing:
 			p.pos++
-			return arr
-		default:
-			p.syntax()
-			return nil
+			return false
 		}
 	}
+	p.syntax()
+	return false
 }
 
 // str parses a string literal at p.pos (which holds '"').

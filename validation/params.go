@@ -151,8 +151,15 @@ func coerce(s string, types []string) any {
 	if len(types) == 0 || has(types, "string") {
 		return s
 	}
-	if has(types, "integer") || has(types, "number") {
+	if has(types, "number") {
 		if isJSONNumber(s) {
+			return json.Number(s)
+		}
+	} else if has(types, "integer") {
+		// Only plain decimal digits: "1e1" and "10.0" are integers to
+		// JSON Schema, but an upstream parsing the raw string (parseInt,
+		// strconv.Atoi) would read another value or fail.
+		if isDecimalInteger(s) {
 			return json.Number(s)
 		}
 	}
@@ -168,6 +175,23 @@ func coerce(s string, types []string) any {
 		return nil
 	}
 	return s
+}
+
+// isDecimalInteger reports whether s is an integer in plain decimal JSON
+// syntax: an optional "-", then "0" or digits without a leading zero.
+func isDecimalInteger(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		s = s[1:]
+	}
+	if s == "" || len(s) > 64 || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isJSONNumber reports whether s is a number in JSON syntax (no "+1",

@@ -205,19 +205,19 @@ func describe(ve *jsonschema.ValidationError, prefix string) []problem.FieldErro
 	one := func(rule, msg string) []problem.FieldError {
 		return []problem.FieldError{{Field: field(prefix, at), Rule: rule, Message: msg}}
 	}
+	// each is one field error per named member of the object at at
+	each := func(names []string, rule, msg string) []problem.FieldError {
+		out := make([]problem.FieldError, 0, len(names))
+		for _, n := range names {
+			out = append(out, problem.FieldError{Field: field(prefix, at, n), Rule: rule, Message: msg})
+		}
+		return out
+	}
 	switch k := ve.ErrorKind.(type) {
 	case *kind.Required:
-		out := make([]problem.FieldError, 0, len(k.Missing))
-		for _, m := range k.Missing {
-			out = append(out, problem.FieldError{Field: field(prefix, at, m), Rule: "required", Message: "is required"})
-		}
-		return out
+		return each(k.Missing, "required", "is required")
 	case *kind.AdditionalProperties:
-		out := make([]problem.FieldError, 0, len(k.Properties))
-		for _, p := range k.Properties {
-			out = append(out, problem.FieldError{Field: field(prefix, at, p), Rule: "additionalProperties", Message: "is not an allowed field"})
-		}
-		return out
+		return each(k.Properties, "additionalProperties", "is not an allowed field")
 	case *kind.Type:
 		return one("type", "must be of type "+strings.Join(k.Want, " or "))
 	case *kind.Enum:
@@ -253,11 +253,7 @@ func describe(ve *jsonschema.ValidationError, prefix string) []problem.FieldErro
 	case *kind.MaxProperties:
 		return one("maxProperties", "must have at most "+strconv.Itoa(k.Want)+" properties")
 	case *kind.DependentRequired:
-		out := make([]problem.FieldError, 0, len(k.Missing))
-		for _, m := range k.Missing {
-			out = append(out, problem.FieldError{Field: field(prefix, at, m), Rule: "dependentRequired", Message: "is required when another field is present"})
-		}
-		return out
+		return each(k.Missing, "dependentRequired", "is required when another field is present")
 	case *kind.FalseSchema:
 		switch {
 		case strings.HasSuffix(ve.SchemaURL, "/unevaluatedProperties"), strings.HasSuffix(ve.SchemaURL, "/additionalProperties"):

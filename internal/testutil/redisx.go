@@ -58,32 +58,11 @@ func RedisCommand(t testing.TB, port int, args ...string) string {
 // "--requirepass", "s3cret" or "--cluster-enabled", "yes").
 func StartRedisArgs(t testing.TB, extra ...string) *Redis {
 	t.Helper()
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("APIGW_SKIP_REDIS") != "" {
-			t.Skip("redis-server not installed and APIGW_SKIP_REDIS set")
-		}
-		t.Fatal("redis-server not found: apt-get install -y redis-server (.ci/run does)")
-	}
-	r := &Redis{Port: FreePort(t), dir: t.TempDir()}
-	args := []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}
-	r.cmd = exec.Command(path, append(args, extra...)...)
-	var log SyncBuffer
-	r.cmd.Stdout, r.cmd.Stderr = &log, &log
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start redis: %v", err)
-	}
+	path := redisServer(t)
+	r := &Redis{Port: FreePort(t), dir: t.TempDir(), extra: extra}
 	t.Cleanup(r.Stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(r.Port), 200*time.Millisecond); err == nil {
-			conn.Close()
-			return r
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("redis did not start:\n%s", log.String())
-	return nil
+	r.start(t, path)
+	return r
 }
 
 // StartRedisCluster starts a one-node Redis Cluster (cluster mode, all

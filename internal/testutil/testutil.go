@@ -232,9 +232,10 @@ func (s *SyncBuffer) String() string {
 // Redis is a running redis-server.
 type Redis struct {
 	// Port is the server's port on 127.0.0.1.
-	Port int
-	cmd  *exec.Cmd
-	dir  string
+	Port  int
+	cmd   *exec.Cmd
+	dir   string
+	extra []string // redis-server arguments after the defaults, kept on Restart
 }
 
 // URL returns redis://127.0.0.1:port/db.
@@ -248,6 +249,13 @@ func (r *Redis) URL(db int) string {
 // APIGW_SKIP_REDIS=1 to skip such tests instead on a machine without it.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	return StartRedisArgs(t)
+}
+
+// redisServer returns the path of redis-server, or ends the test (skips it
+// with APIGW_SKIP_REDIS set).
+func redisServer(t testing.TB) string {
+	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("APIGW_SKIP_REDIS") != "" {
@@ -255,16 +263,15 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		t.Fatal("redis-server not found: apt-get install -y redis-server (.ci/run does)")
 	}
-	r := &Redis{Port: FreePort(t), dir: t.TempDir()}
-	r.start(t, path)
-	t.Cleanup(r.Stop)
-	return r
+	return path
 }
 
+// start runs the server and waits until it answers PING (+PONG, or
+// -NOAUTH when started with --requirepass).
 func (r *Redis) start(t testing.TB, path string) {
 	t.Helper()
-	r.cmd = exec.Command(path, "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir)
+	args := []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}
+	r.cmd = exec.Command(path, append(args, r.extra...)...)
 	var log SyncBuffer
 	r.cmd.Stdout, r.cmd.Stderr = &log, &log
 	if err := r.cmd.Start(); err != nil {
@@ -278,7 +285,7 @@ func (r *Redis) start(t testing.TB, path string) {
 			conn.SetReadDeadline(time.Now().Add(time.Second))
 			n, _ := conn.Read(buf)
 			conn.Close()
-			if strings.HasPrefix(string(buf[:n]), "+PONG") {
+			if reply := string(buf[:n]); strings.HasPrefix(reply, "+PONG") || strings.HasPrefix(reply, "-NOAUTH") {
 				return
 			}
 		}
@@ -300,8 +307,7 @@ func (r *Redis) Stop() {
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
 	r.Stop()
-	path, _ := exec.LookPath("redis-server")
-	r.start(t, path)
+	r.start(t, redisServer(t))
 }
 
 // NodeDir is the directory holding the test scripts' package.json
