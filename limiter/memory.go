@@ -32,8 +32,8 @@ type MemoryOptions struct {
 	// SweepEvery is how often idle keys are removed (default 30s; < 0
 	// disables the janitor, for tests that call Sweep).
 	SweepEvery time.Duration
-	// Clock returns a monotonic time in nanoseconds (default: time since
-	// the table was created). Tests pass a fake clock.
+	// Clock returns a monotonic time in nanoseconds (default: Unix time
+	// at creation plus the monotonic time since). Tests pass a fake clock.
 	Clock func() int64
 	// OnFull is called (once per table, from the request path) the first
 	// time a full table has to evict a key that is not idle.
@@ -112,8 +112,12 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 	tb.onFull = opts.OnFull
 	tb.stop = make(chan struct{})
 	if tb.now == nil {
+		// monotonic, but with the Unix epoch as origin so that sliding
+		// windows start on wall-clock boundaries (whole minutes for a
+		// 1m window), like the Redis backend's
 		start := time.Now()
-		tb.now = func() int64 { return int64(time.Since(start)) }
+		base := start.UnixNano()
+		tb.now = func() int64 { return base + int64(time.Since(start)) }
 	}
 	for i := range tb.shards {
 		tb.shards[i].m = make(map[uint64]V)
