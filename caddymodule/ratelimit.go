@@ -50,10 +50,11 @@ const (
 	EmptyKeySkip     = "skip"
 )
 
-// RateLimit limits requests per key with GCRA (see package limiter): each
-// zone has a key built from placeholders (the authenticated identity, an
-// API key header, the client IP, the path…), a rate and a burst, and every
-// zone that applies to a request is checked. A denied request gets 429
+// RateLimit limits requests per key with GCRA or the sliding window
+// counter (see package limiter): each zone has a key built from
+// placeholders (the authenticated identity, an API key header, the client
+// IP, the path…), a rate, an algorithm and (GCRA) a burst, and every zone
+// that applies to a request is checked. A denied request gets 429
 // rate_limited with Retry-After; every response of the route (allowed or
 // not) carries the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-11 (May 2026).
@@ -559,7 +560,9 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 }
 
 // resetSeconds is the "t" of the RateLimit field: for a denied request the
-// seconds until one request passes, otherwise until the bucket is full.
+// seconds until one request passes, otherwise until the bucket is full
+// (GCRA) or, for a sliding window, 0 while requests remain and else until
+// the next one passes.
 func (st *zoneState) resetSeconds() int64 {
 	if !st.res.Allowed {
 		return ceilSeconds(st.res.RetryAfter)

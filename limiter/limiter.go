@@ -1,7 +1,13 @@
 // Package limiter decides whether a request may pass a rate limit. It
 // implements GCRA (the generic cell rate algorithm, a virtual-scheduling
-// token bucket) on two backends: an in-process sharded table (Memory) and
-// Redis with one atomic Lua script per decision (Redis).
+// token bucket; the default) and the sliding window counter (Policy
+// Algorithm SlidingWindow, see sliding.go) on two backends: an in-process
+// sharded table (Memory, SlidingMemory) and Redis with one atomic Lua
+// script per decision (Redis).
+//
+// GCRA refills continuously, so a client slower than the refill never
+// sees "N per window"; the sliding window counter gives exactly N per
+// fixed window, with the previous window's count weighing on the next.
 //
 // # Why GCRA
 //
@@ -186,7 +192,9 @@ type Result struct {
 	Remaining int64
 	// RetryAfter is, when !Allowed, how long until one event passes.
 	RetryAfter time.Duration
-	// Reset is how long until the bucket is full again (the key is idle).
+	// Reset is, for GCRA, how long until the bucket is full again (the
+	// key is idle); for the sliding window, 0 while Remaining > 0, else
+	// how long until one event passes.
 	Reset time.Duration
 }
 
