@@ -498,7 +498,11 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 			st.taken = false
 			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
 				st.res.Remaining++
-				st.res.Reset -= st.z.policy.Rate.Interval()
+				if st.z.policy.Algorithm == limiter.SlidingWindow {
+					st.res.Reset = 0 // a request remains
+				} else {
+					st.res.Reset -= st.z.policy.Rate.Interval()
+				}
 			}
 		}
 	}

@@ -265,6 +265,38 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 	}
 }
 
+// With sliding windows, the zone that allowed a request another zone
+// denied gives it back too, and its RateLimit stays t=0 while requests
+// remain.
+func TestRateLimitZonesSlidingRefund(t *testing.T) {
+	clk := new(testClock)
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{
+		{Name: "wide", Key: "{http.vars.client_ip}", Rate: "3/1h", Algorithm: "sliding_window"},
+		{Name: "writes", Key: "{http.vars.client_ip}", Rate: "2/1h", Algorithm: "sliding_window", MatchRaw: caddy.ModuleMap{"method": []byte(`["POST"]`)}},
+	}}, clk, nil)
+	for i := 0; i < 2; i++ {
+		if _, err, _ := serve(t, rl, newReq("POST", "/", "10.0.0.1"), 200, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "wide" takes its last unit, "writes" denies: "wide" refunds it
+	w, err, _ := serve(t, rl, newReq("POST", "/", "10.0.0.1"), 200, false)
+	if err == nil {
+		t.Fatal("third POST allowed")
+	}
+	// writes: previous count 2 must decay to 1: the window's end (1h) + 30m
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=0, "writes";r=0;t=5400` {
+		t.Fatalf("RateLimit on 429: %q", got)
+	}
+	// the refunded unit is there: one GET passes, the next is denied
+	if w, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1"), 200, false); err != nil || w.Header().Get("RateLimit") != `"wide";r=0;t=4800` {
+		t.Fatalf("GET after the refund: %v, RateLimit %q", err, w.Header().Get("RateLimit"))
+	}
+	if _, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1"), 200, false); err == nil {
+		t.Fatal("4th request within the hour allowed by a 3/1h zone")
+	}
+}
+
 // failingLimiter is a store that is down.
 type failingLimiter struct{}
 
