@@ -179,16 +179,22 @@ func (m *SlidingMemory) Take(_ context.Context, key string) (Result, error) {
 	return Result{Allowed: allowed, Remaining: remaining, RetryAfter: time.Duration(retry), Reset: time.Duration(reset)}, nil
 }
 
-// Refund implements Limiter. A refund that arrives after the window rolled
-// over takes the event back from the previous window's count, where it
-// now is; one older than that is ignored (the event no longer counts).
+// Refund implements Limiter. It takes one event off the count of the
+// window that last counted an event for the key: the current window's
+// count, or, if the window rolled over since, the previous window's count
+// (where that event now is). A refund two windows late is ignored (the
+// event no longer weighs). The limiter does not know when the refunded
+// event was taken, so a reservation made before a rollover and refunded
+// after another event was counted in the new window is taken off the new
+// window's count: the key is then credited up to elapsed/window of an
+// event more than an exact undo would. Counts never go below zero.
 func (m *SlidingMemory) Refund(_ context.Context, key string) error {
 	h, s := m.shard(key)
 	now := m.now()
 	k := now / m.w
 	s.mu.Lock()
 	if e, ok := s.m[h]; ok {
-		// the event was counted in the stored window e.idx
+		// e.idx is the window that last counted an event
 		st := swRefund(swAlign(e.idx, int64(e.prev), int64(e.curr), k), e.idx)
 		if st.prev == 0 && st.curr == 0 {
 			delete(s.m, h)
