@@ -61,7 +61,9 @@ return {1, math.floor((tau - (nxt - now)) / interval), 0, nxt - now}
 // KEYS[1] the key; ARGV[1] window in µs; ARGV[2] limit (events);
 // ARGV[3] "take" or "refund".
 // Returns {allowed, remaining, retry_after_us, reset_us}.
-var slidingScript = redis.NewScript(`
+var slidingScript = redis.NewScript(slidingLua)
+
+const slidingLua = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -133,7 +135,7 @@ local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
 local reset = 0
 if rem == 0 then reset = wait(prev, curr) end
 return {1, rem, 0, reset}
-`)
+`
 
 // RedisConn is the limiter's use of one Redis (single node, Sentinel or
 // Cluster through go-redis's UniversalClient), shared by every zone on it.
