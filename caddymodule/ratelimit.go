@@ -29,7 +29,7 @@ func init() {
 // `caddy reload` and `POST /load` never reset a limit.
 var rateLimitState = caddy.NewUsagePool()
 
-type memTable struct{ *limiter.Memory }
+type memTable struct{ limiter.MemoryTable }
 
 func (m memTable) Destruct() error { return m.Close() }
 
@@ -50,10 +50,11 @@ const (
 	EmptyKeySkip     = "skip"
 )
 
-// RateLimit limits requests per key with GCRA (see package limiter): each
-// zone has a key built from placeholders (the authenticated identity, an
-// API key header, the client IP, the path…), a rate and a burst, and every
-// zone that applies to a request is checked. A denied request gets 429
+// RateLimit limits requests per key with GCRA or the sliding window
+// counter (see package limiter): each zone has a key built from
+// placeholders (the authenticated identity, an API key header, the client
+// IP, the path…), a rate, an algorithm and (GCRA) a burst, and every zone
+// that applies to a request is checked. A denied request gets 429
 // rate_limited with Retry-After; every response of the route (allowed or
 // not) carries the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-11 (May 2026).
@@ -98,7 +99,7 @@ type RateLimit struct {
 type RateLimitZone struct {
 	// Name identifies the zone in headers, logs and storage (letters,
 	// digits, "_" and "-"). Handlers declaring a zone with the same name,
-	// rate, burst and max_keys share its counters.
+	// rate, burst, algorithm and max_keys share its counters.
 	Name string `json:"name"`
 	// Key is the partition key, with placeholders, e.g.
 	// "{http.auth.user.id}", "{http.request.header.X-API-Key}",
@@ -109,8 +110,14 @@ type RateLimitZone struct {
 	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m".
 	Rate string `json:"rate"`
 	// Burst is how many requests may pass at once from a full bucket
-	// (default: the rate's events).
+	// (default: the rate's events). GCRA only: with sliding_window it
+	// must be left out or equal the rate's events.
 	Burst int64 `json:"burst,omitempty"`
+	// Algorithm is "gcra" (default: a burst of Burst requests, then a
+	// steady refill of one request every window/events) or
+	// "sliding_window" (exactly events per window, with the previous
+	// window's count weighted by its overlap with the sliding window).
+	Algorithm string `json:"algorithm,omitempty"`
 	// CountStatus, if set, makes this a failed-attempt zone: only
 	// responses with one of these statuses count (e.g. 401 for logins).
 	// A request is reserved before it runs (so concurrent attempts cannot
@@ -238,7 +245,7 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 		name := z.Name
 		logger := rl.logger
 		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
-			m, err := limiter.NewMemory(z.policy, limiter.MemoryOptions{
+			m, err := limiter.NewMemoryTable(z.policy, limiter.MemoryOptions{
 				MaxKeys: z.MaxKeys,
 				OnFull: func() {
 					logger.Warn("rate limit zone is full; evicting the keys closest to idle (raise max_keys if this is legitimate traffic)",
@@ -254,7 +261,7 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 			return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
 		}
 		rl.poolKeys = append(rl.poolKeys, key)
-		z.lim = val.(memTable).Memory
+		z.lim = val.(memTable).MemoryTable
 	}
 	return nil
 }
@@ -281,6 +288,14 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 	if z.Burst < 0 {
 		return fmt.Errorf("apigw_rate_limit zone %s: burst %d must be at least 1", z.Name, z.Burst)
 	}
+	alg, err := limiter.ParseAlgorithm(z.Algorithm)
+	if err != nil {
+		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+	}
+	if alg == limiter.SlidingWindow && z.Burst != 0 && z.Burst != rate.Events {
+		return fmt.Errorf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
+			z.Name, z.Burst, rate.Events)
+	}
 	if z.Burst == 0 {
 		z.Burst = rate.Events
 	}
@@ -290,7 +305,7 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 	if z.MaxKeys == 0 {
 		z.MaxKeys = limiter.DefaultMaxKeys
 	}
-	z.policy = limiter.Policy{Rate: rate, Burst: z.Burst}
+	z.policy = limiter.Policy{Rate: rate, Burst: z.Burst, Algorithm: alg}
 	if err := z.policy.Validate(); err != nil {
 		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
 	}
@@ -331,8 +346,13 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 // signature identifies the zone's policy in storage keys, so a changed
 // rate starts from fresh counters instead of misreading old ones.
 func (z *RateLimitZone) signature() string {
-	return strconv.FormatInt(z.policy.Rate.Events, 10) + "-" + strconv.FormatInt(int64(z.policy.Rate.Window/time.Millisecond), 10) +
+	sig := strconv.FormatInt(z.policy.Rate.Events, 10) + "-" + strconv.FormatInt(int64(z.policy.Rate.Window/time.Millisecond), 10) +
 		"ms-" + strconv.FormatInt(z.policy.Burst, 10)
+	if z.policy.Algorithm == limiter.SlidingWindow {
+		// another value layout: never share counters with a GCRA zone
+		sig += "-sw"
+	}
+	return sig
 }
 
 func (z *RateLimitZone) counts(status int) bool {
@@ -478,7 +498,11 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 			st.taken = false
 			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
 				st.res.Remaining++
-				st.res.Reset -= st.z.policy.Rate.Interval()
+				if st.z.policy.Algorithm == limiter.SlidingWindow {
+					st.res.Reset = 0 // a request remains
+				} else {
+					st.res.Reset -= st.z.policy.Rate.Interval()
+				}
 			}
 		}
 	}
@@ -540,7 +564,9 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 }
 
 // resetSeconds is the "t" of the RateLimit field: for a denied request the
-// seconds until one request passes, otherwise until the bucket is full.
+// seconds until one request passes, otherwise until the bucket is full
+// (GCRA) or, for a sliding window, 0 while requests remain and else until
+// the next one passes.
 func (st *zoneState) resetSeconds() int64 {
 	if !st.res.Allowed {
 		return ceilSeconds(st.res.RetryAfter)

@@ -17,10 +17,12 @@ func (w *nopWriter) Header() http.Header         { return w.h }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
 
-func benchRateLimit(b *testing.B, rate string, countStatus []int) {
-	rl := newTestRateLimit(b, &RateLimit{Zones: []*RateLimitZone{{
-		Name: "per_user", Key: "{http.auth.user.id}", Rate: rate, CountStatus: countStatus,
-	}}}, nil, nil)
+func benchRateLimit(b *testing.B, rate string, countStatus []int, algorithm ...string) {
+	z := &RateLimitZone{Name: "per_user", Key: "{http.auth.user.id}", Rate: rate, CountStatus: countStatus}
+	if len(algorithm) > 0 {
+		z.Algorithm = algorithm[0]
+	}
+	rl := newTestRateLimit(b, &RateLimit{Zones: []*RateLimitZone{z}}, nil, nil)
 	req := httptest.NewRequest("GET", "/key/x", nil)
 	repl := caddyhttp.NewTestReplacer(req)
 	repl.Set("http.auth.user.id", "demo-user")
@@ -52,4 +54,16 @@ func BenchmarkRateLimitHandlerDeny(b *testing.B) {
 // response does not count (reserve, then refund).
 func BenchmarkRateLimitHandlerCountStatus(b *testing.B) {
 	benchRateLimit(b, "1000000/1s", []int{401})
+}
+
+// BenchmarkRateLimitHandlerSlidingAllow: an allowed request through a
+// sliding_window zone.
+func BenchmarkRateLimitHandlerSlidingAllow(b *testing.B) {
+	benchRateLimit(b, "2000000000/1h", nil, "sliding_window")
+}
+
+// BenchmarkRateLimitHandlerSlidingDeny: a denied request through a
+// sliding_window zone (429 problem built).
+func BenchmarkRateLimitHandlerSlidingDeny(b *testing.B) {
+	benchRateLimit(b, "1/1h", nil, "sliding_window")
 }

@@ -26,7 +26,8 @@ func init() {
 //	    zone <name> {
 //	        key <placeholder>...        # several values are joined with "|"
 //	        rate <events>/<window>      # e.g. 100/1m, 5/15m
-//	        burst <n>                   # default: events
+//	        burst <n>                   # default: events (gcra only)
+//	        algorithm gcra|sliding_window # default gcra
 //	        count_status <code>...      # only these response statuses count
 //	        match <request matcher>     # e.g. match method POST, or match { … }
 //	        max_keys <n>                # memory store cap (default 100000)
@@ -159,6 +160,15 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 				return nil, d.Errf("apigw_rate_limit zone %s: burst %q must be a positive integer", z.Name, v)
 			}
 			z.Burst = n
+		case "algorithm":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := limiter.ParseAlgorithm(v); err != nil {
+				return nil, d.Errf("apigw_rate_limit zone %s: %v", z.Name, err)
+			}
+			z.Algorithm = v
 		case "count_status":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -194,7 +204,7 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 			}
 			z.MaxKeys = n
 		default:
-			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, count_status, match, max_keys)", z.Name, d.Val())
+			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, algorithm, count_status, match, max_keys)", z.Name, d.Val())
 		}
 	}
 	if z.Key == "" {
@@ -202,6 +212,12 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 	}
 	if z.Rate == "" {
 		return nil, d.Errf("apigw_rate_limit zone %s: rate is required, e.g. rate 100/1m", z.Name)
+	}
+	if z.Algorithm == string(limiter.SlidingWindow) && z.Burst != 0 {
+		if r, _ := limiter.ParseRate(z.Rate); z.Burst != r.Events {
+			return nil, d.Errf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
+				z.Name, z.Burst, r.Events)
+		}
 	}
 	return z, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -44,7 +45,7 @@ func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[stri
 		if clk != nil {
 			opts.Clock = clk.now
 		}
-		m, err := limiter.NewMemory(z.policy, opts)
+		m, err := limiter.NewMemoryTable(z.policy, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -264,6 +265,38 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 	}
 }
 
+// With sliding windows, the zone that allowed a request another zone
+// denied gives it back too, and its RateLimit stays t=0 while requests
+// remain.
+func TestRateLimitZonesSlidingRefund(t *testing.T) {
+	clk := new(testClock)
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{
+		{Name: "wide", Key: "{http.vars.client_ip}", Rate: "3/1h", Algorithm: "sliding_window"},
+		{Name: "writes", Key: "{http.vars.client_ip}", Rate: "2/1h", Algorithm: "sliding_window", MatchRaw: caddy.ModuleMap{"method": []byte(`["POST"]`)}},
+	}}, clk, nil)
+	for i := 0; i < 2; i++ {
+		if _, err, _ := serve(t, rl, newReq("POST", "/", "10.0.0.1"), 200, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "wide" takes its last unit, "writes" denies: "wide" refunds it
+	w, err, _ := serve(t, rl, newReq("POST", "/", "10.0.0.1"), 200, false)
+	if err == nil {
+		t.Fatal("third POST allowed")
+	}
+	// writes: previous count 2 must decay to 1: the window's end (1h) + 30m
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=0, "writes";r=0;t=5400` {
+		t.Fatalf("RateLimit on 429: %q", got)
+	}
+	// the refunded unit is there: one GET passes, the next is denied
+	if w, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1"), 200, false); err != nil || w.Header().Get("RateLimit") != `"wide";r=0;t=4800` {
+		t.Fatalf("GET after the refund: %v, RateLimit %q", err, w.Header().Get("RateLimit"))
+	}
+	if _, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1"), 200, false); err == nil {
+		t.Fatal("4th request within the hour allowed by a 3/1h zone")
+	}
+}
+
 // failingLimiter is a store that is down.
 type failingLimiter struct{}
 
@@ -319,6 +352,7 @@ func TestRateLimitCaddyfile(t *testing.T) {
 				count_status 401 403
 				match method POST
 				max_keys 5000
+				algorithm sliding_window
 			}
 			on_store_error fail_closed
 			store_timeout 50ms
@@ -409,6 +443,28 @@ func TestRateLimitCaddyfile(t *testing.T) {
 			}
 			empty_key share
 		}`, wantErr: `empty_key "share"`},
+		{name: "unknown algorithm", input: `apigw_rate_limit {
+			zone z {
+				key {http.vars.client_ip}
+				rate 1/1m
+				algorithm fixed_window
+			}
+		}`, wantErr: `zone z: algorithm "fixed_window": want gcra or sliding_window`},
+		{name: "algorithm without value", input: `apigw_rate_limit {
+			zone z {
+				key {http.vars.client_ip}
+				rate 1/1m
+				algorithm
+			}
+		}`, wantErr: `wrong argument count`},
+		{name: "sliding window with burst", input: `apigw_rate_limit {
+			zone z {
+				key {http.vars.client_ip}
+				rate 100/1m
+				burst 20
+				algorithm sliding_window
+			}
+		}`, wantErr: `zone z: burst 20 is not supported by algorithm sliding_window, which allows exactly the rate's 100 events per window: remove burst, or use algorithm gcra`},
 		{name: "bad zone name", input: `apigw_rate_limit {
 			zone "a b" {
 				key {http.vars.client_ip}
@@ -434,7 +490,8 @@ func TestRateLimitCaddyfile(t *testing.T) {
 					t.Fatal(err)
 				}
 				if len(rl.Zones) != 2 || rl.Zones[1].Key != "{http.vars.client_ip}|{http.request.uri.path}" ||
-					rl.Zones[1].MatchRaw == nil || rl.Zones[0].Burst != 20 || rl.OnStoreError != FailClosed {
+					rl.Zones[1].MatchRaw == nil || rl.Zones[0].Burst != 20 || rl.OnStoreError != FailClosed ||
+					rl.Zones[0].Algorithm != "" || rl.Zones[1].Algorithm != "sliding_window" {
 					t.Fatalf("parsed %+v", rl)
 				}
 				return
@@ -460,6 +517,8 @@ func TestRateLimitProvisionErrors(t *testing.T) {
 		{"unclosed placeholder", RateLimit{Zones: []*RateLimitZone{{Name: "z", Key: "{client_ip", Rate: "1/1m"}}}, "unclosed placeholder"},
 		{"bad fail mode", RateLimit{OnStoreError: "open", Zones: []*RateLimitZone{{Name: "z", Key: "{client_ip}", Rate: "1/1m"}}}, "on_store_error"},
 		{"bad status", RateLimit{Zones: []*RateLimitZone{{Name: "z", Key: "{client_ip}", Rate: "1/1m", CountStatus: []int{1000}}}}, "count_status 1000"},
+		{"unknown algorithm", RateLimit{Zones: []*RateLimitZone{{Name: "z", Key: "{client_ip}", Rate: "1/1m", Algorithm: "leaky_bucket"}}}, `zone z: algorithm "leaky_bucket": want gcra or sliding_window`},
+		{"sliding window burst", RateLimit{Zones: []*RateLimitZone{{Name: "z", Key: "{client_ip}", Rate: "5/15m", Burst: 2, Algorithm: "sliding_window"}}}, "burst 2 is not supported by algorithm sliding_window"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -497,6 +556,89 @@ func TestKeyTemplate(t *testing.T) {
 			got, ok := kt.eval(repl)
 			if got != tc.want || ok != tc.ok {
 				t.Fatalf("eval = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+func TestRateLimitSlidingWindow(t *testing.T) {
+	t.Run("allow deny headers", func(t *testing.T) {
+		clk := new(testClock) // 0: a window boundary
+		rl := newTestRateLimit(t, &RateLimit{LegacyHeaders: true, Zones: []*RateLimitZone{{
+			Name: "per_key", Key: "{http.request.header.X-Client}", Rate: "3/1m", Algorithm: "sliding_window",
+		}}}, clk, nil)
+		// slow arrivals (one every 19s) still get exactly 3 in the window
+		for i := 0; i < 3; i++ {
+			w, err, called := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+			if err != nil || !called || w.Code != 200 {
+				t.Fatalf("request %d: %v %v %d", i+1, err, called, w.Code)
+			}
+			if got, want := w.Header().Get("RateLimit-Policy"), `"per_key";q=3;w=60`; got != want {
+				t.Fatalf("RateLimit-Policy %q, want %q", got, want)
+			}
+			// after the 3rd (at 38s): the window ends at 60s, then the
+			// previous count 3 must weigh ≤ 2, i.e. 20s into the next
+			want := []string{`"per_key";r=2;t=0`, `"per_key";r=1;t=0`, `"per_key";r=0;t=42`}[i]
+			if got := w.Header().Get("RateLimit"); got != want {
+				t.Fatalf("request %d: RateLimit %q, want %q", i+1, got, want)
+			}
+			clk.ns.Add(int64(19 * time.Second))
+		}
+		// 57s: the 4th is denied although GCRA would have refilled
+		_, err, called := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+		if called {
+			t.Fatal("4th request in the window passed")
+		}
+		p := problemOf(t, err)
+		if p.Status != 429 || p.Header.Get("Retry-After") != "23" || p.Header.Get("RateLimit") != `"per_key";r=0;t=23` {
+			t.Fatalf("429 %d Retry-After %q RateLimit %q, want Retry-After 23 (3s to the window end + 20s)",
+				p.Status, p.Header.Get("Retry-After"), p.Header.Get("RateLimit"))
+		}
+		clk.ns.Add(int64(22 * time.Second))
+		if _, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false); err == nil {
+			t.Fatal("allowed one second before Retry-After")
+		}
+		clk.ns.Add(int64(time.Second))
+		w, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+		if err != nil {
+			t.Fatalf("denied after waiting Retry-After: %v", err)
+		}
+		// 80s: previous window 3·(40/60) = 2 plus this one = 3
+		if got := w.Header().Get("RateLimit"); !strings.HasPrefix(got, `"per_key";r=0;t=`) {
+			t.Fatalf("RateLimit %q after the wait", got)
+		}
+	})
+	for _, asError := range []bool{false, true} {
+		name := map[bool]string{false: "count_status written", true: "count_status returned error"}[asError]
+		t.Run(name, func(t *testing.T) {
+			clk := new(testClock)
+			rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{{
+				Name: "login", Key: "{http.vars.client_ip}", Rate: "5/15m", CountStatus: []int{401}, Algorithm: "sliding_window",
+			}}}, clk, nil)
+			for i := 0; i < 10; i++ {
+				w, err, _ := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
+				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=0` {
+					t.Fatalf("success %d: %v, RateLimit %q", i, err, w.Header().Get("RateLimit"))
+				}
+			}
+			// five failures spread over 14 minutes
+			for i := 0; i < 5; i++ {
+				if _, _, called := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 401, asError); !called {
+					t.Fatalf("failure %d denied", i+1)
+				}
+				clk.ns.Add(int64(3*time.Minute + 20*time.Second))
+			}
+			_, err, called := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
+			if called || problemOf(t, err).Status != 429 {
+				t.Fatalf("6th attempt after 5 failures in 15 minutes: called=%v err=%v, want 429", called, err)
+			}
+			ra, _ := strconv.Atoi(problemOf(t, err).Header.Get("Retry-After"))
+			if ra <= 0 {
+				t.Fatalf("Retry-After %q", problemOf(t, err).Header.Get("Retry-After"))
+			}
+			clk.ns.Add(int64(ra) * int64(time.Second))
+			if _, _, called := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 401, asError); !called {
+				t.Fatal("denied after waiting Retry-After")
 			}
 		})
 	}

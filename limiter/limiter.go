@@ -1,7 +1,13 @@
 // Package limiter decides whether a request may pass a rate limit. It
 // implements GCRA (the generic cell rate algorithm, a virtual-scheduling
-// token bucket) on two backends: an in-process sharded table (Memory) and
-// Redis with one atomic Lua script per decision (Redis).
+// token bucket; the default) and the sliding window counter (Policy
+// Algorithm SlidingWindow, see sliding.go) on two backends: an in-process
+// sharded table (Memory, SlidingMemory) and Redis with one atomic Lua
+// script per decision (Redis).
+//
+// GCRA refills continuously, so a client slower than the refill never
+// sees "N per window"; the sliding window counter gives exactly N per
+// fixed window, with the previous window's count weighing on the next.
 //
 // # Why GCRA
 //
@@ -21,6 +27,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -106,8 +113,42 @@ type Policy struct {
 	// Rate is the long-run rate.
 	Rate Rate
 	// Burst is how many events may pass at once from a full bucket
-	// (default: Rate.Events).
+	// (default: Rate.Events). SlidingWindow needs Burst == Rate.Events.
 	Burst int64
+	// Algorithm is the decision rule (default GCRA).
+	Algorithm Algorithm
+}
+
+// Algorithm names a rate-limiting algorithm.
+type Algorithm string
+
+// The algorithms. The zero value means GCRA.
+const (
+	// GCRA is the generic cell rate algorithm: a burst, then a steady
+	// refill of one event every Window/Events.
+	GCRA Algorithm = ""
+	// SlidingWindow is the sliding window counter: exactly Events per
+	// Window, the previous window's count weighted by its overlap.
+	SlidingWindow Algorithm = "sliding_window"
+)
+
+// ParseAlgorithm accepts "gcra", "sliding_window" and "" (GCRA).
+func ParseAlgorithm(s string) (Algorithm, error) {
+	switch s {
+	case "", "gcra":
+		return GCRA, nil
+	case string(SlidingWindow):
+		return SlidingWindow, nil
+	}
+	return GCRA, fmt.Errorf("algorithm %q: want gcra or sliding_window", s)
+}
+
+// String returns the configuration name of the algorithm.
+func (a Algorithm) String() string {
+	if a == GCRA {
+		return "gcra"
+	}
+	return string(a)
 }
 
 // Validate reports a policy that cannot work.
@@ -120,6 +161,22 @@ func (p Policy) Validate() error {
 	}
 	if p.Burst <= 0 {
 		return fmt.Errorf("burst must be at least 1")
+	}
+	switch p.Algorithm {
+	case GCRA:
+	case SlidingWindow:
+		if p.Burst != p.Rate.Events {
+			return fmt.Errorf("sliding_window has no burst: burst %d must equal the rate's events %d (remove burst)", p.Burst, p.Rate.Events)
+		}
+		if p.Rate.Events > math.MaxUint32 {
+			return fmt.Errorf("sliding_window supports at most %d events per window", uint64(math.MaxUint32))
+		}
+		if p.Rate.Window < time.Millisecond {
+			return fmt.Errorf("sliding_window needs a window of at least 1ms")
+		}
+		return nil
+	default:
+		return fmt.Errorf("unknown algorithm %q: want gcra or sliding_window", string(p.Algorithm))
 	}
 	if p.Burst > (1<<62)/int64(p.Rate.Interval()) {
 		return fmt.Errorf("burst %d is too large for rate %s", p.Burst, p.Rate)
@@ -135,7 +192,9 @@ type Result struct {
 	Remaining int64
 	// RetryAfter is, when !Allowed, how long until one event passes.
 	RetryAfter time.Duration
-	// Reset is how long until the bucket is full again (the key is idle).
+	// Reset is, for GCRA, how long until the bucket is full again (the
+	// key is idle); for the sliding window, 0 while Remaining > 0, else
+	// how long until one event passes.
 	Reset time.Duration
 }
 

@@ -349,18 +349,26 @@ func TestPolicyValidate(t *testing.T) {
 		p    Policy
 		ok   bool
 	}{
-		{"ok", Policy{Rate{100, time.Minute}, 100}, true},
-		{"zero events", Policy{Rate{0, time.Minute}, 1}, false},
-		{"negative window", Policy{Rate{1, -time.Minute}, 1}, false},
-		{"zero burst", Policy{Rate{1, time.Minute}, 0}, false},
-		{"huge burst", Policy{Rate{1, time.Hour}, 1 << 40}, false},
+		{"ok", Policy{Rate: Rate{100, time.Minute}, Burst: 100}, true},
+		{"zero events", Policy{Rate: Rate{0, time.Minute}, Burst: 1}, false},
+		{"negative window", Policy{Rate: Rate{1, -time.Minute}, Burst: 1}, false},
+		{"zero burst", Policy{Rate: Rate{1, time.Minute}, Burst: 0}, false},
+		{"huge burst", Policy{Rate: Rate{1, time.Hour}, Burst: 1 << 40}, false},
+		{"sliding ok", Policy{Rate: Rate{100, time.Minute}, Burst: 100, Algorithm: SlidingWindow}, true},
+		{"sliding burst differs", Policy{Rate: Rate{100, time.Minute}, Burst: 50, Algorithm: SlidingWindow}, false},
+		{"sliding too many events", Policy{Rate: Rate{1 << 33, 24 * time.Hour}, Burst: 1 << 33, Algorithm: SlidingWindow}, false},
+		{"unknown algorithm", Policy{Rate: Rate{100, time.Minute}, Burst: 100, Algorithm: "leaky"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.p.Validate(); (err == nil) != tc.ok {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
-			if _, err := NewMemory(tc.p, MemoryOptions{SweepEvery: -1}); (err == nil) != tc.ok {
-				t.Fatalf("NewMemory() = %v, want ok=%v", err, tc.ok)
+			m, err := NewMemoryTable(tc.p, MemoryOptions{SweepEvery: -1})
+			if (err == nil) != tc.ok {
+				t.Fatalf("NewMemoryTable() = %v, want ok=%v", err, tc.ok)
+			}
+			if err == nil {
+				m.Close()
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -31,8 +32,8 @@ type MemoryOptions struct {
 	// SweepEvery is how often idle keys are removed (default 30s; < 0
 	// disables the janitor, for tests that call Sweep).
 	SweepEvery time.Duration
-	// Clock returns a monotonic time in nanoseconds (default: time since
-	// the table was created). Tests pass a fake clock.
+	// Clock returns a monotonic time in nanoseconds (default: Unix time
+	// at creation plus the monotonic time since). Tests pass a fake clock.
 	Clock func() int64
 	// OnFull is called (once per table, from the request path) the first
 	// time a full table has to evict a key that is not idle.
@@ -47,12 +48,33 @@ type MemoryOptions struct {
 // are swept periodically, and a full shard evicts, among a random sample,
 // an idle key or else the one closest to idle.
 type Memory struct {
-	policy   Policy
-	t, tau   int64
+	policy Policy
+	t, tau int64
+	table[tatEntry]
+}
+
+// tatEntry is a GCRA key's theoretical arrival time: the key is idle (the
+// same as absent) from that instant on.
+type tatEntry int64
+
+func (e tatEntry) idleAt(int64) int64 { return int64(e) }
+
+// entry is a value layout of the shared table: it tells from which
+// instant (in the table's clock) the entry is the same as an absent one,
+// so that sweeping and eviction never change a decision they need not.
+type entry interface {
+	comparable
+	idleAt(window int64) int64
+}
+
+// table is the sharded, bounded, key-hash map shared by the memory
+// algorithms (GCRA and sliding window); V is the per-key state.
+type table[V entry] struct {
 	seed     maphash.Seed
-	shards   []memShard
+	shards   []memShard[V]
 	mask     uint64
 	perShard int
+	window   int64 // passed to V.idleAt
 	now      func() int64
 	onFull   func()
 	warned   atomic.Bool
@@ -60,18 +82,14 @@ type Memory struct {
 	stopOnce sync.Once
 }
 
-type memShard struct {
+type memShard[V entry] struct {
 	mu sync.Mutex
-	m  map[uint64]int64
+	m  map[uint64]V
 	_  [40]byte // keep shards on separate cache lines
 }
 
-// NewMemory returns an empty table for policy. Call Close to stop its
-// janitor.
-func NewMemory(policy Policy, opts MemoryOptions) (*Memory, error) {
-	if err := policy.Validate(); err != nil {
-		return nil, err
-	}
+// init sets up the table from opts and starts its janitor.
+func (tb *table[V]) init(opts MemoryOptions, window int64) {
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = DefaultMaxKeys
 	}
@@ -85,32 +103,75 @@ func NewMemory(policy Policy, opts MemoryOptions) (*Memory, error) {
 	for n > 1 && opts.MaxKeys/n < evictSample {
 		n >>= 1
 	}
-	m := &Memory{
-		policy:   policy,
-		t:        int64(policy.Rate.Interval()),
-		seed:     maphash.MakeSeed(),
-		shards:   make([]memShard, n),
-		mask:     uint64(n - 1),
-		perShard: (opts.MaxKeys + n - 1) / n,
-		now:      opts.Clock,
-		onFull:   opts.OnFull,
-		stop:     make(chan struct{}),
-	}
-	m.tau = m.t * policy.Burst
-	if m.now == nil {
+	tb.seed = maphash.MakeSeed()
+	tb.shards = make([]memShard[V], n)
+	tb.mask = uint64(n - 1)
+	tb.perShard = (opts.MaxKeys + n - 1) / n
+	tb.window = window
+	tb.now = opts.Clock
+	tb.onFull = opts.OnFull
+	tb.stop = make(chan struct{})
+	if tb.now == nil {
+		// monotonic, but with the Unix epoch as origin so that sliding
+		// windows start on wall-clock boundaries (whole minutes for a
+		// 1m window), like the Redis backend's
 		start := time.Now()
-		m.now = func() int64 { return int64(time.Since(start)) }
+		base := start.UnixNano()
+		tb.now = func() int64 { return base + int64(time.Since(start)) }
 	}
-	for i := range m.shards {
-		m.shards[i].m = make(map[uint64]int64)
+	for i := range tb.shards {
+		tb.shards[i].m = make(map[uint64]V)
 	}
 	if opts.SweepEvery == 0 {
 		opts.SweepEvery = 30 * time.Second
 	}
 	if opts.SweepEvery > 0 {
-		go m.janitor(opts.SweepEvery)
+		go tb.janitor(opts.SweepEvery)
 	}
+}
+
+// shard returns the key's hash and its shard.
+func (tb *table[V]) shard(key string) (uint64, *memShard[V]) {
+	h := maphash.String(tb.seed, key)
+	return h, &tb.shards[h&tb.mask]
+}
+
+// NewMemory returns an empty GCRA table for policy. Call Close to stop
+// its janitor.
+func NewMemory(policy Policy, opts MemoryOptions) (*Memory, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	if policy.Algorithm != GCRA {
+		return nil, fmt.Errorf("NewMemory: algorithm %s: use NewMemoryTable", policy.Algorithm)
+	}
+	m := &Memory{policy: policy, t: int64(policy.Rate.Interval())}
+	m.tau = m.t * policy.Burst
+	m.init(opts, int64(policy.Rate.Window))
 	return m, nil
+}
+
+// MemoryTable is a memory zone of either algorithm.
+type MemoryTable interface {
+	Limiter
+	// Policy returns the table's policy.
+	Policy() Policy
+	// Sweep removes every idle key.
+	Sweep()
+	// Len returns the number of tracked keys.
+	Len() int
+	// Cap returns the most keys the table tracks.
+	Cap() int
+	// Close stops the janitor.
+	Close() error
+}
+
+// NewMemoryTable returns an empty memory table running policy.Algorithm.
+func NewMemoryTable(policy Policy, opts MemoryOptions) (MemoryTable, error) {
+	if policy.Algorithm == SlidingWindow {
+		return NewSlidingMemory(policy, opts)
+	}
+	return NewMemory(policy, opts)
 }
 
 // Policy returns the table's policy.
@@ -118,17 +179,16 @@ func (m *Memory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *Memory) Take(_ context.Context, key string) (Result, error) {
-	h := maphash.String(m.seed, key)
-	s := &m.shards[h&m.mask]
+	h, s := m.shard(key)
 	now := m.now()
 	s.mu.Lock()
 	tat, ok := s.m[h]
-	newTAT, allowed, remaining, retry, reset := gcra(tat, now, m.t, m.tau)
+	newTAT, allowed, remaining, retry, reset := gcra(int64(tat), now, m.t, m.tau)
 	if allowed {
 		if !ok && len(s.m) >= m.perShard {
 			m.evict(s, now)
 		}
-		s.m[h] = newTAT
+		s.m[h] = tatEntry(newTAT)
 	}
 	s.mu.Unlock()
 	return Result{Allowed: allowed, Remaining: remaining, RetryAfter: time.Duration(retry), Reset: time.Duration(reset)}, nil
@@ -136,15 +196,14 @@ func (m *Memory) Take(_ context.Context, key string) (Result, error) {
 
 // Refund implements Limiter.
 func (m *Memory) Refund(_ context.Context, key string) error {
-	h := maphash.String(m.seed, key)
-	s := &m.shards[h&m.mask]
+	h, s := m.shard(key)
 	now := m.now()
 	s.mu.Lock()
 	if tat, ok := s.m[h]; ok {
-		if tat = refund(tat, now, m.t); tat <= now {
+		if tat := refund(int64(tat), now, m.t); tat <= now {
 			delete(s.m, h)
 		} else {
-			s.m[h] = tat
+			s.m[h] = tatEntry(tat)
 		}
 	}
 	s.mu.Unlock()
@@ -153,37 +212,38 @@ func (m *Memory) Refund(_ context.Context, key string) error {
 
 // evict removes one entry of the full shard s (locked): an idle one if the
 // sample has one, else the one closest to idle.
-func (m *Memory) evict(s *memShard, now int64) {
+func (tb *table[V]) evict(s *memShard[V], now int64) {
 	var victim uint64
 	best := int64(1<<63 - 1)
 	i := 0
-	for h, tat := range s.m {
-		if tat <= now {
+	for h, v := range s.m {
+		at := v.idleAt(tb.window)
+		if at <= now {
 			delete(s.m, h)
 			return
 		}
-		if tat < best {
-			best, victim = tat, h
+		if at < best {
+			best, victim = at, h
 		}
 		if i++; i >= evictSample {
 			break
 		}
 	}
 	delete(s.m, victim)
-	if m.onFull != nil && m.warned.CompareAndSwap(false, true) {
-		m.onFull()
+	if tb.onFull != nil && tb.warned.CompareAndSwap(false, true) {
+		tb.onFull()
 	}
 }
 
-// Sweep removes every idle key (one whose bucket is full again, which is
-// the same as an unknown key).
-func (m *Memory) Sweep() {
-	now := m.now()
-	for i := range m.shards {
-		s := &m.shards[i]
+// Sweep removes every idle key (one whose state is the same as an unknown
+// key's).
+func (tb *table[V]) Sweep() {
+	now := tb.now()
+	for i := range tb.shards {
+		s := &tb.shards[i]
 		s.mu.Lock()
-		for h, tat := range s.m {
-			if tat <= now {
+		for h, v := range s.m {
+			if v.idleAt(tb.window) <= now {
 				delete(s.m, h)
 			}
 		}
@@ -192,10 +252,10 @@ func (m *Memory) Sweep() {
 }
 
 // Len returns the number of tracked keys.
-func (m *Memory) Len() int {
+func (tb *table[V]) Len() int {
 	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
+	for i := range tb.shards {
+		s := &tb.shards[i]
 		s.mu.Lock()
 		n += len(s.m)
 		s.mu.Unlock()
@@ -204,25 +264,25 @@ func (m *Memory) Len() int {
 }
 
 // Cap returns the most keys the table tracks.
-func (m *Memory) Cap() int { return m.perShard * len(m.shards) }
+func (tb *table[V]) Cap() int { return tb.perShard * len(tb.shards) }
 
 // Close stops the janitor. The table stays usable.
-func (m *Memory) Close() error {
-	m.stopOnce.Do(func() { close(m.stop) })
+func (tb *table[V]) Close() error {
+	tb.stopOnce.Do(func() { close(tb.stop) })
 	return nil
 }
 
-func (m *Memory) janitor(every time.Duration) {
+func (tb *table[V]) janitor(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-m.stop:
+		case <-tb.stop:
 			return
 		case <-t.C:
-			m.Sweep()
+			tb.Sweep()
 		}
 	}
 }
 
-var _ Limiter = (*Memory)(nil)
+var _ MemoryTable = (*Memory)(nil)

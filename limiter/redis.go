@@ -50,6 +50,93 @@ redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - no
 return {1, math.floor((tau - (nxt - now)) / interval), 0, nxt - now}
 `)
 
+// slidingScript is the sliding window counter (see sliding.go, which it
+// mirrors step by step in the same floating-point order) for one key,
+// atomic on the Redis server and on its clock (TIME, microseconds;
+// windows are aligned on the Unix epoch). The key is a hash of the
+// current window index i and the counts p (previous window) and c
+// (current window); it expires at the end of the window after i, when
+// both counts have stopped weighing (at most two windows).
+//
+// KEYS[1] the key; ARGV[1] window in µs; ARGV[2] limit (events);
+// ARGV[3] "take" or "refund".
+// Returns {allowed, remaining, retry_after_us, reset_us}.
+var slidingScript = redis.NewScript(slidingLua)
+
+const slidingLua = `
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local w = tonumber(ARGV[1])
+local l = tonumber(ARGV[2])
+local k = math.floor(now / w)
+local e = now - k * w
+local v = redis.call('HMGET', KEYS[1], 'i', 'p', 'c')
+local stored = tonumber(v[1])
+local prev, curr = 0, 0
+if stored == k then
+  prev, curr = tonumber(v[2]) or 0, tonumber(v[3]) or 0
+elseif stored == k - 1 then
+  prev = tonumber(v[3]) or 0
+end
+local function save()
+  if prev <= 0 and curr <= 0 then
+    redis.call('DEL', KEYS[1])
+    return
+  end
+  redis.call('HSET', KEYS[1], 'i', string.format('%.0f', k), 'p', string.format('%.0f', prev), 'c', string.format('%.0f', curr))
+  redis.call('PEXPIRE', KEYS[1], math.ceil(((k + 2) * w - now) / 1000))
+end
+if ARGV[3] == 'refund' then
+  if stored == k then
+    curr = math.max(curr - 1, 0)
+    save()
+  elseif stored == k - 1 then
+    prev = math.max(prev - 1, 0)
+    save()
+  end
+  return {1, 0, 0, 0}
+end
+local function est(p, c, x) return p * (w - x) / w + c end
+local function allowed(p, c, x) return est(p, c, x) + 1 <= l end
+local function wait(p, c)
+  local function fits(d)
+    local x = e + d
+    if x < w then return allowed(p, c, x) end
+    x = x - w
+    if x < w then return allowed(c, 0, x) end
+    return true
+  end
+  if fits(0) then return 0 end
+  local d = nil
+  if c + 1 <= l and p > 0 then
+    local x = math.ceil(w * (1 - (l - 1 - c) / p))
+    if x < w then d = math.max(x - e, 0) end
+  end
+  if d == nil then
+    local x = 0
+    if c > l - 1 then x = math.ceil(w * (1 - (l - 1) / c)) end
+    d = w - e + math.max(x, 0)
+  end
+  local i = 0
+  while i < 64 and d > 0 and fits(d - 1) do d = d - 1; i = i + 1 end
+  i = 0
+  while i < 64 and not fits(d) do d = d + 1; i = i + 1 end
+  while not fits(d) do d = d + math.max(math.floor(w / 1000), 1) end
+  return d
+end
+if not allowed(prev, curr, e) then
+  local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
+  return {0, rem, wait(prev, curr), 0}
+end
+curr = curr + 1
+save()
+local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
+local reset = 0
+if rem == 0 then reset = wait(prev, curr) end
+return {1, rem, 0, reset}
+`
+
 // RedisConn is the limiter's use of one Redis (single node, Sentinel or
 // Cluster through go-redis's UniversalClient), shared by every zone on it.
 // It times out slow calls and, after a failure, stops calling Redis for a
@@ -101,15 +188,20 @@ func (c *RedisConn) Zone(zone string, policy Policy) (*Redis, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
 	}
+	if policy.Algorithm == SlidingWindow {
+		us := int64(policy.Rate.Window / time.Microsecond)
+		return &Redis{conn: c, script: slidingScript, prefix: c.prefix + zone + ":", arg1: strconv.FormatInt(us, 10),
+			arg2: strconv.FormatInt(policy.Rate.Events, 10)}, nil
+	}
 	us := int64(policy.Rate.Interval() / time.Microsecond)
-	return &Redis{conn: c, prefix: c.prefix + zone + ":", interval: strconv.FormatInt(us, 10),
-		burst: strconv.FormatInt(policy.Burst, 10)}, nil
+	return &Redis{conn: c, script: gcraScript, prefix: c.prefix + zone + ":", arg1: strconv.FormatInt(us, 10),
+		arg2: strconv.FormatInt(policy.Burst, 10)}, nil
 }
 
 // Healthy reports whether the last call succeeded.
 func (c *RedisConn) Healthy() bool { return !c.down.Load() }
 
-func (c *RedisConn) run(ctx context.Context, key, mode string, interval, burst string) ([]int64, error) {
+func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode string, arg1, arg2 string) ([]int64, error) {
 	if c.down.Load() && time.Now().UnixNano() < c.retryAt.Load() {
 		return nil, fmt.Errorf("%w: cooling down after a failure", ErrUnavailable)
 	}
@@ -121,7 +213,7 @@ func (c *RedisConn) run(ctx context.Context, key, mode string, interval, burst s
 	// outlives it ends at the client's own read timeout.
 	done := make(chan scriptReply, 1)
 	go func() {
-		vals, err := gcraScript.Run(callCtx, c.client, []string{key}, interval, burst, mode).Int64Slice()
+		vals, err := script.Run(callCtx, c.client, []string{key}, arg1, arg2, mode).Int64Slice()
 		done <- scriptReply{vals, err}
 	}()
 	var vals []int64
@@ -157,11 +249,15 @@ type scriptReply struct {
 	err  error
 }
 
-// Redis is one zone's limiter on a RedisConn.
+// Redis is one zone's limiter on a RedisConn, running the zone's
+// algorithm (GCRA or sliding window) as one script per decision.
 type Redis struct {
-	conn            *RedisConn
-	prefix          string
-	interval, burst string
+	conn   *RedisConn
+	script *redis.Script
+	prefix string
+	// script arguments: GCRA emission interval µs and burst, or sliding
+	// window length µs and limit
+	arg1, arg2 string
 }
 
 func (z *Redis) key(k string) string {
@@ -173,7 +269,7 @@ func (z *Redis) key(k string) string {
 
 // Take implements Limiter: one EVALSHA round trip.
 func (z *Redis) Take(ctx context.Context, key string) (Result, error) {
-	v, err := z.conn.run(ctx, z.key(key), "take", z.interval, z.burst)
+	v, err := z.conn.run(ctx, z.script, z.key(key), "take", z.arg1, z.arg2)
 	if err != nil {
 		return Result{}, err
 	}
@@ -183,7 +279,7 @@ func (z *Redis) Take(ctx context.Context, key string) (Result, error) {
 
 // Refund implements Limiter.
 func (z *Redis) Refund(ctx context.Context, key string) error {
-	_, err := z.conn.run(ctx, z.key(key), "refund", z.interval, z.burst)
+	_, err := z.conn.run(ctx, z.script, z.key(key), "refund", z.arg1, z.arg2)
 	return err
 }
 

@@ -18,6 +18,11 @@ import (
 
 func newRedisZone(t testing.TB, addr, rate string, burst int64, opts RedisOptions) (*Redis, *redis.Client) {
 	t.Helper()
+	return newRedisZoneAlg(t, addr, rate, burst, GCRA, opts)
+}
+
+func newRedisZoneAlg(t testing.TB, addr, rate string, burst int64, alg Algorithm, opts RedisOptions) (*Redis, *redis.Client) {
+	t.Helper()
 	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
@@ -31,7 +36,7 @@ func newRedisZone(t testing.TB, addr, rate string, burst int64, opts RedisOption
 	if opts.Prefix == "" {
 		opts.Prefix = "test:rl:"
 	}
-	z, err := NewRedisConn(client, opts).Zone("z", Policy{Rate: r, Burst: burst})
+	z, err := NewRedisConn(client, opts).Zone("z", Policy{Rate: r, Burst: burst, Algorithm: alg})
 	if err != nil {
 		t.Fatal(err)
 	}
