@@ -3,15 +3,21 @@
 #
 #   bench/run.sh              measure, print the table (and write bench/out/)
 #   bench/run.sh --profile    also take CPU and allocation profiles under
-#                             load, one per Caddy target (plain included, as
-#                             the baseline), summary in bench/out/profile-summary.txt
+#                             load, one per Caddy target (plain and
+#                             plain-routes included, as the baselines),
+#                             summary in bench/out/profile-summary.txt
 #   bench/run.sh -h           this help
 #
 # What runs (all on 127.0.0.1, one machine):
 #   upstream  bench/upstream: a tiny Go JSON API every gateway proxies to
 #   plain     this repository's Caddy binary with bench/Caddyfile.plain:
-#             nothing but Caddy's own reverse_proxy (the same binary as the
-#             gateway, so the comparison isolates our handlers)
+#             one site, one route: nothing but Caddy's own reverse_proxy
+#   plain-routes  the same binary with bench/Caddyfile.plain-routes: the
+#             gateway's route structure (the same `handle` blocks and path
+#             matchers) with only reverse_proxy in each block, measured on
+#             every gateway path. Caddy compiles a site's route list per
+#             request, so gateway ÷ plain-routes on the same path is the cost
+#             of our handlers alone; gateway ÷ plain adds the routing structure
 #   gateway   the same binary with bench/Caddyfile.bench: the demo chain of
 #             Caddyfile.example (request id, CORS, security headers, error
 #             scrubbing, then per route: API key + rate limit raised to 1e7/min,
@@ -23,14 +29,15 @@
 # (targets alternate, so drift of this shared machine hits all of them), and
 # the table shows the mean over rounds of req/s, p50 and p99 latency and
 # the CPU time the serving process spent per request (from /proc: steadier
-# than req/s on a shared machine), with ratios to plain reverse_proxy and to
-# Express on the same route.
+# than req/s on a shared machine), with ratios to plain reverse_proxy, to
+# plain-routes on the same path and to Express on the same route.
 #
 # Settings (environment):
 #   BENCH_DURATION [5s]  per target and round   BENCH_ROUNDS [2]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [2]   wrk's -c and -t
-#   BENCH_PORT_BASE [18000]  ports BASE..BASE+5 must be free (checked)
-#   BENCH_ONLY  comma list of target names to run (default: all)
+#   BENCH_PORT_BASE [18000]  ports BASE..BASE+7 must be free (checked)
+#   BENCH_ONLY  comma list of target names to run (default: all), e.g.
+#               BENCH_ONLY='plain-routes /key,/key'
 #   EXPRESS_DIR  the Express peer [../shared/peers/express from the repo]
 #   BENCH_OUT [bench/out]  logs, raw wrk output, profiles
 # Missing tools: wrk, curl, node/npm are installed with apt-get when run as
@@ -58,6 +65,7 @@ out="${BENCH_OUT:-$repo/bench/out}"
 only="${BENCH_ONLY:-}"
 up_port=$base plain_port=$((base + 1)) gw_port=$((base + 2)) ex_port=$((base + 3))
 gw_admin=$((base + 4)) plain_admin=$((base + 5))
+pr_port=$((base + 6)) pr_admin=$((base + 7)) # plain-routes: its own admin, for --profile
 jwt_secret="bench-jwt-secret-0123456789abcdef0123456789"
 
 say() { echo "bench: $*" >&2; }
@@ -85,10 +93,11 @@ apt_install npm npm
 # --- ports: refuse to reuse anything already listening ------------------------
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for pn in "$up_port:upstream" "$plain_port:plain Caddy" "$gw_port:gateway" "$ex_port:Express peer" \
-	"$gw_admin:gateway admin" "$plain_admin:plain Caddy admin"; do
+	"$gw_admin:gateway admin" "$plain_admin:plain Caddy admin" \
+	"$pr_port:plain-routes Caddy" "$pr_admin:plain-routes Caddy admin"; do
 	p="${pn%%:*}"
 	if port_in_use "$p"; then
-		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+5)"
+		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+7)"
 	fi
 done
 
@@ -121,6 +130,7 @@ go build -o "$out/upstream" ./bench/upstream
 
 export BENCH_UPSTREAM_PORT=$up_port BENCH_PLAIN_PORT=$plain_port BENCH_PLAIN_ADMIN=$plain_admin
 export BENCH_GATEWAY_PORT=$gw_port BENCH_ADMIN=$gw_admin BENCH_JWT_SECRET=$jwt_secret
+export BENCH_PLAIN_ROUTES_PORT=$pr_port BENCH_PLAIN_ROUTES_ADMIN=$pr_admin
 
 "$out/upstream" -addr "127.0.0.1:$up_port" -jwks examples/demo-keys/jwks.json >"$out/upstream.log" 2>&1 &
 pids+=($!)
@@ -132,6 +142,12 @@ HOME="$tmp/home-plain" XDG_DATA_HOME="$tmp/data-plain" XDG_CONFIG_HOME="$tmp/cfg
 pids+=($!)
 plain_pid=$!
 wait_port "$plain_port" "plain Caddy" "$out/plain.log"
+
+HOME="$tmp/home-pr" XDG_DATA_HOME="$tmp/data-pr" XDG_CONFIG_HOME="$tmp/cfg-pr" \
+	"$out/caddy" run --config bench/Caddyfile.plain-routes --adapter caddyfile >"$out/plain-routes.log" 2>&1 &
+pids+=($!)
+pr_pid=$!
+wait_port "$pr_port" "plain-routes Caddy" "$out/plain-routes.log"
 
 HOME="$tmp/home-gw" XDG_DATA_HOME="$tmp/data-gw" XDG_CONFIG_HOME="$tmp/cfg-gw" \
 	"$out/caddy" run --config "${BENCH_CADDYFILE:-bench/Caddyfile.bench}" --adapter caddyfile >"$out/gateway.log" 2>&1 &
@@ -188,15 +204,23 @@ wrk.headers["Content-Type"] = "application/json"
 EOF
 
 # --- targets: name|url|header|lua ---------------------------------------------------
-targets=(
-	"plain reverse_proxy|http://127.0.0.1:$plain_port/open/items||"
-	"/open|$gw/open/items||"
-	"/key|$gw/key/items|X-API-Key: demo-key-1|"
-	"/jwt HS256|$gw/jwt/items|Authorization: Bearer $hs_token|"
-	"/oidc ES256|$gw/oidc/items|Authorization: Bearer $es_token|"
-	"/session|$gw/session/items|Cookie: $gw_cookie|"
-	"POST /users|$gw/users||$tmp/post-users.lua"
+# every gateway route is measured right after "plain-routes <route>": the same
+# request (path, headers, body) to the plain-routes site, so both see the
+# same moment of this shared machine
+gw_targets=(
+	"/open|/open/items||"
+	"/key|/key/items|X-API-Key: demo-key-1|"
+	"/jwt HS256|/jwt/items|Authorization: Bearer $hs_token|"
+	"/oidc ES256|/oidc/items|Authorization: Bearer $es_token|"
+	"/session|/session/items|Cookie: $gw_cookie|"
+	"POST /users|/users||$tmp/post-users.lua"
 )
+pr="http://127.0.0.1:$pr_port"
+targets=("plain reverse_proxy|http://127.0.0.1:$plain_port/open/items||")
+for t in "${gw_targets[@]}"; do
+	IFS='|' read -r name path header lua <<<"$t"
+	targets+=("plain-routes $name|$pr$path|$header|$lua" "$name|$gw$path|$header|$lua")
+done
 if [ -n "$express_dir" ]; then
 	targets+=(
 		"express /open|$ex/open/items||"
@@ -231,6 +255,7 @@ clk_tck="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
 gateway_pid() { # the process serving a target
 	case "$1" in
+	plain-routes*) echo "$pr_pid" ;;
 	plain*) echo "$plain_pid" ;;
 	express*) echo "$ex_pid" ;;
 	*) echo "$gw_pid" ;;
@@ -277,15 +302,21 @@ table() {
 	function mean(a, t) { return a[t] / n[t] }
 	END {
 		p = "plain reverse_proxy"
-		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | req/s × plain | req/s × Express | CPU/req × plain |\n"
-		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | req/s × plain | req/s × plain-routes | req/s × Express | CPU/req × plain | CPU/req × plain-routes |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 1; i <= k; i++) {
 			t = order[i]; r = mean(rps, t)
 			vsplain = (p in n) ? sprintf("%.2f", r / mean(rps, p)) : "-"
 			cpuplain = (p in n) && mean(cpu, p) > 0 ? sprintf("%.2f", mean(cpu, t) / mean(cpu, p)) : "-"
+			# plain-routes on the same path: only for gateway routes
+			pr = "plain-routes " t; vspr = "-"; cpupr = "-"
+			if (t != p && t !~ /^(express|plain-routes) / && (pr in n)) {
+				vspr = sprintf("%.2f", r / mean(rps, pr))
+				if (mean(cpu, pr) > 0) cpupr = sprintf("%.2f", mean(cpu, t) / mean(cpu, pr))
+			}
 			ex = (t == p) ? "express /open" : "express " t; vsex = "-"
-			if (t !~ /^express / && (ex in n)) vsex = sprintf("%.2f", r / mean(rps, ex))
-			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), vsplain, vsex, cpuplain
+			if (t !~ /^(express|plain-routes) / && (ex in n)) vsex = sprintf("%.2f", r / mean(rps, ex))
+			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), vsplain, vspr, vsex, cpuplain, cpupr
 		}
 	}' "$out/results.txt"
 }
@@ -306,7 +337,10 @@ if [ "$profile" -eq 1 ]; then
 		[[ "$name" == express* ]] && continue
 		selected "$name" || continue
 		admin="http://127.0.0.1:$gw_admin"
-		[[ "$name" == plain* ]] && admin="http://127.0.0.1:$plain_admin"
+		case "$name" in
+		plain-routes*) admin="http://127.0.0.1:$pr_admin" ;;
+		plain*) admin="http://127.0.0.1:$plain_admin" ;;
+		esac
 		slug="$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_' | sed 's/^_*//')"
 		curl -sf "$admin/debug/pprof/allocs" -o "$out/$slug.allocs-before.pprof"
 		curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$out/$slug.cpu.pprof" &
