@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -186,7 +185,7 @@ func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	// Access-Control-Allow-Origin voids the grant; a grant for a
 	// disallowed origin must not pass) is replaced when the response
 	// header is written.
-	return next.ServeHTTP(&corsWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, c: c, origin: origin, allowed: allowed}, r)
+	return next.ServeHTTP(newHookWriter(w, corsHook{c: c, origin: origin, allowed: allowed}), r)
 }
 
 // corsHeaders are the response headers the CORS handler owns.
@@ -196,43 +195,23 @@ var corsHeaders = []string{
 	"Access-Control-Allow-Private-Network",
 }
 
-type corsWriter struct {
-	caddyhttp.ResponseWriterWrapper
+// corsHook replaces whatever CORS headers the rest of the chain set with
+// the gateway's own when the response header is written.
+type corsHook struct {
 	c       *CORS
 	origin  string
 	allowed bool
-	wrote   bool
 }
 
-func (w *corsWriter) WriteHeader(status int) {
-	if !w.wrote && status >= 200 {
-		w.wrote = true
-		h := w.ResponseWriter.Header()
-		for _, k := range corsHeaders {
-			delete(h, k)
-		}
-		if w.allowed {
-			var vals headerValues
-			w.c.grant(h, w.origin, &vals)
-			h["Access-Control-Expose-Headers"] = vals.one(w.c.expose[0])
-		}
+func (k corsHook) beforeHeader(h http.Header, _ int) {
+	for _, name := range corsHeaders {
+		delete(h, name)
 	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *corsWriter) Write(b []byte) (int, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
+	if k.allowed {
+		var vals headerValues
+		k.c.grant(h, k.origin, &vals)
+		h["Access-Control-Expose-Headers"] = vals.one(k.c.expose[0])
 	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom applies the headers before a sendfile-style copy.
-func (w *corsWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !w.wrote {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(src)
 }
 
 // addVary adds vary to the Vary header, taking a fresh slice from vals
@@ -481,5 +460,4 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*CORS)(nil)
 	_ caddy.Provisioner           = (*CORS)(nil)
 	_ caddy.Validator             = (*CORS)(nil)
-	_ io.ReaderFrom               = (*corsWriter)(nil)
 )

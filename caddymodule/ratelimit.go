@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -455,10 +454,9 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	// the writer outlives this frame: give it its own copy, so the
 	// common path keeps its states on the stack
-	cw := &countingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, rl: rl, r: r,
-		states: append([]zoneState(nil), states...)}
+	cw := newHookWriter(w, countingHook{rl: rl, r: r, states: append([]zoneState(nil), states...)})
 	err := next.ServeHTTP(cw, r)
-	if !cw.wroteHeader {
+	if !cw.wrote {
 		status := http.StatusOK
 		if err != nil {
 			status = http.StatusInternalServerError
@@ -467,7 +465,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				status = he.StatusCode
 			}
 		}
-		cw.settle(status)
+		cw.finish(status)
 	}
 	return err
 }
@@ -581,55 +579,29 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// countingWriter settles the failed-attempt zones when the response status
-// is known: the reservation made before the handler ran stays counted if
-// the status is listed in count_status, and is refunded otherwise.
-type countingWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	rl          *RateLimit
-	r           *http.Request
-	states      []zoneState
-	wroteHeader bool
+// countingHook settles the failed-attempt zones (through hookWriter) when
+// the response status is known: the reservation made before the handler
+// ran stays counted if the status is listed in count_status, and is
+// refunded otherwise.
+type countingHook struct {
+	rl     *RateLimit
+	r      *http.Request
+	states []zoneState
 }
 
-func (cw *countingWriter) settle(status int) {
-	cw.wroteHeader = true
-	for i := range cw.states {
-		st := &cw.states[i]
+func (k countingHook) beforeHeader(h http.Header, status int) {
+	for i := range k.states {
+		st := &k.states[i]
 		if st.unknown || st.z.countSet == nil || !st.taken || st.z.counts(status) {
 			continue
 		}
 		st.taken = false
-		if err := st.z.lim.Refund(cw.r.Context(), st.key); err == nil {
+		if err := st.z.lim.Refund(k.r.Context(), st.key); err == nil {
 			st.res.Remaining++
 			st.res.Reset -= st.z.policy.Rate.Interval()
 		}
 	}
-	cw.rl.setHeaders(cw.ResponseWriter.Header(), cw.states)
-}
-
-// WriteHeader settles the zones on the first final status.
-func (cw *countingWriter) WriteHeader(status int) {
-	if !cw.wroteHeader && status >= 200 {
-		cw.settle(status)
-	}
-	cw.ResponseWriter.WriteHeader(status)
-}
-
-// Write implies status 200 if none was written.
-func (cw *countingWriter) Write(b []byte) (int, error) {
-	if !cw.wroteHeader {
-		cw.settle(http.StatusOK)
-	}
-	return cw.ResponseWriter.Write(b)
-}
-
-// ReadFrom implies status 200 if none was written.
-func (cw *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !cw.wroteHeader {
-		cw.settle(http.StatusOK)
-	}
-	return cw.ResponseWriterWrapper.ReadFrom(src)
+	k.rl.setHeaders(h, k.states)
 }
 
 // Interface guards

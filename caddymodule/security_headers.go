@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -198,38 +197,16 @@ func authenticated(r *http.Request) bool {
 // written (so an upstream cannot replace or duplicate them).
 func (s *SecurityHeaders) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	s.apply(w.Header(), r)
-	return next.ServeHTTP(&securityHeadersWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, s: s, r: r}, r)
+	return next.ServeHTTP(newHookWriter(w, securityHook{s: s, r: r}), r)
 }
 
-type securityHeadersWriter struct {
-	caddyhttp.ResponseWriterWrapper
-	s       *SecurityHeaders
-	r       *http.Request
-	written bool
+// securityHook re-applies the headers when the response header is written.
+type securityHook struct {
+	s *SecurityHeaders
+	r *http.Request
 }
 
-func (w *securityHeadersWriter) WriteHeader(status int) {
-	if !w.written && status >= 200 {
-		w.written = true
-		w.s.apply(w.ResponseWriter.Header(), w.r)
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *securityHeadersWriter) Write(b []byte) (int, error) {
-	if !w.written {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom makes sure the headers are applied before a sendfile-style copy.
-func (w *securityHeadersWriter) ReadFrom(src io.Reader) (int64, error) {
-	if !w.written {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriterWrapper.ReadFrom(src)
-}
+func (k securityHook) beforeHeader(h http.Header, _ int) { k.s.apply(h, k.r) }
 
 // parseSecurityHeaders sets up apigw_security_headers.
 //
@@ -307,5 +284,4 @@ var (
 	_ caddyhttp.MiddlewareHandler = (*SecurityHeaders)(nil)
 	_ caddy.Provisioner           = (*SecurityHeaders)(nil)
 	_ caddy.Validator             = (*SecurityHeaders)(nil)
-	_ io.ReaderFrom               = (*securityHeadersWriter)(nil)
 )
