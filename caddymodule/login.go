@@ -195,22 +195,9 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	// Rotation: any session the client brought ends now, whether or not
 	// the login succeeds; it never becomes the new session.
-	var ended int
-	var endErr error
-	sessions.CookieValues(r.Header, l.mgr.CookieName(), func(v string) bool {
-		found, err := l.mgr.EndToken(r.Context(), v)
-		if err != nil {
-			endErr = err
-			return false
-		}
-		if found {
-			ended++
-		}
-		return ended < 10
-	})
-	if endErr != nil {
-		l.logger.Error("ending the previous session failed", zap.Error(endErr))
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	ended, sp := endPresentedSessions(r, l.mgr, l.logger)
+	if sp != nil {
+		return Fail(sp)
 	}
 	secure := r.TLS != nil
 	if !ok {
@@ -227,13 +214,11 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
 			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}
-	token, info, err := l.mgr.Create(r.Context(), user, l.meta[user])
-	if err != nil {
-		l.logger.Error("creating session failed", zap.Error(err))
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	token, info, sp := startSession(w, r, l.mgr, l.logger, user, l.meta[user])
+	if sp != nil {
+		return Fail(sp)
 	}
 	Audit(r, "login_succeeded", "", zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
-	http.SetCookie(w, l.mgr.Cookie(token, secure))
 	body, _ := json.Marshal(loginResponse{User: user, SessionID: info.ID, Expires: info.Created.Add(l.mgr.Config().Lifetime).UTC(), CSRFToken: sessions.CSRFToken(token)})
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

@@ -19,12 +19,12 @@ func init() {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "map")
 	}
 	for _, d := range []string{
-		"apigw_api_key", "apigw_jwt", "apigw_session", "apigw_csrf", "apigw_signature",
+		"apigw_api_key", "apigw_jwt", "apigw_introspect", "apigw_session", "apigw_csrf", "apigw_signature",
 		"apigw_authorize", "apigw_rate_limit", "apigw_validate",
 	} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "forward_auth")
 	}
-	for _, d := range []string{"apigw_login", "apigw_logout"} {
+	for _, d := range []string{"apigw_login", "apigw_logout", "apigw_oidc"} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "respond")
 	}
 }

@@ -177,6 +177,12 @@ type SessionAuth struct {
 	// Headers names the upstream headers carrying the identity (default
 	// X-Auth-User, plus X-Auth-Method).
 	Headers IdentityHeaders `json:"headers,omitzero"`
+	// LoginRedirect, if set (e.g. "/auth/login"), sends a browser
+	// navigation without a valid session (GET or HEAD with an Accept
+	// header containing text/html) a 302 to
+	// "<login_redirect>?return_to=<the path and query>" instead of the 401;
+	// other requests still get the 401. Default: off.
+	LoginRedirect string `json:"login_redirect,omitempty"`
 
 	mgr    *sessions.Manager
 	cookie string
@@ -200,6 +206,11 @@ func (s *SessionAuth) Provision(ctx caddy.Context) error {
 	}
 	s.mgr = mgr
 	s.cookie = mgr.CookieName()
+	if s.LoginRedirect != "" {
+		if err := checkLoginRedirect(s.LoginRedirect); err != nil {
+			return fmt.Errorf("apigw_session: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -238,6 +249,10 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 		return caddyauth.User{}, false, nil
 	}
 	if token == "" {
+		if s.LoginRedirect != "" && isNavigation(r) {
+			RecordAuthFailure(r, loginRedirect(s.LoginRedirect, r, tried > 0))
+			return caddyauth.User{}, false, nil
+		}
 		if tried == 0 {
 			RecordAuthFailure(r, problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no session cookie: log in first").
 				WithHeader("WWW-Authenticate", sessionChallenge(s.cookie)))
@@ -293,6 +308,7 @@ func (c csrfTokenOf) GoString() string { return "csrfToken" }
 //	    pass_cookie                         # keep the session cookie upstream
 //	    user_header <header>|-              # default X-Auth-User
 //	    claim_header <metadata> <header>    # e.g. claim_header roles X-Auth-Roles
+//	    login_redirect <path>               # 302 browser navigations without a session there
 //	    csrf off|origin|double_submit       # default origin
 //	    trusted_origin <origin>...          # extra origins allowed to send unsafe requests
 //	    allow_missing_origin                # let unsafe requests without Origin/Referer/Sec-Fetch-Site through
@@ -334,6 +350,13 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 				auth.Headers.Claims = map[string]string{}
 			}
 			auth.Headers.Claims[claim] = header
+		case "login_redirect":
+			if !h.AllArgs(&auth.LoginRedirect) {
+				return nil, h.ArgErr()
+			}
+			if err := checkLoginRedirect(auth.LoginRedirect); err != nil {
+				return nil, h.Errf("apigw_session: %v", err)
+			}
 		case "csrf":
 			if !h.AllArgs(&csrf.Mode) {
 				return nil, h.ArgErr()
@@ -347,7 +370,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 			if ok, err := csrf.unmarshalOption(h.Dispenser, opt); err != nil {
 				return nil, err
 			} else if !ok {
-				return nil, h.Errf("apigw_session: unrecognized option %q (known: pass_cookie, user_header, claim_header, csrf, trusted_origin, allow_missing_origin, csrf_header, csrf_cookie)", opt)
+				return nil, h.Errf("apigw_session: unrecognized option %q (known: pass_cookie, user_header, claim_header, login_redirect, csrf, trusted_origin, allow_missing_origin, csrf_header, csrf_cookie)", opt)
 			}
 		}
 	}

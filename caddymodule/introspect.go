@@ -1,0 +1,232 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/oidc"
+	"github.com/apigw/caddy-apigw/problem"
+)
+
+func init() {
+	caddy.RegisterModule(IntrospectAuth{})
+}
+
+// IntrospectionVar is the replacer key holding the *oidc.Result of an
+// accepted token ({apigw.introspection}), e.g. for proof-of-possession
+// checks of its cnf.
+const IntrospectionVar = "apigw.introspection"
+
+// IntrospectAuth authenticates opaque OAuth 2.0 access tokens
+// (`Authorization: Bearer <token>`) at the issuer's RFC 7662 introspection
+// endpoint, with client_secret_basic. It is an authentication provider
+// for Caddy's authentication handler, like apigw_jwt.
+//
+// Answers are cached by the SHA-256 of the token: an active one until
+// min(exp, cache_ttl), an inactive one for negative_cache_ttl; concurrent
+// requests for one token make one call. While the issuer is down, cached
+// active answers keep working until they expire; other tokens get 503
+// service_unavailable. An inactive token is 401 invalid_token. A token
+// whose answer carries a cnf (DPoP jkt or mTLS x5t#S256) is
+// sender-constrained and refused as a Bearer token (401 invalid_token).
+//
+// The identity: sub is the user (client_id when the token has no sub,
+// e.g. client credentials), scope the scopes ({http.auth.user.scope}),
+// client_id and username metadata; the method is "introspection".
+type IntrospectAuth struct {
+	OIDCClient
+	// IntrospectionEndpoint overrides the discovered
+	// introspection_endpoint. Default: from discovery.
+	IntrospectionEndpoint string `json:"introspection_endpoint,omitempty"`
+	// CacheTTL caps how long an active answer is reused (never past the
+	// token's exp). Default: 60s.
+	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
+	// NegativeCacheTTL is how long an inactive answer is reused; at most
+	// 5s. Default: 5s.
+	NegativeCacheTTL caddy.Duration `json:"negative_cache_ttl,omitempty"`
+	// CacheSize bounds the number of cached answers. Default: 10000.
+	CacheSize int `json:"cache_size,omitempty"`
+	// MaxResponseSize caps the introspection answer in bytes; a larger
+	// one is a 503. Default: 64 KiB.
+	MaxResponseSize int64 `json:"max_response_size,omitempty"`
+	// Realm is the realm of the Bearer challenge. Default: caddy-apigw.
+	Realm string `json:"realm,omitempty"`
+	// PassCredential keeps the Authorization header on the request that
+	// goes upstream. Default: it is removed.
+	PassCredential bool `json:"pass_credential,omitempty"`
+	// IdentityHeaders names the upstream headers carrying the identity
+	// (default X-Auth-User), e.g. {"scope": "X-Auth-Scope"}.
+	IdentityHeaders IdentityHeaders `json:"identity_headers,omitzero"`
+
+	disc      *oidc.Discovery
+	in        *oidc.Introspector
+	challenge string
+	missing   *problem.Problem
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (IntrospectAuth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.authentication.providers.apigw_introspect",
+		New: func() caddy.Module { return new(IntrospectAuth) },
+	}
+}
+
+// MaxNegativeCacheTTL bounds NegativeCacheTTL: a token that becomes
+// active (or is revoked and re-issued) must not wait long.
+const MaxNegativeCacheTTL = 5 * time.Second
+
+// Provision checks the settings. It never contacts the issuer.
+func (a *IntrospectAuth) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	var err error
+	if a.disc, err = a.provisionClient("apigw_introspect"); err != nil {
+		return err
+	}
+	if a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
+		return fmt.Errorf("apigw_introspect: negative_cache_ttl %s is longer than %s", time.Duration(a.NegativeCacheTTL), MaxNegativeCacheTTL)
+	}
+	if err := validateIdentityHeaders(a.IdentityHeaders); err != nil {
+		return fmt.Errorf("apigw_introspect: %w", err)
+	}
+	endpoint := caddy.NewReplacer().ReplaceKnown(a.IntrospectionEndpoint, "")
+	if endpoint != "" {
+		if err := oidc.CheckIssuerURL(endpoint, a.AllowInsecureLoopback); err != nil {
+			return fmt.Errorf("apigw_introspect: introspection_endpoint: %w", err)
+		}
+	}
+	a.in = &oidc.Introspector{
+		Endpoint: func(ctx context.Context) (string, error) {
+			if endpoint != "" {
+				return endpoint, nil
+			}
+			p, err := a.disc.Get(ctx)
+			if err != nil {
+				return "", err
+			}
+			if p.Meta.IntrospectionURL == "" {
+				return "", errors.New("the issuer advertises no introspection_endpoint")
+			}
+			return p.Meta.IntrospectionURL, nil
+		},
+		ClientID:     a.ClientID,
+		ClientSecret: a.ClientSecret,
+		Client:       a.disc.Client(),
+		TTL:          time.Duration(a.CacheTTL),
+		NegTTL:       time.Duration(a.NegativeCacheTTL),
+		MaxEntries:   a.CacheSize,
+		MaxBody:      a.MaxResponseSize,
+		Timeout:      time.Duration(a.Timeout),
+	}
+	realm := a.Realm
+	if realm == "" {
+		realm = DefaultJWTRealm
+	}
+	a.challenge = `Bearer realm=` + strconv.Quote(realm)
+	a.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no bearer token: send Authorization: Bearer <token>").
+		WithHeader("WWW-Authenticate", a.challenge)
+	return nil
+}
+
+// Introspector returns the provider's introspection client (cache and
+// call counter), for tests and for proof-of-possession wiring.
+func (a *IntrospectAuth) Introspector() *oidc.Introspector { return a.in }
+
+func (a *IntrospectAuth) invalid(detail string) *problem.Problem {
+	return problem.New(http.StatusUnauthorized, problem.CodeInvalidToken, detail).WithHeader("WWW-Authenticate",
+		a.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
+}
+
+func (a *IntrospectAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	RequestID(w, r)
+	RecordAuthFailure(r, p)
+	if p.Code != problem.CodeMissingCredentials {
+		Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_introspect"), zap.String("reason", p.Detail))
+	}
+}
+
+// Authenticate implements caddyauth.Authenticator.
+func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+	vals := r.Header["Authorization"]
+	if len(vals) == 0 {
+		a.reject(w, r, a.missing)
+		return caddyauth.User{}, false, nil
+	}
+	v := strings.TrimSpace(vals[0])
+	if len(vals) != 1 || len(v) < 8 || !strings.EqualFold(v[:7], "bearer ") || strings.TrimSpace(v[7:]) == "" {
+		a.reject(w, r, a.invalid(`the Authorization header must be "Bearer <token>"`))
+		return caddyauth.User{}, false, nil
+	}
+	token := strings.TrimSpace(v[7:])
+	res, err := a.in.Introspect(r.Context(), token)
+	if err != nil {
+		var ie *oidc.IntrospectionError
+		detail := "token introspection failed"
+		if errors.As(err, &ie) {
+			detail = ie.Detail
+		}
+		a.logger.Warn("token introspection unavailable", zap.String("issuer", a.Issuer), zap.Error(err))
+		p := a.unreachable("the token cannot be checked")
+		if !errors.Is(err, oidc.ErrUnavailable) {
+			p = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the token cannot be checked: "+detail).WithHeader("Retry-After", "5")
+		}
+		RequestID(w, r)
+		RecordAuthFailure(r, p)
+		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_introspect"))
+		return caddyauth.User{}, false, nil
+	}
+	if !res.Active {
+		a.reject(w, r, a.invalid("the token is not active (unknown, expired or revoked)"))
+		return caddyauth.User{}, false, nil
+	}
+	if res.Bound() {
+		a.reject(w, r, a.invalid("the token is sender-constrained (cnf): present it with its proof of possession, not as Bearer"))
+		return caddyauth.User{}, false, nil
+	}
+	user := res.Sub
+	if user == "" {
+		user = res.ClientID
+	}
+	if user == "" {
+		a.reject(w, r, a.invalid("the token has neither sub nor client_id"))
+		return caddyauth.User{}, false, nil
+	}
+	id := &authn.Identity{ID: user, Method: "introspection", Scopes: res.Scopes}
+	if res.ClientID != "" || res.Username != "" {
+		id.Claims = make(map[string]any, 2)
+		if res.ClientID != "" {
+			id.Claims["client_id"] = res.ClientID
+		}
+		if res.Username != "" {
+			id.Claims["username"] = res.Username
+		}
+	}
+	if !a.PassCredential {
+		delete(r.Header, "Authorization")
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(IntrospectionVar, res)
+	}
+	if c := a.logger.Check(zapcore.DebugLevel, "introspected token accepted"); c != nil {
+		c.Write(zap.String("user", user))
+	}
+	return PublishIdentity(r, id, a.IdentityHeaders), true, nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner       = (*IntrospectAuth)(nil)
+	_ caddyauth.Authenticator = (*IntrospectAuth)(nil)
+)

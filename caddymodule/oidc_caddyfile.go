@@ -1,0 +1,254 @@
+package caddymodule
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"github.com/dustin/go-humanize"
+
+	"github.com/apigw/caddy-apigw/sessions"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("apigw_oidc", parseOIDC)
+	httpcaddyfile.RegisterHandlerDirective("apigw_introspect", parseIntrospect)
+}
+
+// parseOIDC sets up the OpenID Connect login handler. Syntax:
+//
+//	apigw_oidc [<matcher>] {
+//	    issuer <url>                         # required; discovery is lazy
+//	    issuer_name <hint>                   # named in the 503 detail, e.g. APIGW_OIDC_ISSUER
+//	    allow_insecure_loopback              # plain http for a loopback issuer only
+//	    client_id <id>                       # required
+//	    client_secret <secret>               # required, >= 32 bytes; use {$ENV_VAR}
+//	    redirect_uri <url>                   # required: this gateway's callback URL
+//	    post_logout_redirect_uri <url>
+//	    scopes <scope>...                    # default openid profile email
+//	    algorithms <alg>...                  # default RS256 ES256 PS256 EdDSA
+//	    login_path <path>                    # default /auth/login
+//	    logout_path <path>                   # default /auth/logout
+//	    default_return_to <path>             # default /app/
+//	    user_claim <claim>                   # default sub
+//	    claim_metadata <claim> [<key>]       # e.g. claim_metadata email
+//	    scope_claim <claim>
+//	    roles_claim <claim>
+//	    state_ttl <duration>                 # default 10m
+//	    timeout <duration>                   # default 5s
+//	    trusted_origin <origin>...           # other sites whose pages may log out
+//	}
+func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.Errf("apigw_oidc takes no arguments, only a block")
+	}
+	o := new(OIDCLogin)
+	path := func(dst *string, opt string) error {
+		if err := oidcArg(h.Dispenser, dst); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(*dst, "/") || strings.HasPrefix(*dst, "//") || strings.ContainsAny(*dst, "?#\\") {
+			return h.Errf("apigw_oidc: %s %q: want a local path such as /auth/login", opt, *dst)
+		}
+		return nil
+	}
+	for h.NextBlock(0) {
+		opt := h.Val()
+		if ok, err := o.unmarshalClientOption(h.Dispenser, opt); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var err error
+		switch opt {
+		case "redirect_uri":
+			err = oidcArg(h.Dispenser, &o.RedirectURI)
+		case "post_logout_redirect_uri":
+			err = oidcArg(h.Dispenser, &o.PostLogoutRedirectURI)
+		case "scopes":
+			if o.Scopes = append(o.Scopes, h.RemainingArgs()...); len(o.Scopes) == 0 {
+				return nil, h.ArgErr()
+			}
+		case "algorithms":
+			algs := h.RemainingArgs()
+			if len(algs) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, a := range algs {
+				if !slices.Contains(oidcAlgorithms, a) {
+					return nil, h.Errf("apigw_oidc: unknown algorithm %q (supported: %s)", a, strings.Join(oidcAlgorithms, " "))
+				}
+			}
+			o.Algorithms = append(o.Algorithms, algs...)
+		case "login_path":
+			err = path(&o.LoginPath, opt)
+		case "logout_path":
+			err = path(&o.LogoutPath, opt)
+		case "default_return_to":
+			err = path(&o.DefaultReturnTo, opt)
+		case "user_claim":
+			err = oidcArg(h.Dispenser, &o.UserClaim)
+		case "claim_metadata":
+			args := h.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return nil, h.ArgErr()
+			}
+			key := args[0]
+			if len(args) == 2 {
+				key = args[1]
+			}
+			if o.ClaimMetadata == nil {
+				o.ClaimMetadata = map[string]string{}
+			}
+			o.ClaimMetadata[args[0]] = key
+		case "scope_claim":
+			err = oidcArg(h.Dispenser, &o.ScopeClaim)
+		case "roles_claim":
+			err = oidcArg(h.Dispenser, &o.RolesClaim)
+		case "state_ttl":
+			var s string
+			if err = oidcArg(h.Dispenser, &s); err == nil {
+				d, perr := caddy.ParseDuration(s)
+				if perr != nil || d <= 0 {
+					return nil, h.Errf("apigw_oidc: state_ttl %q: want a positive duration such as 10m", s)
+				}
+				o.StateTTL = caddy.Duration(d)
+			}
+		case "trusted_origin":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, a := range args {
+				if _, err := sessions.NormalizeOrigin(a); err != nil {
+					return nil, h.Errf("apigw_oidc trusted_origin: %v", err)
+				}
+			}
+			o.TrustedOrigins = append(o.TrustedOrigins, args...)
+		default:
+			return nil, h.Errf("apigw_oidc: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout redirect_uri post_logout_redirect_uri scopes algorithms login_path logout_path default_return_to user_claim claim_metadata scope_claim roles_claim state_ttl trusted_origin)", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := o.checkClientCaddyfile(h.Dispenser, "apigw_oidc"); err != nil {
+		return nil, err
+	}
+	if o.RedirectURI == "" {
+		return nil, h.Err("apigw_oidc: missing redirect_uri (this gateway's callback URL, e.g. https://gw.example.com/auth/callback)")
+	}
+	return o, nil
+}
+
+// oidcAlgorithms are the ID token algorithms go-oidc verifies.
+var oidcAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
+
+// parseIntrospect sets up the apigw_introspect authentication provider.
+// Syntax:
+//
+//	apigw_introspect [<matcher>] {
+//	    issuer <url>                         # required; discovery is lazy
+//	    issuer_name <hint>
+//	    allow_insecure_loopback
+//	    client_id <id>                       # required
+//	    client_secret <secret>               # required, >= 32 bytes
+//	    introspection_endpoint <url>         # default: discovered
+//	    cache_ttl <duration>                 # default 60s (never past exp)
+//	    negative_cache_ttl <duration>        # default 5s, at most 5s
+//	    cache_size <n>                       # default 10000
+//	    max_response_size <size>             # default 64KiB
+//	    timeout <duration>                   # default 5s
+//	    realm <realm>
+//	    pass_credential
+//	    user_header <header>|-
+//	    claim_header <claim> <header>        # e.g. claim_header scope X-Auth-Scope
+//	}
+func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h.Next() // consume directive name
+	if h.NextArg() {
+		return nil, h.Errf("apigw_introspect takes no arguments, only a block")
+	}
+	a := new(IntrospectAuth)
+	dur := func(dst *caddy.Duration, opt string) error {
+		var s string
+		if err := oidcArg(h.Dispenser, &s); err != nil {
+			return err
+		}
+		d, err := caddy.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return h.Errf("apigw_introspect: %s %q: want a positive duration such as 60s", opt, s)
+		}
+		*dst = caddy.Duration(d)
+		return nil
+	}
+	for h.NextBlock(0) {
+		opt := h.Val()
+		if ok, err := a.unmarshalClientOption(h.Dispenser, opt); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if ok, err := parseIdentityHeaderOption(h.Dispenser, &a.IdentityHeaders); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var err error
+		switch opt {
+		case "introspection_endpoint":
+			err = oidcArg(h.Dispenser, &a.IntrospectionEndpoint)
+		case "cache_ttl":
+			err = dur(&a.CacheTTL, opt)
+		case "negative_cache_ttl":
+			if err = dur(&a.NegativeCacheTTL, opt); err == nil && a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
+				err = h.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
+			}
+		case "cache_size":
+			var s string
+			if err = oidcArg(h.Dispenser, &s); err == nil {
+				n, cerr := strconv.Atoi(s)
+				if cerr != nil || n < 1 {
+					return nil, h.Errf("apigw_introspect: cache_size %q: want a positive number", s)
+				}
+				a.CacheSize = n
+			}
+		case "max_response_size":
+			var s string
+			if err = oidcArg(h.Dispenser, &s); err == nil {
+				n, perr := humanize.ParseBytes(s)
+				if perr != nil || n == 0 {
+					return nil, h.Errf("apigw_introspect: max_response_size %q: want a size such as 64KiB", s)
+				}
+				a.MaxResponseSize = int64(n)
+			}
+		case "realm":
+			err = oidcArg(h.Dispenser, &a.Realm)
+		case "pass_credential":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			a.PassCredential = true
+		default:
+			return nil, h.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header)", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := a.checkClientCaddyfile(h.Dispenser, "apigw_introspect"); err != nil {
+		return nil, err
+	}
+	return caddyauth.Authentication{
+		ProvidersRaw: caddy.ModuleMap{"apigw_introspect": caddyconfig.JSON(a, nil)},
+	}, nil
+}

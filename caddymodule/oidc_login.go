@@ -1,0 +1,471 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/apigw/caddy-apigw/oidc"
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/sessions"
+	"github.com/apigw/caddy-apigw/store"
+)
+
+func init() {
+	caddy.RegisterModule(OIDCLogin{})
+}
+
+// Defaults of OIDCLogin.
+const (
+	DefaultOIDCLoginPath  = "/auth/login"
+	DefaultOIDCLogoutPath = "/auth/logout"
+	DefaultOIDCReturnTo   = "/app/"
+	// OIDCStateCookie is the short-lived cookie binding a login to the
+	// browser that started it ("__Host-" prefixed with host_prefix).
+	OIDCStateCookie = "apigw_oidc_login"
+)
+
+// DefaultOIDCScopes are the scopes requested at login.
+var DefaultOIDCScopes = []string{"openid", "profile", "email"}
+
+// DefaultOIDCAlgorithms are the ID token signature algorithms accepted.
+var DefaultOIDCAlgorithms = []string{"RS256", "ES256", "PS256", "EdDSA"}
+
+// OIDCLogin is an OpenID Connect relying party (authorization code flow
+// with PKCE S256, state and nonce, client_secret_basic) that logs users
+// into caddy-apigw's own server-side sessions. It is a terminal handler
+// answering three paths:
+//
+//   - login_path (GET): 302 to the issuer's authorization endpoint, with
+//     a single-use state bound to the browser by a short-lived HttpOnly
+//     cookie (the state itself is kept in the apigw store, so it is single
+//     use on every instance); return_to must be a same-origin relative
+//     path, else default_return_to is used.
+//   - the path of redirect_uri (GET): the callback. It checks the state,
+//     exchanges the code (with the PKCE verifier), verifies the ID token
+//     (signature from the issuer's JWKS, algorithm allow-list, iss, aud,
+//     exp, nonce, at_hash) and starts a session exactly as apigw_login
+//     does (same cookie, store, rotation, timeouts, CSRF token, admin
+//     listing). The user is the ID token's user_claim (sub), claims map to
+//     session metadata, scopes and roles. Anything wrong → 401
+//     invalid_credentials, no session.
+//   - logout_path (POST): ends the session on every instance, and answers
+//     200 {"end_session_url": …} (RP-initiated logout with id_token_hint,
+//     or null when the issuer has no end_session_endpoint). Cross-site
+//     requests are refused (403 csrf_rejected) with the login's origin
+//     check.
+//
+// Other paths get 404. The ID token is kept server-side with the session,
+// never in a cookie.
+type OIDCLogin struct {
+	OIDCClient
+	// RedirectURI is this gateway's callback URL, registered at the
+	// issuer, e.g. "https://gw.example.com/auth/callback"; its path is
+	// the callback path. Placeholders are expanded at provision. Required.
+	RedirectURI string `json:"redirect_uri,omitempty"`
+	// PostLogoutRedirectURI is sent as post_logout_redirect_uri in the
+	// end_session_url. Placeholders are expanded. Default: none.
+	PostLogoutRedirectURI string `json:"post_logout_redirect_uri,omitempty"`
+	// Scopes are requested at login. Default: openid profile email.
+	Scopes []string `json:"scopes,omitempty"`
+	// Algorithms is the allow-list of ID token signature algorithms.
+	// Default: RS256 ES256 PS256 EdDSA.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// LoginPath starts a login. Default: /auth/login.
+	LoginPath string `json:"login_path,omitempty"`
+	// LogoutPath ends a session. Default: /auth/logout.
+	LogoutPath string `json:"logout_path,omitempty"`
+	// DefaultReturnTo is where the user goes after login when return_to
+	// is absent or refused. Default: /app/.
+	DefaultReturnTo string `json:"default_return_to,omitempty"`
+	// UserClaim is the ID token claim that becomes the user. Default: sub.
+	UserClaim string `json:"user_claim,omitempty"`
+	// ClaimMetadata maps ID token claims to session metadata keys
+	// (readable as {http.auth.user.<key>}), e.g. {"email": "email"}.
+	ClaimMetadata map[string]string `json:"claim_metadata,omitempty"`
+	// ScopeClaim, if set, names the ID token claim whose values become the
+	// session's scopes (for apigw_authorize). Default: none.
+	ScopeClaim string `json:"scope_claim,omitempty"`
+	// RolesClaim, if set, names the claim whose values become roles.
+	RolesClaim string `json:"roles_claim,omitempty"`
+	// StateTTL is how long a started login may take. Default: 10m.
+	StateTTL caddy.Duration `json:"state_ttl,omitempty"`
+	// TrustedOrigins lists other sites whose pages may POST to the logout
+	// path (as apigw_login's trusted_origins).
+	TrustedOrigins []string `json:"trusted_origins,omitempty"`
+
+	callbackPath string
+	disc         *oidc.Discovery
+	states       *oidc.States
+	mapping      oidc.ClaimMapping
+	policy       sessions.OriginPolicy
+	mgr          *sessions.Manager
+	st           store.Store
+	stateCookie  string
+	logger       *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (OIDCLogin) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.apigw_oidc",
+		New: func() caddy.Module { return new(OIDCLogin) },
+	}
+}
+
+// Provision checks the settings and connects to the session store. It
+// never contacts the issuer.
+func (o *OIDCLogin) Provision(ctx caddy.Context) error {
+	o.logger = ctx.Logger()
+	var err error
+	if o.disc, err = o.provisionClient("apigw_oidc"); err != nil {
+		return err
+	}
+	repl := caddy.NewReplacer()
+	o.RedirectURI = repl.ReplaceKnown(o.RedirectURI, "")
+	o.PostLogoutRedirectURI = repl.ReplaceKnown(o.PostLogoutRedirectURI, "")
+	u, err := url.Parse(o.RedirectURI)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Path == "" {
+		return fmt.Errorf("apigw_oidc: redirect_uri %q: want this gateway's absolute callback URL, e.g. https://gw.example.com/auth/callback", o.RedirectURI)
+	}
+	o.callbackPath = u.Path
+	if o.PostLogoutRedirectURI != "" {
+		if u, err := url.Parse(o.PostLogoutRedirectURI); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			return fmt.Errorf("apigw_oidc: post_logout_redirect_uri %q is not an absolute http(s) URL", o.PostLogoutRedirectURI)
+		}
+	}
+	if len(o.Scopes) == 0 {
+		o.Scopes = DefaultOIDCScopes
+	}
+	if len(o.Algorithms) == 0 {
+		o.Algorithms = DefaultOIDCAlgorithms
+	}
+	if o.LoginPath == "" {
+		o.LoginPath = DefaultOIDCLoginPath
+	}
+	if o.LogoutPath == "" {
+		o.LogoutPath = DefaultOIDCLogoutPath
+	}
+	if o.DefaultReturnTo == "" {
+		o.DefaultReturnTo = DefaultOIDCReturnTo
+	}
+	if oidc.SafeReturnTo(o.DefaultReturnTo, "") == "" {
+		return fmt.Errorf("apigw_oidc: default_return_to %q: want a local path such as /app/", o.DefaultReturnTo)
+	}
+	o.mapping = oidc.ClaimMapping{UserClaim: o.UserClaim, Metadata: o.ClaimMetadata, ScopeClaim: o.ScopeClaim, RolesClaim: o.RolesClaim}
+	if err := o.mapping.Validate(); err != nil {
+		return fmt.Errorf("apigw_oidc: %w", err)
+	}
+	o.policy = sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}
+	for _, t := range o.TrustedOrigins {
+		norm, err := sessions.NormalizeOrigin(t)
+		if err != nil {
+			return fmt.Errorf("apigw_oidc trusted_origin: %w", err)
+		}
+		o.policy.Trusted = append(o.policy.Trusted, norm)
+	}
+	if o.mgr, err = SessionManagerFrom(ctx); err != nil {
+		return fmt.Errorf("apigw_oidc: %w", err)
+	}
+	if o.st, err = StoreFrom(ctx); err != nil {
+		return fmt.Errorf("apigw_oidc: %w", err)
+	}
+	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL))
+	o.stateCookie = OIDCStateCookie
+	if o.mgr.Config().HostPrefix {
+		o.stateCookie = sessions.HostPrefix + OIDCStateCookie
+	}
+	return nil
+}
+
+// ServeHTTP dispatches to the login, callback and logout endpoints. It is
+// terminal.
+func (o *OIDCLogin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	w.Header().Set("Cache-Control", "no-store")
+	switch r.URL.Path {
+	case o.LoginPath:
+		return o.login(w, r)
+	case o.callbackPath:
+		return o.callback(w, r)
+	case o.LogoutPath:
+		return o.logout(w, r)
+	}
+	return Fail(problem.New(http.StatusNotFound, problem.CodeNotFound, "no such resource"))
+}
+
+func (o *OIDCLogin) oauth2Config(p *oidc.Provider) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     o.ClientID,
+		ClientSecret: o.ClientSecret,
+		Endpoint:     oauth2.Endpoint{AuthURL: p.Meta.AuthURL, TokenURL: p.Meta.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		RedirectURL:  o.RedirectURI,
+		Scopes:       o.Scopes,
+	}
+}
+
+func getOnly(r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "use GET").WithHeader("Allow", "GET, HEAD"))
+	}
+	return nil
+}
+
+// login starts the authorization code flow.
+func (o *OIDCLogin) login(w http.ResponseWriter, r *http.Request) error {
+	if err := getOnly(r); err != nil {
+		return err
+	}
+	returnTo := o.DefaultReturnTo
+	if vals := r.URL.Query()["return_to"]; len(vals) == 1 {
+		returnTo = oidc.SafeReturnTo(vals[0], o.DefaultReturnTo)
+	}
+	p, err := o.disc.Get(r.Context())
+	if err != nil {
+		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
+		return Fail(o.unreachable("login is unavailable"))
+	}
+	browser, _ := sessions.RequestCookie(r, o.stateCookie)
+	state, cookie, ls, err := o.states.Begin(r.Context(), browser, returnTo)
+	if err != nil {
+		o.logger.Error("saving login state failed", zap.Error(err))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	http.SetCookie(w, o.stateCookieFor(r, cookie, int(o.states.TTL()/time.Second)))
+	target := o.oauth2Config(p).AuthCodeURL(state, gooidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
+	http.Redirect(w, r, target, http.StatusFound)
+	return nil
+}
+
+// stateCookieFor is the login-state cookie: HttpOnly, SameSite=Lax (it
+// must come back on the top-level redirect from the issuer), scoped to
+// the callback path unless the __Host- prefix requires Path=/.
+func (o *OIDCLogin) stateCookieFor(r *http.Request, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: o.stateCookie, Value: value, Path: o.callbackPath, MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil}
+	if o.mgr.Config().HostPrefix {
+		c.Path, c.Secure = "/", true
+	}
+	return c
+}
+
+// callbackParams are the parameters a callback may carry (RFC 6749
+// §4.1.2, RFC 9207 iss); any other, or any given twice, is refused.
+var callbackParams = map[string]bool{"code": true, "state": true, "iss": true, "error": true, "error_description": true, "error_uri": true, "session_state": true}
+
+// badCallback is the 401 for every failed callback; detail says what
+// failed, never echoing the input.
+func (o *OIDCLogin) badCallback(r *http.Request, detail string) error {
+	Audit(r, "login_failed", problem.CodeInvalidCredentials, zap.String("method", "oidc"), zap.String("reason", detail))
+	return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, detail))
+}
+
+// callback finishes the login.
+func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
+	if err := getOnly(r); err != nil {
+		return err
+	}
+	// the login-state cookie has served its purpose whatever happens
+	http.SetCookie(w, o.stateCookieFor(r, "", -1))
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return o.badCallback(r, "the callback's query is malformed")
+	}
+	for k, v := range q {
+		if !callbackParams[k] {
+			return o.badCallback(r, "the callback has an unexpected parameter")
+		}
+		if len(v) != 1 {
+			return o.badCallback(r, "the callback repeats the parameter "+k)
+		}
+	}
+	state, code, errCode := q.Get("state"), q.Get("code"), q.Get("error")
+	browser, _ := sessions.RequestCookie(r, o.stateCookie)
+	if state == "" {
+		return o.badCallback(r, "the callback has no state")
+	}
+	ls, err := o.states.Consume(r.Context(), state, browser)
+	if errors.Is(err, oidc.ErrStateInvalid) {
+		return o.badCallback(r, "the login state is unknown, expired, already used or was started in another browser: start again at "+o.LoginPath)
+	}
+	if err != nil {
+		o.logger.Error("reading login state failed", zap.Error(err))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	if errCode != "" {
+		return o.badCallback(r, "the OpenID provider refused the login ("+oauthErrorCode(errCode)+")")
+	}
+	if code == "" {
+		return o.badCallback(r, "the callback has no code")
+	}
+	if iss, ok := q["iss"]; ok && iss[0] != o.Issuer {
+		return o.badCallback(r, "the callback's iss is not the configured issuer")
+	}
+	p, err := o.disc.Get(r.Context())
+	if err != nil {
+		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
+		return Fail(o.unreachable("the login cannot be completed"))
+	}
+	ctx, cancel := context.WithTimeout(o.disc.Context(r.Context()), time.Duration(o.timeout()))
+	defer cancel()
+	tok, err := o.oauth2Config(p).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
+			return o.badCallback(r, "the code exchange failed ("+oauthErrorCode(re.ErrorCode)+")")
+		}
+		o.logger.Warn("code exchange failed", zap.String("issuer", o.Issuer), zap.Error(err))
+		return Fail(o.unreachable("the login cannot be completed"))
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return o.badCallback(r, "the token response has no ID token")
+	}
+	idt, err := p.OIDC.Verifier(&gooidc.Config{ClientID: o.ClientID, SupportedSigningAlgs: o.Algorithms}).Verify(ctx, rawID)
+	if err != nil {
+		return o.badCallback(r, "the ID token is invalid (signature, algorithm, issuer, audience or expiry)")
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
+		return o.badCallback(r, "the ID token's nonce does not match the login")
+	}
+	if idt.AccessTokenHash != "" && idt.VerifyAccessToken(tok.AccessToken) != nil {
+		return o.badCallback(r, "the ID token's at_hash does not match the access token")
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return o.badCallback(r, "the ID token's claims cannot be read")
+	}
+	user, meta, err := o.mapping.Identity(claims)
+	if err != nil {
+		return o.badCallback(r, err.Error())
+	}
+	ended, sp := endPresentedSessions(r, o.mgr, o.logger)
+	if sp != nil {
+		return Fail(sp)
+	}
+	_, info, sp := startSession(w, r, o.mgr, o.logger, user, meta)
+	if sp != nil {
+		return Fail(sp)
+	}
+	if err := oidc.SaveIDToken(r.Context(), o.st, info.ID, rawID, o.mgr.Config().Lifetime); err != nil {
+		o.logger.Warn("keeping the ID token failed; logout will offer no id_token_hint", zap.Error(err))
+	}
+	Audit(r, "login_succeeded", "", zap.String("method", "oidc"), zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
+	http.Redirect(w, r, ls.ReturnTo, http.StatusFound)
+	return nil
+}
+
+func (o *OIDCLogin) timeout() time.Duration {
+	if o.Timeout > 0 {
+		return time.Duration(o.Timeout)
+	}
+	return oidc.DefaultTimeout
+}
+
+// oauthErrorCode returns an OAuth error code fit to repeat (RFC 6749
+// error codes are %x20-21 / %x23-5B / %x5D-7E; we allow [a-z_] only).
+func oauthErrorCode(s string) string {
+	if s == "" || len(s) > 64 {
+		return "unknown error"
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+			return "unknown error"
+		}
+	}
+	return s
+}
+
+// logout ends the session and offers RP-initiated logout.
+func (o *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log out with POST").WithHeader("Allow", http.MethodPost))
+	}
+	if reason := o.policy.Check(r); reason != "" {
+		Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("route_kind", "logout"))
+		return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, "logout from another site refused: "+reason))
+	}
+	name := o.mgr.CookieName()
+	var sent int
+	var handle string
+	var lookupErr error
+	sessions.CookieValues(r.Header, name, func(v string) bool {
+		sent++
+		s, err := o.mgr.Lookup(r.Context(), v)
+		if err == nil {
+			handle = s.ID
+			return false
+		}
+		if !errors.Is(err, sessions.ErrInvalid) {
+			lookupErr = err
+			return false
+		}
+		return sent < 10
+	})
+	if lookupErr == nil && handle != "" {
+		if _, sp := endPresentedSessions(r, o.mgr, o.logger); sp != nil {
+			return Fail(sp)
+		}
+	}
+	if lookupErr != nil {
+		o.logger.Error("ending session failed", zap.Error(lookupErr))
+		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	}
+	if sent == 0 {
+		return Fail(problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no session cookie: nothing to log out").
+			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	}
+	http.SetCookie(w, o.mgr.ClearCookie(r.TLS != nil))
+	if handle == "" {
+		Audit(r, "logout_rejected", problem.CodeInvalidSession)
+		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidSession, "the session is invalid, ended or expired").
+			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	}
+	idToken, err := oidc.TakeIDToken(r.Context(), o.st, handle)
+	if err != nil {
+		o.logger.Warn("reading the ID token failed; logout offers no id_token_hint", zap.Error(err))
+	}
+	Audit(r, "logout", "", zap.String("method", "oidc"), zap.String("session_id", handle))
+	var endURL *string
+	if p, err := o.disc.Get(r.Context()); err == nil && p.Meta.EndSessionURL != "" {
+		if u, err := url.Parse(p.Meta.EndSessionURL); err == nil {
+			q := u.Query()
+			if idToken != "" {
+				q.Set("id_token_hint", idToken)
+			}
+			q.Set("client_id", o.ClientID)
+			if o.PostLogoutRedirectURI != "" {
+				q.Set("post_logout_redirect_uri", o.PostLogoutRedirectURI)
+			}
+			u.RawQuery = q.Encode()
+			s := u.String()
+			endURL = &s
+		}
+	}
+	body, _ := json.Marshal(struct {
+		EndSessionURL *string `json:"end_session_url"`
+	}{endURL})
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(body, '\n'))
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyhttp.MiddlewareHandler = (*OIDCLogin)(nil)
+	_ caddy.Provisioner           = (*OIDCLogin)(nil)
+)

@@ -1,0 +1,50 @@
+package caddymodule
+
+import (
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/sessions"
+)
+
+// endPresentedSessions ends every session cookie the request carries (at
+// most 10): session rotation at login, so a session planted before login
+// never becomes the logged-in session. It is shared by POST /login and the
+// OIDC callback. It returns how many sessions ended, or a 503 problem when
+// the store fails.
+func endPresentedSessions(r *http.Request, mgr *sessions.Manager, logger *zap.Logger) (int, *problem.Problem) {
+	var ended int
+	var endErr error
+	sessions.CookieValues(r.Header, mgr.CookieName(), func(v string) bool {
+		found, err := mgr.EndToken(r.Context(), v)
+		if err != nil {
+			endErr = err
+			return false
+		}
+		if found {
+			ended++
+		}
+		return ended < 10
+	})
+	if endErr != nil {
+		logger.Error("ending the previous session failed", zap.Error(endErr))
+		return 0, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
+	}
+	return ended, nil
+}
+
+// startSession creates a session for user with meta and sets its cookie:
+// the one way every login (POST /login, the OIDC callback) starts a
+// session, so cookie, store, timeouts, per-user cap, CSRF token and admin
+// listing are the same whichever way the user logged in.
+func startSession(w http.ResponseWriter, r *http.Request, mgr *sessions.Manager, logger *zap.Logger, user string, meta map[string]string) (string, sessions.Info, *problem.Problem) {
+	token, info, err := mgr.Create(r.Context(), user, meta)
+	if err != nil {
+		logger.Error("creating session failed", zap.Error(err))
+		return "", info, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
+	}
+	http.SetCookie(w, mgr.Cookie(token, r.TLS != nil))
+	return token, info, nil
+}

@@ -1,0 +1,169 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/sync/singleflight"
+)
+
+// Backoff bounds of discovery retries.
+const (
+	DefaultMinBackoff = 500 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	DefaultTimeout    = 5 * time.Second
+)
+
+// ErrUnavailable is returned while the issuer cannot be discovered.
+var ErrUnavailable = errors.New("oidc: issuer unavailable")
+
+// Metadata is the part of the issuer's discovery document the gateway uses.
+type Metadata struct {
+	AuthURL          string `json:"authorization_endpoint"`
+	TokenURL         string `json:"token_endpoint"`
+	EndSessionURL    string `json:"end_session_endpoint"`
+	IntrospectionURL string `json:"introspection_endpoint"`
+	RevocationURL    string `json:"revocation_endpoint"`
+}
+
+// Provider is a discovered issuer.
+type Provider struct {
+	// OIDC is go-oidc's provider (JWKS cache, ID token verifier).
+	OIDC *gooidc.Provider
+	// Meta holds the endpoints.
+	Meta Metadata
+}
+
+// CheckIssuerURL checks that issuer is an https URL, or plain http on a
+// loopback host when allowInsecureLoopback is set.
+func CheckIssuerURL(issuer string, allowInsecureLoopback bool) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("issuer %q is not an absolute URL without query or fragment", issuer)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if !allowInsecureLoopback {
+			return fmt.Errorf("issuer %q uses plain http: use https, or for a loopback issuer in development set allow_insecure_loopback", issuer)
+		}
+		if !IsLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("issuer %q uses plain http on a host that is not loopback: use https", issuer)
+		}
+		return nil
+	}
+	return fmt.Errorf("issuer %q: scheme must be https", issuer)
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback IP.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Discovery discovers an issuer lazily, on first use, and keeps the
+// result. While the issuer is unreachable every Get fails fast with
+// ErrUnavailable; a new attempt is made after a backoff that doubles from
+// MinBackoff to MaxBackoff, so the gateway neither blocks at startup nor
+// hammers a down issuer, and recovers by itself.
+type Discovery struct {
+	issuer     string
+	client     *http.Client
+	timeout    time.Duration
+	minBackoff time.Duration
+	maxBackoff time.Duration
+
+	sf      singleflight.Group
+	mu      sync.Mutex
+	p       *Provider
+	lastErr error
+	next    time.Time
+	backoff time.Duration
+	now     func() time.Time
+}
+
+// NewDiscovery returns a lazy discovery of issuer using client for every
+// call to the issuer (discovery, JWKS, token, introspection).
+func NewDiscovery(issuer string, client *http.Client, timeout time.Duration) *Discovery {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	return &Discovery{issuer: issuer, client: client, timeout: timeout,
+		minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, now: time.Now}
+}
+
+// Issuer returns the issuer URL.
+func (d *Discovery) Issuer() string { return d.issuer }
+
+// Client returns the HTTP client used for the issuer.
+func (d *Discovery) Client() *http.Client { return d.client }
+
+// Context returns ctx carrying the issuer HTTP client for go-oidc and
+// x/oauth2.
+func (d *Discovery) Context(ctx context.Context) context.Context {
+	return context.WithValue(gooidc.ClientContext(ctx, d.client), oauth2.HTTPClient, d.client)
+}
+
+// Get returns the discovered provider, discovering it if needed (one
+// attempt at a time, at most one per backoff interval). The attempt is
+// detached from ctx's cancellation so one impatient client cannot fail it
+// for the others.
+func (d *Discovery) Get(ctx context.Context) (*Provider, error) {
+	d.mu.Lock()
+	p, next, lastErr := d.p, d.next, d.lastErr
+	d.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	if lastErr != nil && d.now().Before(next) {
+		return nil, lastErr
+	}
+	v, err, _ := d.sf.Do("", func() (any, error) {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.timeout)
+		defer cancel()
+		p, err := d.discover(actx)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err != nil {
+			if d.backoff == 0 {
+				d.backoff = d.minBackoff
+			} else if d.backoff *= 2; d.backoff > d.maxBackoff {
+				d.backoff = d.maxBackoff
+			}
+			d.lastErr = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			d.next = d.now().Add(d.backoff)
+			return nil, d.lastErr
+		}
+		d.p, d.lastErr, d.backoff = p, nil, 0
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Provider), nil
+}
+
+func (d *Discovery) discover(ctx context.Context) (*Provider, error) {
+	op, err := gooidc.NewProvider(d.Context(ctx), d.issuer)
+	if err != nil {
+		return nil, err
+	}
+	var meta Metadata
+	if err := op.Claims(&meta); err != nil {
+		return nil, fmt.Errorf("reading discovery document: %w", err)
+	}
+	return &Provider{OIDC: op, Meta: meta}, nil
+}
