@@ -150,4 +150,3 @@ func oidcArg(d *caddyfile.Dispenser, dst *string) error {
 	}
 	return nil
 }
-
