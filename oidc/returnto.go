@@ -21,9 +21,12 @@ func SafeReturnTo(raw, def string) string {
 	}
 	// Decode repeatedly so that encoded slashes, backslashes and control
 	// characters are judged as a browser or a later hop might read them.
+	if !safePathChars(raw) {
+		return def
+	}
 	s := raw
 	for i := 0; i < 3; i++ {
-		if !safePathChars(s) {
+		if !safeDecodedChars(s) {
 			return def
 		}
 		if len(s) > 1 && (s[1] == '/' || s[1] == '\\') {
@@ -63,6 +66,17 @@ func safePathChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c <= ' ' || c == 0x7f || c == '\\' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// safeDecodedChars rejects, in a decoded form, what could split a header
+// or turn into a slash: control characters and backslashes.
+func safeDecodedChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f || c == '\\' {
 			return false
 		}
 	}
