@@ -128,7 +128,19 @@ func (OIDCLogin) CaddyModule() caddy.ModuleInfo {
 // Provision checks the settings and connects to the session store. It
 // never contacts the issuer.
 func (o *OIDCLogin) Provision(ctx caddy.Context) error {
-	o.logger = ctx.Logger()
+	mgr, err := SessionManagerFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_oidc: %w", err)
+	}
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("apigw_oidc: %w", err)
+	}
+	return o.provision(ctx.Logger(), mgr, st)
+}
+
+func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st store.Store) error {
+	o.logger, o.mgr, o.st = logger, mgr, st
 	var err error
 	if o.disc, err = o.provisionClient("apigw_oidc"); err != nil {
 		return err
@@ -175,12 +187,6 @@ func (o *OIDCLogin) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("apigw_oidc trusted_origin: %w", err)
 		}
 		o.policy.Trusted = append(o.policy.Trusted, norm)
-	}
-	if o.mgr, err = SessionManagerFrom(ctx); err != nil {
-		return fmt.Errorf("apigw_oidc: %w", err)
-	}
-	if o.st, err = StoreFrom(ctx); err != nil {
-		return fmt.Errorf("apigw_oidc: %w", err)
 	}
 	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL))
 	o.stateCookie = OIDCStateCookie
