@@ -228,6 +228,18 @@ func TestDemoOIDCLoginSessionLogout(t *testing.T) {
 		again := sxDo(t, "POST", c.URL("/auth/logout"), "", "Cookie", "apigw_session="+token)
 		sxExpectProblem(t, again, 401, "invalid_session")
 	})
+	t.Run("nothing secret in the log", func(t *testing.T) {
+		code, _ := url.Parse(cb)
+		log := c.Log.String()
+		for name, secret := range map[string]string{"client secret": oxClientSecret, "session token": token, "code": code.Query().Get("code"), "state": code.Query().Get("state")} {
+			if secret != "" && strings.Contains(log, secret) {
+				t.Errorf("the gateway log holds the %s", name)
+			}
+		}
+		if !strings.Contains(log, "login_succeeded") {
+			t.Error("no login_succeeded audit line: the log check would prove nothing")
+		}
+	})
 }
 
 func TestDemoOIDCAppWithoutSession(t *testing.T) {
@@ -422,6 +434,9 @@ func TestDemoOIDCIntrospection(t *testing.T) {
 		}
 		r := get(fresh)
 		sxExpectProblem(t, r, 503, "service_unavailable")
+		if !strings.Contains(r.str("detail"), op.Issuer) || !strings.Contains(r.str("detail"), "APIGW_OIDC_ISSUER") {
+			t.Fatalf("detail %q does not name the issuer", r.str("detail"))
+		}
 		if r := sxDo(t, "GET", c.URL("/open/x"), ""); r.status != 200 {
 			t.Fatalf("other routes: %d", r.status)
 		}
@@ -449,7 +464,7 @@ func TestDemoOIDCIssuerDownAtStart(t *testing.T) {
 	if r := sxDo(t, "GET", c.URL("/open/x"), ""); r.status != 200 {
 		t.Fatalf("other routes: %d", r.status)
 	}
-	testutil.StartOIDCProvider(t, opPort, oxClientID, oxClientSecret, []string{gw + "/auth/callback"}, []string{gw + "/"})
+	op := testutil.StartOIDCProvider(t, opPort, oxClientID, oxClientSecret, []string{gw + "/auth/callback"}, []string{gw + "/"})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		r := sxDo(t, "GET", c.URL("/auth/login"), "")
@@ -463,5 +478,15 @@ func TestDemoOIDCIssuerDownAtStart(t *testing.T) {
 	}
 	if loc, _ := newOXBrowser(t).login(c, "/app/ok"); loc != "/app/ok" {
 		t.Fatalf("login after recovery went to %q", loc)
+	}
+
+	// the issuer stops between the authorization and the code exchange
+	b := newOXBrowser(t)
+	cb := b.atProvider(c, b.startLogin(c, ""))
+	op.Stop()
+	r := b.do("GET", cb)
+	sxExpectProblem(t, r, 503, "service_unavailable")
+	if !strings.Contains(r.str("detail"), "APIGW_OIDC_ISSUER") || b.cookie(c, "apigw_session") != "" {
+		t.Fatalf("callback with the issuer down: %s (session cookie %q)", r.body, b.cookie(c, "apigw_session"))
 	}
 }

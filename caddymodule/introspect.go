@@ -180,7 +180,8 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		a.logger.Warn("token introspection unavailable", zap.String("issuer", a.Issuer), zap.Error(err))
 		p := a.unreachable("the token cannot be checked")
 		if !errors.Is(err, oidc.ErrUnavailable) {
-			p = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the token cannot be checked: "+detail).WithHeader("Retry-After", "5")
+			p = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
+				"the token cannot be checked: "+detail+" (OpenID provider "+a.issuerLabel()+")").WithHeader("Retry-After", "5")
 		}
 		RequestID(w, r)
 		RecordAuthFailure(r, p)

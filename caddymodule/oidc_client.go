@@ -77,12 +77,16 @@ func (c *OIDCClient) provisionClient(directive string) (*oidc.Discovery, error) 
 // unreachable is the 503 while the issuer cannot be used; it names the
 // issuer URL and, if configured, the operator's hint.
 func (c *OIDCClient) unreachable(what string) *problem.Problem {
-	name := c.Issuer
-	if c.IssuerName != "" {
-		name += " (" + c.IssuerName + ")"
-	}
 	return problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		what+": the OpenID provider "+name+" is unreachable; retrying").WithHeader("Retry-After", "5")
+		what+": the OpenID provider "+c.issuerLabel()+" is unreachable; retrying").WithHeader("Retry-After", "5")
+}
+
+// issuerLabel is the issuer URL with the operator's hint, if any.
+func (c *OIDCClient) issuerLabel() string {
+	if c.IssuerName != "" {
+		return c.Issuer + " (" + c.IssuerName + ")"
+	}
+	return c.Issuer
 }
 
 // unmarshalClientOption parses one shared option; ok is false for an

@@ -282,8 +282,6 @@ func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 	if err := getOnly(r); err != nil {
 		return err
 	}
-	// the login-state cookie has served its purpose whatever happens
-	http.SetCookie(w, o.stateCookieFor(r, "", -1))
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return o.badCallback(r, "the callback's query is malformed")
@@ -367,6 +365,9 @@ func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 	if err := oidc.SaveIDToken(r.Context(), o.st, info.ID, rawID, o.mgr.Config().Lifetime); err != nil {
 		o.logger.Warn("keeping the ID token failed; logout will offer no id_token_hint", zap.Error(err))
 	}
+	// the login-state cookie has served its purpose (a failed callback
+	// leaves it, so a forged callback cannot spoil a login in progress)
+	http.SetCookie(w, o.stateCookieFor(r, "", -1))
 	Audit(r, "login_succeeded", "", zap.String("method", "oidc"), zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
 	http.Redirect(w, r, ls.ReturnTo, http.StatusFound)
 	return nil
