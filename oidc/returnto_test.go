@@ -1,6 +1,10 @@
 package oidc
 
-import "testing"
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
 
 func TestSafeReturnTo(t *testing.T) {
 	const def = "/app/"
@@ -39,4 +43,34 @@ func TestSafeReturnTo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzSafeReturnTo: whatever the input, the answer is the default or a
+// path that a browser resolves on this origin.
+func FuzzSafeReturnTo(f *testing.F) {
+	for _, s := range []string{"/app/x", "//evil", "/\\evil", "/%2F%2Fevil", "https://x", "/a?b=//c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got := SafeReturnTo(in, "/app/")
+		if got == "/app/" {
+			return
+		}
+		if got != in {
+			t.Fatalf("SafeReturnTo(%q) = %q: neither the input nor the default", in, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(got, "/") {
+			t.Fatalf("SafeReturnTo(%q) accepted a value with a scheme or host", in)
+		}
+		d := got
+		for range 3 {
+			if strings.HasPrefix(d, "//") || strings.HasPrefix(d, "/\\") || strings.ContainsAny(d, "\\\r\n\x00") {
+				t.Fatalf("SafeReturnTo(%q) accepted %q, which decodes to %q", in, got, d)
+			}
+			if d, err = url.PathUnescape(d); err != nil {
+				break
+			}
+		}
+	})
 }
