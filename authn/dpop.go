@@ -258,7 +258,14 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 	if hdr.Typ != DPoPType {
 		return nil, proofErr(`the DPoP proof typ must be "dpop+jwt"`)
 	}
-	if !slices.Contains(v.algs, hdr.Alg) {
+	alg := hdr.Alg
+	if alg == "Ed25519" && slices.Contains(v.algs, "EdDSA") {
+		// RFC 9864's fully-specified name for EdDSA over Ed25519, the
+		// only EdDSA curve accepted anyway (clients such as npm dpop
+		// send it)
+		alg = "EdDSA"
+	}
+	if !slices.Contains(v.algs, alg) {
 		return nil, proofErr("the DPoP proof algorithm is not allowed (allowed: " + strings.Join(v.algs, " ") + ")")
 	}
 	if len(hdr.Crit) > 0 {
@@ -282,7 +289,7 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 	if err := jwk.UnmarshalJSON(hdr.JWK); err != nil {
 		return nil, proofErr("the DPoP proof jwk is not a supported public key")
 	}
-	if !jwk.IsPublic() || !KeyFitsAlg(jwk.Key, hdr.Alg) {
+	if !jwk.IsPublic() || !KeyFitsAlg(jwk.Key, alg) {
 		return nil, proofErr("the DPoP proof jwk does not fit its algorithm")
 	}
 	if rk, ok := jwk.Key.(*rsa.PublicKey); ok && rk.Size()*8 < MinRSABits {
@@ -292,7 +299,7 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 	if err != nil {
 		return nil, proofErr("the DPoP proof signature is not base64url")
 	}
-	method := jwt.GetSigningMethod(hdr.Alg)
+	method := jwt.GetSigningMethod(alg)
 	if method == nil {
 		return nil, proofErr("the DPoP proof algorithm is not allowed")
 	}
