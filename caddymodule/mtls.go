@@ -178,14 +178,15 @@ func parseMTLSCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, er
 				return nil, err
 			}
 			for nesting := h.Nesting(); h.NextBlock(nesting); {
+				opt := h.Val()
 				args := h.RemainingArgs()
-				switch h.Val() {
+				switch opt {
 				case "scopes":
 					g.Scopes = append(g.Scopes, args...)
 				case "roles":
 					g.Roles = append(g.Roles, args...)
 				default:
-					return nil, h.Errf("unknown grant option %q (known: scopes roles)", h.Val())
+					return nil, h.Errf("unknown grant option %q (known: scopes roles)", opt)
 				}
 				if len(args) == 0 {
 					return nil, h.ArgErr()
