@@ -15,7 +15,9 @@ import (
 // claims, thumbprint); the store's SetNX is measured in store/.
 type freshStore struct{ store.Store }
 
-func (freshStore) SetNX(context.Context, string, []byte, time.Duration) (bool, error) { return true, nil }
+func (freshStore) SetNX(context.Context, string, []byte, time.Duration) (bool, error) {
+	return true, nil
+}
 
 func BenchmarkDPoPCheck(b *testing.B) {
 	for _, alg := range []string{"ES256", "EdDSA"} {
