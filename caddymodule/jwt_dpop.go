@@ -190,37 +190,65 @@ func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token str
 			"token is not DPoP-bound (no cnf.jkt): it cannot be presented as DPoP"), "")
 		return false
 	}
-	proof, err := authn.SplitDPoPHeader(r.Header[dpopHeader])
-	if err == nil {
-		_, err = j.dpop.verifier.Check(r.Context(), proof, DPoPRequestFor(r, token, cnf.JKT))
-	}
-	if err == nil {
-		if j.dpop.nonces != nil {
-			if n, nerr := j.dpop.nonces.Current(r.Context()); nerr == nil {
-				w.Header().Set("DPoP-Nonce", n)
-			}
-		}
-		return true
-	}
-	var de *authn.DPoPError
-	if !errors.As(err, &de) {
+	p, err := CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
+	switch {
+	case err != nil:
 		j.logger.Error("dpop store unavailable; rejecting request", zap.Error(err))
 		RequestID(w, r)
 		RecordAuthFailure(r, j.unavailable)
 		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
 		return false
+	case p != nil:
+		j.reject(w, r, p, "")
+		return false
+	}
+	return true
+}
+
+// CheckDPoPProof checks the request's one DPoP header against a token
+// bound to jkt (its cnf.jkt) with v, for any provider that accepts
+// DPoP-bound tokens (apigw_jwt; an introspection provider reading cnf.jkt
+// from the introspection answer). It returns nil, nil when the proof
+// passes (then, with nonces, the current nonce is set in the response's
+// DPoP-Nonce header); the 401 problem with its DPoP challenge when it
+// does not (invalid_token for a key that is not cnf.jkt, else
+// invalid_dpop_proof, with error="use_dpop_nonce" and a DPoP-Nonce header
+// when a nonce is needed); an error when the store failed (fail closed:
+// 503).
+func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifier, nonces *authn.DPoPNonces, token, jkt string) (*problem.Problem, error) {
+	chall := "DPoP " + v.ChallengeParams()
+	proof, err := authn.SplitDPoPHeader(r.Header[dpopHeader])
+	if err == nil {
+		_, err = v.Check(r.Context(), proof, DPoPRequestFor(r, token, jkt))
+	}
+	if err == nil {
+		if nonces != nil {
+			if n, nerr := nonces.Current(r.Context()); nerr == nil {
+				w.Header().Set("DPoP-Nonce", n)
+			}
+		}
+		return nil, nil
+	}
+	var de *authn.DPoPError
+	if !errors.As(err, &de) {
+		return nil, err
 	}
 	switch de.Code {
 	case authn.CodeInvalidToken:
-		j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token", de.Detail), "")
+		return dpopProblem(chall, problem.CodeInvalidToken, "invalid_token", de.Detail), nil
 	case authn.CodeUseDPoPNonce:
-		p := j.dpopInvalid(problem.CodeInvalidDPoPProof, authn.CodeUseDPoPNonce, de.Detail)
+		p := dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeUseDPoPNonce, de.Detail)
 		p.Header.Set("DPoP-Nonce", de.Nonce)
-		j.reject(w, r, p, "")
-	default:
-		j.reject(w, r, j.dpopInvalid(problem.CodeInvalidDPoPProof, authn.CodeInvalidDPoPProof, de.Detail), "")
+		return p, nil
 	}
-	return false
+	return dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeInvalidDPoPProof, de.Detail), nil
+}
+
+// dpopProblem is a 401 with the DPoP challenge chall carrying the RFC 9449
+// error (invalid_token, invalid_dpop_proof, use_dpop_nonce).
+func dpopProblem(chall, code, errParam, detail string) *problem.Problem {
+	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
+		chall+`, error="`+errParam+`", error_description=`+strconv.Quote(detail))
 }
 
 // dpopInvalid returns a 401 problem with the DPoP challenge carrying the
@@ -230,8 +258,7 @@ func (j *JWTAuth) dpopInvalid(code, errParam, detail string) *problem.Problem {
 	if j.dpop != nil {
 		chall = j.dpop.challenge
 	}
-	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
-		chall+`, error="`+errParam+`", error_description=`+strconv.Quote(detail))
+	return dpopProblem(chall, code, errParam, detail)
 }
 
 // parseJWTDPoPOption handles apigw_jwt's DPoP subdirectives; it reports
