@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
 )
 
 func TestJWTDPoPProvisionErrors(t *testing.T) {
@@ -45,7 +47,7 @@ func TestJWTDPoPProvisionErrors(t *testing.T) {
 
 // goProof makes a DPoP proof with golang-jwt and go-jose (the demo tests
 // use npm dpop; this one exercises the allowed mode in process).
-func goProof(t *testing.T, key *ecdsa.PrivateKey, htm, htu, token string) string {
+func goProof(t testing.TB, key *ecdsa.PrivateKey, htm, htu, token string) string {
 	t.Helper()
 	raw, _ := jose.JSONWebKey{Key: &key.PublicKey}.MarshalJSON()
 	var jwk map[string]any
@@ -118,5 +120,38 @@ func TestJWTDPoPAllowed(t *testing.T) {
 	got := recordedProblem(r).Header.Values("WWW-Authenticate")
 	if !slices.Equal(got, []string{`Bearer realm="caddy-apigw"`, `DPoP algs="ES256 RS256 EdDSA"`}) {
 		t.Fatalf("WWW-Authenticate %q", got)
+	}
+}
+
+// replayBlindStore accepts every proof id, so one proof serves b.N
+// requests (the store's SetNX is benchmarked in store/).
+type replayBlindStore struct{ *store.Memory }
+
+func (replayBlindStore) SetNX(context.Context, string, []byte, time.Duration) (bool, error) {
+	return true, nil
+}
+
+// BenchmarkJWTDPoPAuthenticate measures apigw_jwt with dpop required on
+// the success path: token from the verified cache, cnf.jkt, the ES256
+// proof check, header stripping and publishing the identity.
+func BenchmarkJWTDPoPAuthenticate(b *testing.B) {
+	j := &JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256"}, DPoP: &JWTDPoP{Mode: DPoPRequired}}
+	if err := j.provision(zap.NewNop(), replayBlindStore{newTestStore(b)}); err != nil {
+		b.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	raw, _ := jose.JSONWebKey{Key: &key.PublicKey}.MarshalJSON()
+	jkt, _ := authn.JWKThumbprint(raw)
+	token := hs256(b, jwt.MapClaims{"sub": "bob", "exp": time.Now().Add(time.Hour).Unix(), "cnf": map[string]any{"jkt": jkt}})
+	proof := goProof(b, key, "GET", "http://example.com/api/x", token)
+	r := authRequest("/api/x", "127.0.0.1", nil)
+	w := httptest.NewRecorder()
+	auth, dpop := []string{"DPoP " + token}, []string{proof}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header["Authorization"], r.Header["Dpop"] = auth, dpop
+		if _, ok, _ := j.Authenticate(w, r); !ok {
+			b.Fatalf("rejected: %+v", recordedProblem(r))
+		}
 	}
 }
