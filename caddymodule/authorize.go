@@ -96,8 +96,11 @@ func (a *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	if detail := a.check(id); detail != "" {
 		p := problem.New(http.StatusForbidden, problem.CodeInsufficientScope, detail)
-		if id.Method == "jwt" {
+		if id.Method == "jwt" || id.Method == "dpop" {
 			chal := `Bearer error="insufficient_scope"`
+			if id.Method == "dpop" {
+				chal = `DPoP error="insufficient_scope"` // RFC 9449 §7.1
+			}
 			if len(a.Scopes) > 0 {
 				chal += `, scope="` + strings.Join(a.Scopes, " ") + `"`
 			}

@@ -26,6 +26,7 @@ var DefaultCORSMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE
 var DefaultCORSHeaders = []string{
 	"Accept", "Accept-Language", "Content-Language", "Content-Type", "Authorization",
 	"X-Api-Key", "X-Request-Id", "X-Csrf-Token", "X-Signature", "If-Match", "If-None-Match",
+	"DPoP", // RFC 9449 proofs (apigw_jwt dpop)
 }
 
 // DefaultCORSExpose are the response headers always exposed to scripts:

@@ -109,6 +109,10 @@ type JWTAuth struct {
 	// SHA-256 of a token is kept, with its claims; tokens over 4 KiB are
 	// not remembered). Default: 10000.
 	VerifiedCacheSize int `json:"verified_cache_size,omitempty"`
+	// DPoP enables DPoP-bound tokens (RFC 9449); see JWTDPoP. Default:
+	// off. Tokens bound to a client certificate (cnf x5t#S256, RFC 8705)
+	// are always checked against the TLS client certificate.
+	DPoP *JWTDPoP `json:"dpop,omitempty"`
 
 	header      string
 	bearer      bool
@@ -116,6 +120,7 @@ type JWTAuth struct {
 	jwks        *authn.JWKS
 	revocations *authn.Revocations
 	logger      *zap.Logger
+	dpop        *jwtDPoP // nil unless DPoP is allowed or required
 
 	missing, unavailable *problem.Problem
 	challenge            string
@@ -249,6 +254,9 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		"a bearer token is required").WithHeader("WWW-Authenticate", j.challenge)
 	j.unavailable = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
 		"credentials cannot be checked right now").WithHeader("Retry-After", "1")
+	if err := j.provisionDPoP(st); err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
 	return nil
 }
 
@@ -280,6 +288,11 @@ func (j *JWTAuth) tokenFrom(r *http.Request) (string, bool) {
 // Authenticate implements caddyauth.Authenticator.
 func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	token, ok := j.tokenFrom(r)
+	dpopScheme := false
+	if !ok {
+		token, ok = j.dpopTokenFrom(r)
+		dpopScheme = ok
+	}
 	if !ok {
 		if len(r.Header[j.header]) == 0 {
 			j.reject(w, r, j.missing, "")
@@ -304,6 +317,12 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 		j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
+	if !j.checkBinding(w, r, token, dpopScheme, claims) {
+		return caddyauth.User{}, false, nil
+	}
+	if dpopScheme {
+		id.Method = "dpop"
+	}
 	if jti, _ := claims["jti"].(string); jti != "" {
 		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
 		if err != nil {
@@ -320,6 +339,7 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 	}
 	if !j.PassCredential {
 		delete(r.Header, j.header)
+		delete(r.Header, dpopHeader) // a proof is a credential too
 	}
 	if c := j.logger.Check(zapcore.DebugLevel, "jwt accepted"); c != nil {
 		c.Write(zap.String("user", id.ID))
@@ -367,6 +387,12 @@ func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Prob
 //	    claim_header <claim> <header>
 //	    verified_cache_ttl <duration>   # default 1m; 0 disables
 //	    verified_cache_size <n>         # default 10000
+//	    dpop required|allowed|off       # default off (see parseJWTDPoPOption)
+//	    dpop_algorithms <alg...>        # default ES256 RS256 EdDSA
+//	    dpop_max_age <duration>         # default 60s
+//	    dpop_leeway <duration>          # default 60s
+//	    use_dpop_nonce
+//	    dpop_nonce_lifetime <duration>  # default 5m
 //	}
 func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -403,6 +429,12 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	}
 	for h.NextBlock(0) {
 		if ok, err := parseIdentityHeaderOption(h.Dispenser, &j.IdentityHeaders); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if ok, err := parseJWTDPoPOption(h.Dispenser, j); ok {
 			if err != nil {
 				return nil, err
 			}
@@ -481,7 +513,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			}
 			j.VerifiedCacheSize = n
 		default:
-			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size)", h.Val())
+			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", h.Val())
 		}
 		if err != nil {
 			return nil, err
@@ -489,6 +521,9 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	}
 	if j.Secret == "" && len(j.KeyFiles) == 0 && j.JWKSURL == "" {
 		return nil, h.Errf("apigw_jwt needs a key: secret, key_file or jwks_url")
+	}
+	if err := checkDPoPCaddyfile(h.Dispenser, j); err != nil {
+		return nil, err
 	}
 	return caddyauth.Authentication{
 		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},

@@ -130,6 +130,7 @@ var authCodes = map[string]bool{
 	problem.CodeReplayedRequest:    true,
 	problem.CodeCSRFRejected:       true,
 	problem.CodeInsufficientScope:  true,
+	problem.CodeInvalidDPoPProof:   true,
 }
 
 // validationCodes are the problem codes of validation rejects.
@@ -180,6 +181,7 @@ var methodOfCode = map[string]string{
 	problem.CodeInvalidCredentials: "login",
 	problem.CodeInvalidSignature:   "signature",
 	problem.CodeReplayedRequest:    "signature",
+	problem.CodeInvalidDPoPProof:   "dpop",
 }
 
 // knownMethod bounds the auth method label; provider module names
@@ -187,7 +189,8 @@ var methodOfCode = map[string]string{
 func knownMethod(m string) string {
 	m = strings.TrimPrefix(m, "apigw_")
 	switch m {
-	case "api_key", "jwt", "session", "signature", "login", "basic", "oidc", "none":
+	case "api_key", "jwt", "session", "signature", "login", "basic", "oidc", "none",
+		"dpop", "mtls":
 		return m
 	case "":
 		return "none"

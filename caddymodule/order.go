@@ -19,7 +19,7 @@ func init() {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "map")
 	}
 	for _, d := range []string{
-		"apigw_api_key", "apigw_jwt", "apigw_introspect", "apigw_session", "apigw_csrf", "apigw_signature",
+		"apigw_api_key", "apigw_jwt", "apigw_introspect", "apigw_mtls", "apigw_session", "apigw_csrf", "apigw_signature",
 		"apigw_authorize", "apigw_rate_limit", "apigw_validate",
 	} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "forward_auth")

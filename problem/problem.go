@@ -34,6 +34,8 @@ const (
 	CodeUpstreamError        = "upstream_error"
 	CodeServiceUnavailable   = "service_unavailable"
 	CodeInternalError        = "internal_error"
+	// CodeInvalidDPoPProof: a missing or bad DPoP proof (RFC 9449).
+	CodeInvalidDPoPProof = "invalid_dpop_proof"
 )
 
 // FieldError is one entry of the "errors" member of a validation problem.

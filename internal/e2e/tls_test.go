@@ -233,6 +233,9 @@ func TestAutomaticHTTPS(t *testing.T) {
 		"APIGW_JWT_ISSUER=" + tlsIssuer,
 		"APIGW_JWT_AUDIENCE=" + tlsAudience,
 		"APIGW_CORS_ORIGIN=https://app.apigw.test",
+		// the mutual-TLS site needs its client CA (mtls_test.go tests it)
+		"APIGW_MTLS_DOMAIN=" + mtlsDomain,
+		"APIGW_CLIENT_CA_FILE=" + newTestCA(t, "apigw test client CA").pemFile(t),
 		// the JWKS host's certificate is the only root the gateway trusts
 		// for outgoing HTTPS besides acme_ca_root
 		"SSL_CERT_FILE=" + certFile,

@@ -1,0 +1,345 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
+)
+
+// DPoP modes of apigw_jwt.
+const (
+	// DPoPOff accepts Bearer tokens only (the default). A token bound to
+	// a DPoP key (cnf.jkt) is still refused as a Bearer token.
+	DPoPOff = "off"
+	// DPoPAllowed accepts Bearer tokens without cnf.jkt, and DPoP-bound
+	// tokens with `Authorization: DPoP` and a proof.
+	DPoPAllowed = "allowed"
+	// DPoPRequired accepts only DPoP-bound tokens with a proof.
+	DPoPRequired = "required"
+)
+
+// dpopHeader is the canonical form of the DPoP request header.
+const dpopHeader = "Dpop"
+
+// JWTDPoP configures DPoP (RFC 9449, proof of possession) on apigw_jwt:
+// `Authorization: DPoP <token>` plus one `DPoP` proof header, whose key's
+// RFC 7638 thumbprint must equal the token's cnf.jkt. EXPERIMENTAL.
+type JWTDPoP struct {
+	// Mode is "off", "allowed" (Bearer tokens without cnf.jkt, and DPoP)
+	// or "required" (DPoP only). Without this object apigw_jwt is "off";
+	// a token with cnf.jkt is refused as a Bearer token in every mode.
+	Mode string `json:"mode,omitempty"`
+	// Algorithms is the allow-list of proof algorithms; asymmetric only.
+	// Default: ES256 RS256 EdDSA.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// MaxAge is how old (by its iat) a proof may be. Default: 60s.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// Leeway is how far in the future a proof's iat may be (client clock
+	// skew). Default: 60s.
+	Leeway caddy.Duration `json:"leeway,omitempty"`
+	// UseNonce makes proofs carry a server nonce (RFC 9449 §8): a proof
+	// without the current one gets 401 with `error="use_dpop_nonce"` and
+	// a `DPoP-Nonce` header; every accepted request gets the current nonce
+	// in `DPoP-Nonce`. Nonces are shared by instances through the store.
+	UseNonce bool `json:"use_nonce,omitempty"`
+	// NonceLifetime is how long one nonce is handed out; it is accepted
+	// for one more lifetime after. Default: 5m.
+	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
+}
+
+// jwtDPoP is the provisioned DPoP state of a JWTAuth.
+type jwtDPoP struct {
+	mode      string
+	verifier  *authn.DPoPVerifier
+	nonces    *authn.DPoPNonces
+	challenge string // `DPoP algs="..."`
+}
+
+// provisionDPoP builds the DPoP verifier; with DPoP off it only keeps the
+// cnf.jkt refusal for Bearer tokens (in Authenticate).
+func (j *JWTAuth) provisionDPoP(st store.Store) error {
+	if j.DPoP == nil {
+		return nil
+	}
+	d := j.DPoP
+	switch d.Mode {
+	case DPoPOff:
+		return nil
+	case DPoPAllowed, DPoPRequired:
+	case "":
+		return errors.New("dpop.mode is empty: set required, allowed or off")
+	default:
+		return fmt.Errorf("dpop mode %q is unknown: use required, allowed or off", d.Mode)
+	}
+	if j.header != "Authorization" {
+		return fmt.Errorf("dpop needs the token in the Authorization header, not %s", j.header)
+	}
+	if d.MaxAge < 0 || d.Leeway < 0 || d.NonceLifetime < 0 {
+		return errors.New("dpop_max_age, dpop_leeway and dpop_nonce_lifetime must not be negative")
+	}
+	cfg := authn.DPoPConfig{
+		Algorithms: d.Algorithms,
+		MaxAge:     time.Duration(d.MaxAge),
+		Leeway:     time.Duration(d.Leeway),
+		Store:      st,
+	}
+	if d.UseNonce {
+		n, err := authn.NewDPoPNonces(st, time.Duration(d.NonceLifetime), nil)
+		if err != nil {
+			return err
+		}
+		cfg.Nonces = n
+	} else if d.NonceLifetime != 0 {
+		return errors.New("dpop_nonce_lifetime is set but use_dpop_nonce is not")
+	}
+	v, err := authn.NewDPoPVerifier(cfg)
+	if err != nil {
+		return err
+	}
+	j.dpop = &jwtDPoP{mode: d.Mode, verifier: v, nonces: cfg.Nonces, challenge: "DPoP " + v.ChallengeParams()}
+	if d.Mode == DPoPRequired {
+		// every refusal on this route speaks DPoP (RFC 9449 §7.1)
+		j.challenge = j.dpop.challenge
+		j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials,
+			"a DPoP-bound token and a DPoP proof are required").WithHeader("WWW-Authenticate", j.challenge)
+	} else {
+		j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "a bearer or DPoP token is required")
+		j.missing.Header = http.Header{"Www-Authenticate": {j.challenge, j.dpop.challenge}}
+	}
+	return nil
+}
+
+// dpopTokenFrom extracts the token of `Authorization: DPoP <token>`.
+func (j *JWTAuth) dpopTokenFrom(r *http.Request) (string, bool) {
+	vals := r.Header[j.header]
+	if j.dpop == nil || len(vals) != 1 {
+		return "", false
+	}
+	v := strings.TrimSpace(vals[0])
+	if len(v) > 5 && strings.EqualFold(v[:5], "dpop ") {
+		t := strings.TrimSpace(v[5:])
+		return t, t != ""
+	}
+	return "", false
+}
+
+// DPoPRequestFor describes r for a DPoP proof check (authn.DPoPVerifier):
+// its method and URI as the client sent it (scheme, Host, and the path
+// before any rewrite), the access token and the token's cnf.jkt. Other
+// providers that accept DPoP-bound tokens (introspection) use it too.
+func DPoPRequestFor(r *http.Request, token, jkt string) authn.DPoPRequest {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	path := r.URL.EscapedPath()
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		path = orig.URL.EscapedPath()
+	}
+	return authn.DPoPRequest{Method: r.Method, URL: scheme + "://" + r.Host + path, AccessToken: token, JKT: jkt}
+}
+
+// checkBinding enforces the token's cnf claim and, for the DPoP scheme,
+// the proof. It returns false after recording the refusal.
+func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, claims map[string]any) bool {
+	cnf := authn.ConfirmationOf(claims)
+	if cnf.Malformed {
+		j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token has a cnf claim the gateway cannot check"), "")
+		return false
+	}
+	if cnf.X5TS256 != "" {
+		// RFC 8705 §3: the certificate of this TLS connection, whose key
+		// the client proved in the handshake
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token is bound to a client certificate: present it over mutual TLS"), "")
+			return false
+		}
+		if !authn.CertMatchesX5T(r.TLS.PeerCertificates[0], cnf.X5TS256) {
+			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token is bound to another client certificate"), "")
+			return false
+		}
+	}
+	if !dpopScheme {
+		switch {
+		case cnf.JKT != "":
+			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
+				"token is DPoP-bound: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
+			return false
+		case j.dpop != nil && j.dpop.mode == DPoPRequired:
+			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
+				"a DPoP-bound token is required: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
+			return false
+		}
+		return true
+	}
+	if cnf.JKT == "" {
+		j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
+			"token is not DPoP-bound (no cnf.jkt): it cannot be presented as DPoP"), "")
+		return false
+	}
+	p, err := CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
+	switch {
+	case err != nil:
+		j.logger.Error("dpop store unavailable; rejecting request", zap.Error(err))
+		RequestID(w, r)
+		RecordAuthFailure(r, j.unavailable)
+		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
+		return false
+	case p != nil:
+		j.reject(w, r, p, "")
+		return false
+	}
+	return true
+}
+
+// CheckDPoPProof checks the request's one DPoP header against a token
+// bound to jkt (its cnf.jkt) with v, for any provider that accepts
+// DPoP-bound tokens (apigw_jwt; an introspection provider reading cnf.jkt
+// from the introspection answer). It returns nil, nil when the proof
+// passes (then, with nonces, the current nonce is set in the response's
+// DPoP-Nonce header); the 401 problem with its DPoP challenge when it
+// does not (invalid_token for a key that is not cnf.jkt, else
+// invalid_dpop_proof, with error="use_dpop_nonce" and a DPoP-Nonce header
+// when a nonce is needed); an error when the store failed (fail closed:
+// 503).
+func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifier, nonces *authn.DPoPNonces, token, jkt string) (*problem.Problem, error) {
+	chall := "DPoP " + v.ChallengeParams()
+	proof, err := authn.SplitDPoPHeader(r.Header[dpopHeader])
+	if err == nil {
+		_, err = v.Check(r.Context(), proof, DPoPRequestFor(r, token, jkt))
+	}
+	if err == nil {
+		if nonces != nil {
+			if n, nerr := nonces.Current(r.Context()); nerr == nil {
+				w.Header().Set("DPoP-Nonce", n)
+			}
+		}
+		return nil, nil
+	}
+	var de *authn.DPoPError
+	if !errors.As(err, &de) {
+		return nil, err
+	}
+	switch de.Code {
+	case authn.CodeInvalidToken:
+		return dpopProblem(chall, problem.CodeInvalidToken, "invalid_token", de.Detail), nil
+	case authn.CodeUseDPoPNonce:
+		p := dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeUseDPoPNonce, de.Detail)
+		p.Header.Set("DPoP-Nonce", de.Nonce)
+		return p, nil
+	}
+	return dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeInvalidDPoPProof, de.Detail), nil
+}
+
+// dpopProblem is a 401 with the DPoP challenge chall carrying the RFC 9449
+// error (invalid_token, invalid_dpop_proof, use_dpop_nonce).
+func dpopProblem(chall, code, errParam, detail string) *problem.Problem {
+	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
+		chall+`, error="`+errParam+`", error_description=`+strconv.Quote(detail))
+}
+
+// dpopInvalid returns a 401 problem with the DPoP challenge carrying the
+// RFC 9449 error (invalid_token, invalid_dpop_proof, use_dpop_nonce).
+func (j *JWTAuth) dpopInvalid(code, errParam, detail string) *problem.Problem {
+	chall := `DPoP algs="` + strings.Join(authn.DefaultDPoPAlgorithms, " ") + `"`
+	if j.dpop != nil {
+		chall = j.dpop.challenge
+	}
+	return dpopProblem(chall, code, errParam, detail)
+}
+
+// parseJWTDPoPOption handles apigw_jwt's DPoP subdirectives; it reports
+// whether d.Val() was one:
+//
+//	dpop required|allowed|off
+//	dpop_algorithms <alg...>        # default ES256 RS256 EdDSA
+//	dpop_max_age <duration>         # default 60s
+//	dpop_leeway <duration>          # default 60s
+//	use_dpop_nonce
+//	dpop_nonce_lifetime <duration>  # default 5m
+func parseJWTDPoPOption(d *caddyfile.Dispenser, j *JWTAuth) (bool, error) {
+	name := d.Val()
+	switch name {
+	case "dpop", "dpop_algorithms", "dpop_max_age", "dpop_leeway", "use_dpop_nonce", "dpop_nonce_lifetime":
+	default:
+		return false, nil
+	}
+	if j.DPoP == nil {
+		j.DPoP = new(JWTDPoP)
+	}
+	dp := j.DPoP
+	args := d.RemainingArgs()
+	dur := func(dst *caddy.Duration) error {
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		v, err := caddy.ParseDuration(args[0])
+		if err != nil {
+			return d.Errf("%s: %v", name, err)
+		}
+		if v <= 0 {
+			return d.Errf("%s must be positive", name)
+		}
+		*dst = caddy.Duration(v)
+		return nil
+	}
+	switch name {
+	case "dpop":
+		if len(args) != 1 {
+			return true, d.ArgErr()
+		}
+		switch args[0] {
+		case DPoPOff, DPoPAllowed, DPoPRequired:
+			dp.Mode = args[0]
+		default:
+			return true, d.Errf("dpop %q: use required, allowed or off", args[0])
+		}
+	case "dpop_algorithms":
+		if len(args) == 0 {
+			return true, d.ArgErr()
+		}
+		for _, a := range args {
+			if !slices.Contains(authn.DPoPSupportedAlgorithms, a) {
+				return true, d.Errf("dpop_algorithms: %q is not allowed; proofs use an asymmetric algorithm (%s)", a, strings.Join(authn.DPoPSupportedAlgorithms, " "))
+			}
+		}
+		dp.Algorithms = append(dp.Algorithms, args...)
+	case "dpop_max_age":
+		return true, dur(&dp.MaxAge)
+	case "dpop_leeway":
+		return true, dur(&dp.Leeway)
+	case "dpop_nonce_lifetime":
+		return true, dur(&dp.NonceLifetime)
+	case "use_dpop_nonce":
+		if len(args) != 0 {
+			return true, d.ArgErr()
+		}
+		dp.UseNonce = true
+	}
+	return true, nil
+}
+
+// checkDPoPCaddyfile reports DPoP options given without a dpop mode.
+func checkDPoPCaddyfile(d *caddyfile.Dispenser, j *JWTAuth) error {
+	if j.DPoP != nil && j.DPoP.Mode == "" {
+		return d.Errf("dpop_* and use_dpop_nonce options need \"dpop required\" or \"dpop allowed\"")
+	}
+	if j.DPoP != nil && j.DPoP.Mode == DPoPOff && (len(j.DPoP.Algorithms) > 0 || j.DPoP.UseNonce ||
+		j.DPoP.MaxAge != 0 || j.DPoP.Leeway != 0 || j.DPoP.NonceLifetime != 0) {
+		return d.Errf("dpop is off: remove the dpop_* and use_dpop_nonce options or set dpop required|allowed")
+	}
+	return nil
+}
