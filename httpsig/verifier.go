@@ -33,6 +33,10 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Detail }
 
+// ErrReplayStore wraps a failure of the replay store: the request could
+// not be checked (503), it was not refused.
+var ErrReplayStore = errors.New("httpsig: replay store failed")
+
 func invalid(detail string) *Error { return &Error{Kind: KindInvalid, Detail: detail} }
 
 // KeyResolver finds the key for a key id; nil when unknown.
@@ -337,7 +341,7 @@ func (v *Verifier) once(ctx context.Context, s *Signature, key *Key, base []byte
 	}
 	fresh, err := v.cfg.Replay.SetNX(ctx, string(k), []byte{1}, ttl)
 	if err != nil {
-		return fmt.Errorf("httpsig: replay store: %w", err)
+		return fmt.Errorf("%w: %w", ErrReplayStore, err)
 	}
 	if !fresh {
 		if s.HasNonce {
