@@ -200,7 +200,7 @@ func TestDemoHTTPSignature(t *testing.T) {
 			},
 			status: 401, code: "invalid_signature", detail: "Signature-Input is larger than 8192 bytes"},
 		{name: "unsigned", spec: hsDemoSpec("GET", u("/sig/x"), "", base...),
-			send: func(map[string]string) (string, map[string]string, [][2]string) { return "", nil, nil },
+			send:   func(map[string]string) (string, map[string]string, [][2]string) { return "", nil, nil },
 			status: 401, code: "invalid_signature", detail: "the request is not signed"},
 	}
 	specs := make([]hsSpec, len(cases))
