@@ -50,63 +50,78 @@ var structuredFields = map[string]string{
 // components, unknown derived components, absent fields and parameters
 // the verifier cannot honour are errors.
 func Base(req *Request, s *Signature) ([]byte, error) {
-	var b strings.Builder
-	b.Grow(256)
-	seen := make(map[string]struct{}, len(s.Components))
-	var target *url.URL
+	if req.RequestURI == "" {
+		return nil, invalid("the request has no request target")
+	}
+	// the origin form ("/path?query", the usual case) is used as sent;
+	// only an absolute-form target is parsed
+	var abs *url.URL
+	if req.RequestURI[0] != '/' {
+		u, err := url.ParseRequestURI(req.RequestURI)
+		if err != nil || !u.IsAbs() {
+			return nil, invalid("the request target cannot be parsed")
+		}
+		abs = u
+	}
+	b := make([]byte, 0, 512)
+	var ids [MaxComponents]string
 	for i, c := range s.Components {
-		id, err := httpsfv.Marshal(c)
+		id, err := componentID(c)
 		if err != nil {
 			return nil, invalid(fmt.Sprintf("Signature-Input: component #%d cannot be serialized", i+1))
 		}
-		if _, dup := seen[id]; dup {
-			return nil, invalid(fmt.Sprintf("Signature-Input: component #%d is covered twice (RFC 9421 §2.5)", i+1))
+		for _, prev := range ids[:i] {
+			if prev == id {
+				return nil, invalid(fmt.Sprintf("Signature-Input: component #%d is covered twice (RFC 9421 §2.5)", i+1))
+			}
 		}
-		seen[id] = struct{}{}
+		ids[i] = id
 		name := c.Value.(string)
 		if name == "@signature-params" {
 			return nil, invalid("Signature-Input: @signature-params must not be listed as a covered component")
 		}
 		var value string
 		if name[0] == '@' {
-			if target == nil && name != "@method" && name != "@authority" && name != "@scheme" {
-				target, err = parseTarget(req.RequestURI)
-				if err != nil {
-					return nil, err
-				}
-			}
-			value, err = derived(req, name, c.Params, target)
+			value, err = derived(req, name, c.Params, abs)
 		} else {
 			value, err = field(req.Header, name, c.Params)
 		}
 		if err != nil {
 			return nil, err
 		}
-		b.WriteString(id)
-		b.WriteString(": ")
-		b.WriteString(value)
-		b.WriteByte('\n')
+		b = append(b, id...)
+		b = append(b, ": "...)
+		b = append(b, value...)
+		b = append(b, '\n')
 	}
 	params, err := httpsfv.Marshal(httpsfv.InnerList{Items: s.Components, Params: s.Params})
 	if err != nil {
 		return nil, invalid("Signature-Input: the signature parameters cannot be serialized")
 	}
-	b.WriteString(`"@signature-params": `)
-	b.WriteString(params)
-	return []byte(b.String()), nil
+	b = append(b, `"@signature-params": `...)
+	b = append(b, params...)
+	return b, nil
 }
 
-// parseTarget parses the request target; the origin form is the usual
-// case, the absolute form is accepted too.
-func parseTarget(raw string) (*url.URL, error) {
-	if raw == "" {
-		return nil, invalid("the request has no request target")
+// componentID serializes a component identifier. A name without
+// parameters, quotes, backslashes or non-printable bytes is the common
+// case and needs no structured-field serializer: it is the name in
+// double quotes.
+func componentID(c httpsfv.Item) (string, error) {
+	name := c.Value.(string)
+	if c.Params == nil || len(c.Params.Names()) == 0 {
+		plain := true
+		for i := 0; i < len(name); i++ {
+			if ch := name[i]; ch == '"' || ch == '\\' || ch < 0x20 || ch > 0x7e {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return `"` + name + `"`, nil
+		}
 	}
-	u, err := url.ParseRequestURI(raw)
-	if err != nil {
-		return nil, invalid("the request target cannot be parsed")
-	}
-	return u, nil
+	return httpsfv.Marshal(c)
 }
 
 // checkParams refuses component parameters other than the allowed ones.
@@ -149,14 +164,19 @@ func quoteName(name string) string {
 	return "(a header field)"
 }
 
-// derived returns the value of a derived component (RFC 9421 §2.2).
-func derived(req *Request, name string, p *httpsfv.Params, target *url.URL) (string, error) {
-	allowed := []string(nil)
+// derived returns the value of a derived component (RFC 9421 §2.2). abs
+// is the parsed target when it is in absolute form, else nil.
+func derived(req *Request, name string, p *httpsfv.Params, abs *url.URL) (string, error) {
 	if name == "@query-param" {
-		allowed = []string{"name"}
-	}
-	if err := checkParams(p, name, allowed...); err != nil {
+		if err := checkParams(p, name, "name"); err != nil {
+			return "", err
+		}
+	} else if err := checkParams(p, name); err != nil {
 		return "", err
+	}
+	path, query, hasQuery := strings.Cut(req.RequestURI, "?")
+	if abs != nil {
+		path, query, hasQuery = abs.EscapedPath(), abs.RawQuery, abs.ForceQuery || abs.RawQuery != ""
 	}
 	switch name {
 	case "@method":
@@ -166,32 +186,27 @@ func derived(req *Request, name string, p *httpsfv.Params, target *url.URL) (str
 	case "@authority":
 		return normalizeAuthority(req.Authority, req.Scheme), nil
 	case "@target-uri":
-		if target.IsAbs() {
+		if abs != nil {
 			return req.RequestURI, nil
 		}
 		return strings.ToLower(req.Scheme) + "://" + normalizeAuthority(req.Authority, req.Scheme) + req.RequestURI, nil
 	case "@request-target":
 		return req.RequestURI, nil
 	case "@path":
-		if target.Opaque != "" {
+		if abs != nil && abs.Opaque != "" {
 			return "", invalid("the request target has no path")
 		}
-		p := target.EscapedPath()
-		if !target.IsAbs() {
-			// the origin form as sent: percent-encoding untouched
-			p, _, _ = strings.Cut(req.RequestURI, "?")
+		if path == "" {
+			path = "/"
 		}
-		if p == "" {
-			p = "/"
-		}
-		return p, nil
+		return path, nil
 	case "@query":
-		if _, q, ok := strings.Cut(req.RequestURI, "?"); ok {
-			return "?" + q, nil
+		if hasQuery {
+			return "?" + query, nil
 		}
 		return "?", nil
 	case "@query-param":
-		return queryParam(target.RawQuery, p)
+		return queryParam(query, p)
 	case "@status":
 		return "", invalid(`component "@status" applies to responses only`)
 	}
