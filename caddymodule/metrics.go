@@ -187,7 +187,7 @@ var methodOfCode = map[string]string{
 func knownMethod(m string) string {
 	m = strings.TrimPrefix(m, "apigw_")
 	switch m {
-	case "api_key", "jwt", "session", "signature", "login", "basic", "oidc", "none":
+	case "api_key", "jwt", "session", "signature", "http_signature", "login", "basic", "oidc", "none":
 		return m
 	case "":
 		return "none"
