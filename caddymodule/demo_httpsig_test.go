@@ -267,11 +267,12 @@ func TestDemoHTTPSignature(t *testing.T) {
 		}
 		resp, b = hsSend(t, "GET", again.URL, "", h[1])
 		expectProblem(t, resp, b, 401, "replayed_request")
-		// without a nonce, the signed message itself is single use
-		resp, b = hsSend(t, "GET", noNonce.URL, "", h[2])
-		expectUpstream(t, resp, b, "demo-ed25519", "http_signature")
-		resp, b = hsSend(t, "GET", noNonce.URL, "", h[2])
-		expectProblem(t, resp, b, 401, "replayed_request")
+		// without a nonce, the demo (allow_repeat_without_nonce) accepts
+		// the same signed request again within its window
+		for range 2 {
+			resp, b = hsSend(t, "GET", noNonce.URL, "", h[2])
+			expectUpstream(t, resp, b, "demo-ed25519", "http_signature")
+		}
 	})
 
 	t.Run("body over max_body", func(t *testing.T) {
@@ -306,9 +307,8 @@ func TestDemoHTTPSignatureSharedRedis(t *testing.T) {
 	env := []string{"APIGW_STORE=" + rd.URL(0)}
 	example := filepath.Join(testutil.RepoRoot(), "Caddyfile.example")
 	g1 := testutil.StartCaddy(t, testutil.Options{Config: example, Env: env})
-	// both instances answer on the same authority, as behind a load
-	// balancer: the second one listens on another port, so each request
-	// is signed for the port it is sent to, with the same nonce
+	// the second instance listens on another port, so the request is
+	// signed again for it, with the same nonce
 	g2 := testutil.StartCaddy(t, testutil.Options{Config: example, Env: env})
 	nonce := hsPtr("shared-" + strconv.FormatInt(time.Now().UnixNano(), 36))
 	s1 := hsDemoSpec("GET", g1.URL("/sig/x"), "", "@method", "@authority", "@path")
@@ -320,22 +320,4 @@ func TestDemoHTTPSignatureSharedRedis(t *testing.T) {
 	expectUpstream(t, resp, b, "demo-ed25519", "http_signature")
 	resp, b = hsSend(t, "GET", s2.URL, "", h[1])
 	expectProblem(t, resp, b, 401, "replayed_request")
-	// a message without a nonce, replayed on the other instance: both
-	// instances see the same authority when the Host is the same
-	s3 := hsDemoSpec("GET", g1.URL("/sig/y"), "", "@method", "@authority", "@path")
-	h3 := hsSign(t, s3)[0]
-	resp, b = hsSend(t, "GET", s3.URL, "", h3)
-	expectUpstream(t, resp, b, "demo-ed25519", "http_signature")
-	req, _ := http.NewRequest("GET", g2.URL("/sig/y"), nil)
-	req.Host = strings.TrimPrefix(g1.URL(""), "http://")
-	for k, v := range h3 {
-		req.Header.Set(k, v)
-	}
-	r2, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2, _ := io.ReadAll(r2.Body)
-	r2.Body.Close()
-	expectProblem(t, r2, b2, 401, "replayed_request")
 }

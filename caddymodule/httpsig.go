@@ -53,8 +53,9 @@ const (
 // when the request has a query; content-digest when it has a body),
 // Content-Digest (RFC 9530, sha-256 or sha-512) must match the body,
 // created must be within ±tolerance, expires must not have passed, and a
-// nonce (per key id), or without one the signed message itself, is
-// accepted once on every instance sharing the apigw store.
+// nonce (per key id), or without one the signed message itself (unless
+// allow_repeat_without_nonce), is accepted once on every instance sharing
+// the apigw store.
 //
 // The body, when it must be digested, is read once (up to max_body; more
 // is 413) and passed on byte for byte. Signature and Signature-Input are
@@ -91,6 +92,11 @@ type HTTPSignatureAuth struct {
 	// RequireNonce refuses signatures without a nonce. Default: false
 	// (without a nonce, each signed message is accepted once).
 	RequireNonce bool `json:"require_nonce,omitempty"`
+	// AllowRepeatWithoutNonce lets a signed request without a nonce be
+	// sent again until created ± tolerance (or expires) has passed; nonces
+	// stay single use. Default: false (each signed request without a
+	// nonce is accepted once).
+	AllowRepeatWithoutNonce bool `json:"allow_repeat_without_nonce,omitempty"`
 	// MaxBody caps the body read for Content-Digest, in bytes; a larger
 	// body is 413. Default: 1 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
@@ -239,6 +245,7 @@ func (a *HTTPSignatureAuth) provision(logger *zap.Logger, st store.Store, now fu
 		RequireNonce:      a.RequireNonce,
 		MaxHeaderSize:     a.MaxHeaderSize,
 		Replay:            st,
+		NonceOnly:         a.AllowRepeatWithoutNonce,
 		Now:               now,
 	})
 	if err != nil {

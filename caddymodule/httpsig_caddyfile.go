@@ -43,6 +43,7 @@ func init() {
 //	    required_with_body <component...>|none
 //	    tolerance <duration>
 //	    require_nonce
+//	    allow_repeat_without_nonce
 //	    max_body <size>
 //	    max_header_size <size>
 //	    pass_headers
@@ -133,6 +134,11 @@ func (a *HTTPSignatureAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.RequireNonce = true
+		case "allow_repeat_without_nonce":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			a.AllowRepeatWithoutNonce = true
 		case "max_body", "max_header_size":
 			var v string
 			if !d.AllArgs(&v) {
@@ -153,7 +159,7 @@ func (a *HTTPSignatureAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			a.PassHeaders = true
 		default:
-			return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
+			return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
 		}
 	}
 	if len(a.Keys) == 0 && a.JWKSFile == "" && a.JWKSURL == "" {

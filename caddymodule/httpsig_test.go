@@ -215,6 +215,36 @@ func TestHTTPSignatureFailures(t *testing.T) {
 		t.Fatal("pass_headers removed the signature")
 	}
 
+	// without a nonce: the same signed request once by default, again and
+	// again with allow_repeat_without_nonce
+	r = authRequest("/sig/same", "127.0.0.1", nil)
+	signRequest(t, r, "demo-ed25519", `"@method" "@authority" "@path"`, "")
+	for i, want := range []bool{true, false} {
+		r2 := authRequest("/sig/same", "127.0.0.1", nil)
+		r2.Header = r.Header.Clone()
+		if _, ok, _ := a.Authenticate(httptest.NewRecorder(), r2); ok != want {
+			t.Fatalf("use %d: accepted %v", i+1, ok)
+		}
+	}
+	rep := provisionHTTPSig(t, &HTTPSignatureAuth{AllowRepeatWithoutNonce: true,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}, newTestStore(t))
+	for i := range 2 {
+		r2 := authRequest("/sig/same", "127.0.0.1", nil)
+		r2.Header = r.Header.Clone()
+		if _, ok, _ := rep.Authenticate(httptest.NewRecorder(), r2); !ok {
+			t.Fatalf("use %d refused: %+v", i+1, recordedProblem(r2))
+		}
+	}
+	r2 := authRequest("/sig/same", "127.0.0.1", nil)
+	signRequest(t, r2, "demo-ed25519", `"@method" "@authority" "@path"`, `;nonce="once"`)
+	for i, want := range []bool{true, false} {
+		r3 := authRequest("/sig/same", "127.0.0.1", nil)
+		r3.Header = r2.Header.Clone()
+		if _, ok, _ := rep.Authenticate(httptest.NewRecorder(), r3); ok != want {
+			t.Fatalf("nonce use %d: accepted %v", i+1, ok)
+		}
+	}
+
 	// the replay store down: 503, not 401
 	b := provisionHTTPSig(t, &HTTPSignatureAuth{Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}, failingSetNX{newTestStore(t)})
 	r = authRequest("/sig/x", "127.0.0.1", nil)

@@ -97,6 +97,10 @@ type Config struct {
 	// Replay, when set, makes every nonce (per key id) single use, and
 	// every signed message without a nonce too. nil disables the check.
 	Replay ReplayStore
+	// NonceOnly limits the replay check to nonces: a signed message
+	// without a nonce may then be repeated until it is outside the
+	// created/expires window (RFC 9421's own model, §7.2.2).
+	NonceOnly bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -249,7 +253,7 @@ func (v *Verifier) Verify(ctx context.Context, m *Message) (*Result, error) {
 			return nil, err
 		}
 	}
-	if v.cfg.Replay != nil {
+	if v.cfg.Replay != nil && (s.HasNonce || !v.cfg.NonceOnly) {
 		if err := v.once(ctx, s, key, base, now); err != nil {
 			return nil, err
 		}
