@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,4 +263,44 @@ type failingSetNX struct{ store.Store }
 
 func (failingSetNX) SetNX(context.Context, string, []byte, time.Duration) (bool, error) {
 	return false, store.ErrUnavailable
+}
+
+// TestHTTPSignatureJWKSRotation: a key added to the JWKS URL after
+// provision works on its first use (the unknown key id triggers one
+// refetch), and a JWK whose alg contradicts the pinned algorithm is not
+// used.
+func TestHTTPSignatureJWKSRotation(t *testing.T) {
+	jwk, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "examples", "demo-keys", "demo-ed25519.pub.jwk.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	set := `{"keys":[]}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = io.WriteString(w, set)
+	}))
+	defer srv.Close()
+	a := provisionHTTPSig(t, &HTTPSignatureAuth{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true}, newTestStore(t))
+	mu.Lock()
+	set = `{"keys":[` + string(jwk) + `]}`
+	mu.Unlock()
+	r := authRequest("/sig/x", "127.0.0.1", nil)
+	signRequest(t, r, "demo-ed25519", `"@method" "@authority" "@path"`, "")
+	user, ok, _ := a.Authenticate(httptest.NewRecorder(), r)
+	if !ok || user.ID != "demo-ed25519" || user.Metadata["key_id"] != "demo-ed25519" {
+		t.Fatalf("rotated-in key refused: %v %+v", ok, recordedProblem(r))
+	}
+
+	pinned := provisionHTTPSig(t, &HTTPSignatureAuth{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", Algorithm: "ecdsa-p256-sha256"}}}, newTestStore(t))
+	r = authRequest("/sig/y", "127.0.0.1", nil)
+	signRequest(t, r, "demo-ed25519", `"@method" "@authority" "@path"`, "")
+	if _, ok, _ := pinned.Authenticate(httptest.NewRecorder(), r); ok {
+		t.Fatal("a key of another algorithm than the pinned one was used")
+	}
+	if p := recordedProblem(r); !strings.Contains(p.Detail, "keyid names no key") {
+		t.Fatalf("problem %+v", p)
+	}
 }
