@@ -189,8 +189,8 @@ var methodOfCode = map[string]string{
 func knownMethod(m string) string {
 	m = strings.TrimPrefix(m, "apigw_")
 	switch m {
-	case "api_key", "jwt", "session", "signature", "login", "basic", "oidc", "none",
-		"dpop", "mtls":
+	case "api_key", "jwt", "session", "signature", "http_signature", "login", "basic", "oidc", "none",
+		"dpop", "mtls", "introspection":
 		return m
 	case "":
 		return "none"

@@ -20,6 +20,7 @@ func init() {
 	}
 	for _, d := range []string{
 		"apigw_api_key", "apigw_jwt", "apigw_introspect", "apigw_mtls", "apigw_session", "apigw_csrf", "apigw_signature",
+		"apigw_http_signature",
 		"apigw_authorize", "apigw_rate_limit", "apigw_validate",
 	} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "forward_auth")
