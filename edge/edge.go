@@ -299,3 +299,16 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 }
+
+// FramingError is a client's request body that could not be read as
+// framed: a malformed chunk (bad size, bare LF line endings, overflow),
+// or a body shorter than its Content-Length. It is the client's error
+// (400), never the upstream's.
+type FramingError struct {
+	Err error
+}
+
+func (e *FramingError) Error() string { return "malformed request body framing: " + e.Err.Error() }
+
+// Unwrap returns the read error.
+func (e *FramingError) Unwrap() error { return e.Err }
