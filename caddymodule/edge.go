@@ -121,9 +121,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if ref := edge.CheckTarget(r.Method, target, e.opts); ref != nil {
 		return Fail(edgeProblem(ref))
 	}
-	ho := e.hopts
-	ho.TrustedProxy, _ = caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool)
-	if res := edge.Clean(r.Header, ho); res.Upgrade != "" {
+	res := edge.Clean(r.Header, e.hopts)
+	if res.ClientAddr {
+		// kept only from a peer in the server's trusted_proxies, as
+		// Caddy's reverse_proxy does for X-Forwarded-For
+		if trusted, _ := caddyhttp.GetVar(r.Context(), caddyhttp.TrustedProxyVarKey).(bool); !trusted {
+			edge.DropClientAddr(r.Header)
+		}
+	}
+	if res.Upgrade != "" {
 		caddyhttp.SetVar(r.Context(), upgradeVar, res.Upgrade)
 	}
 	if !e.AllowTrailers {

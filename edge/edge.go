@@ -163,7 +163,6 @@ func CheckTarget(method, target string, o Options) *Refusal {
 
 // checkSegment checks one raw path segment (no '/').
 func checkSegment(seg string, o Options) *Refusal {
-	var buf [256]byte
 	hasPct, nonASCII := false, false
 	for i := 0; i < len(seg); i++ {
 		switch c := seg[i]; {
@@ -190,12 +189,19 @@ func checkSegment(seg string, o Options) *Refusal {
 		}
 		return nil
 	}
-	// decode into a stack buffer; long segments use a heap one (rare)
+	return checkDecoded(seg, o)
+}
+
+// checkDecoded percent-decodes seg up to maxDecodings times, checking
+// each round; it is apart from checkSegment so segments without a '%'
+// (most) do not pay for its stack buffer.
+func checkDecoded(seg string, o Options) *Refusal {
+	var buf [128]byte
 	var cur []byte
 	if len(seg) <= len(buf) {
 		cur = append(buf[:0], seg...)
 	} else {
-		cur = []byte(seg)
+		cur = []byte(seg) // long segments allocate (rare)
 	}
 	for round := 0; round < maxDecodings; round++ {
 		n, r := decodeInPlace(cur, o)

@@ -143,13 +143,13 @@ func TestClean(t *testing.T) {
 			http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Original-Url": {"/key"}},
 			HeaderOptions{AllowMethodOverride: true},
 			http.Header{"X-Http-Method-Override": {"DELETE"}}, ""},
-		{"client address headers dropped from clients",
+		{"client address headers reported",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}},
 			HeaderOptions{},
-			http.Header{"X-Forwarded-For": {"1.2.3.4"}}, ""},
-		{"client address headers kept from trusted proxies",
+			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}}, ""},
+		{"client address headers kept by Clean",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "X-Auth-User": {"a"}},
-			HeaderOptions{TrustedProxy: true},
+			HeaderOptions{},
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}}, ""},
 		{"connection names gateway headers: tokens dropped, client copies dropped",
 			http.Header{"Connection": {"X-Auth-User, close", "X-Request-Id"}, "X-Request-Id": {"client"}, "Keep": {"1"}},
@@ -206,6 +206,29 @@ func TestIsGatewayOwned(t *testing.T) {
 	for _, k := range []string{"Digest", "Content-Digest", "X-Checksum"} {
 		if IsGatewayOwned(k) {
 			t.Errorf("%s gateway-owned", k)
+		}
+	}
+}
+
+func TestDropClientAddr(t *testing.T) {
+	h := http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "x-real-ip": {"1"}, "cf-connecting-ip": {"1"}, "X-Forwarded-Prefix": {"/a"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"*/*"}}
+	if !Clean(h, HeaderOptions{}).ClientAddr {
+		t.Fatal("ClientAddr not reported")
+	}
+	DropClientAddr(h)
+	if len(h) != 2 || h["X-Forwarded-For"] == nil || h["Accept"] == nil {
+		t.Fatalf("left %v", h)
+	}
+}
+
+func TestClassifyNonCanonical(t *testing.T) {
+	for k, want := range map[string]int{
+		"x-auth-user": kindOwned, "X-AUTH-SCOPE": kindOwned, "x-original-url": kindRouting, "x-http-method-override": kindOverride,
+		"forwarded": kindClientAddr, "true-client-ip": kindClientAddr, "connection": kindConnection, "UPGRADE": kindUpgrade,
+		"http2-settings": kindHTTP2Setting, "trailer": kindTrailer, "x-api-key": kindOther, "X-Api-Key": kindOther,
+	} {
+		if got := classify(k); got != want {
+			t.Errorf("classify(%q) = %d, want %d", k, got, want)
 		}
 	}
 }

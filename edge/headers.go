@@ -16,10 +16,6 @@ type HeaderOptions struct {
 	// caller keeps the trailers themselves); gateway-owned names are
 	// removed from them all the same.
 	AllowTrailers bool
-	// TrustedProxy says the request comes from a proxy listed in the
-	// server's trusted_proxies: its client-address and forwarding
-	// headers (Forwarded, X-Real-IP, X-Forwarded-Host, …) are kept.
-	TrustedProxy bool
 }
 
 // Result says what Clean removed that the caller may need.
@@ -27,6 +23,22 @@ type Result struct {
 	// Upgrade is the Upgrade header value set aside (the client also
 	// named "upgrade" in Connection), for a route that opts in.
 	Upgrade string
+	// ClientAddr says h holds client-address or forwarding headers
+	// (Forwarded, X-Real-IP, X-Forwarded-Host, …), left in place: the
+	// caller removes them with DropClientAddr unless the peer is a
+	// trusted proxy (that lookup is left to the caller so a clean
+	// request does not pay for it).
+	ClientAddr bool
+}
+
+// DropClientAddr removes the client-address and forwarding headers
+// (see Clean) from h.
+func DropClientAddr(h http.Header) {
+	for k := range h {
+		if classify(k) == kindClientAddr {
+			delete(h, k)
+		}
+	}
 }
 
 // header classes
@@ -51,9 +63,10 @@ const (
 //   - client-address and forwarding headers (Forwarded, X-Real-IP,
 //     True-Client-IP, X-Client-IP, CF-Connecting-IP, X-Cluster-Client-IP,
 //     Fastly-Client-IP, X-Forwarded-Host/-Proto/-Port/-Prefix/-Server/
-//     -Uri/-Path/-Scheme/-Ssl, X-Host, Front-End-Https) are removed
-//     unless the peer is a trusted proxy (X-Forwarded-For is left to the
-//     reverse proxy, which rebuilds it from the client IP);
+//     -Uri/-Path/-Scheme/-Ssl, X-Host, Front-End-Https) are reported
+//     for DropClientAddr, which the caller runs unless the peer is a
+//     trusted proxy (X-Forwarded-For is left to the reverse proxy, which
+//     rebuilds it from the client IP the same way);
 //   - the headers the client named in Connection are removed now (they
 //     are the client's hop-by-hop headers), then Connection itself, so
 //     the proxy cannot later remove a header the gateway set;
@@ -76,9 +89,7 @@ func Clean(h http.Header, o HeaderOptions) Result {
 				delete(h, k)
 			}
 		case kindClientAddr:
-			if !o.TrustedProxy {
-				delete(h, k)
-			}
+			res.ClientAddr = true
 		case kindConnection:
 			conn = v
 			delete(h, k)
@@ -128,57 +139,74 @@ func IsGatewayOwned(k string) bool {
 	return strings.EqualFold(k, "X-Request-Id") || hasPrefixFold(k, "X-Forwarded-")
 }
 
-// classify sorts a header name, case-insensitively, without allocating:
-// most names are rejected by their length and first byte.
+// classify sorts a header name, case-insensitively, without allocating.
+// net/http hands over canonical keys ("X-Auth-User"), which a string
+// switch matches directly; a key that is not in canonical form (set by
+// hand, or by another server implementation) takes the slower
+// case-insensitive path.
 func classify(k string) int {
 	if len(k) < 6 {
 		return kindOther
 	}
-	switch k[0] | 0x20 {
-	case 'x':
-		if hasPrefixFold(k, "X-Auth-") {
-			return kindOwned
+	if strings.HasPrefix(k, "X-Auth-") {
+		return kindOwned
+	}
+	switch k {
+	case "X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri":
+		return kindRouting
+	case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return kindOverride
+	case "Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
+		"X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
+		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
+		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr":
+		return kindClientAddr
+	case "Connection":
+		return kindConnection
+	case "Upgrade":
+		return kindUpgrade
+	case "Http2-Settings":
+		return kindHTTP2Setting
+	case "Trailer":
+		return kindTrailer
+	}
+	if canonical(k) {
+		return kindOther
+	}
+	return classifyFold(k)
+}
+
+// canonical reports whether k is in net/http's canonical form.
+func canonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case upper && c >= 'a' && c <= 'z', !upper && c >= 'A' && c <= 'Z':
+			return false
 		}
-		for _, c := range routingNames {
+		upper = c == '-'
+	}
+	return true
+}
+
+// classifyFold is classify for keys not in canonical form.
+func classifyFold(k string) int {
+	if hasPrefixFold(k, "X-Auth-") {
+		return kindOwned
+	}
+	for _, set := range []struct {
+		names []string
+		kind  int
+	}{{routingNames, kindRouting}, {overrideNames, kindOverride}, {clientAddrNames, kindClientAddr}, {hopNames, kindConnection}} {
+		for _, c := range set.names {
 			if len(k) == len(c) && strings.EqualFold(k, c) {
-				return kindRouting
+				if set.kind == kindConnection {
+					return classify(c)
+				}
+				return set.kind
 			}
-		}
-		for _, c := range overrideNames {
-			if len(k) == len(c) && strings.EqualFold(k, c) {
-				return kindOverride
-			}
-		}
-		for _, c := range clientAddrNames {
-			if len(k) == len(c) && strings.EqualFold(k, c) {
-				return kindClientAddr
-			}
-		}
-	case 'f':
-		if strings.EqualFold(k, "Forwarded") || strings.EqualFold(k, "Front-End-Https") || strings.EqualFold(k, "Fastly-Client-Ip") {
-			return kindClientAddr
-		}
-	case 't':
-		if strings.EqualFold(k, "True-Client-Ip") {
-			return kindClientAddr
-		}
-		if strings.EqualFold(k, "Trailer") {
-			return kindTrailer
-		}
-	case 'c':
-		if strings.EqualFold(k, "Connection") {
-			return kindConnection
-		}
-		if strings.EqualFold(k, "Cf-Connecting-Ip") {
-			return kindClientAddr
-		}
-	case 'u':
-		if strings.EqualFold(k, "Upgrade") {
-			return kindUpgrade
-		}
-	case 'h':
-		if strings.EqualFold(k, "Http2-Settings") {
-			return kindHTTP2Setting
 		}
 	}
 	return kindOther
@@ -192,7 +220,9 @@ var (
 		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
 		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
 		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr",
+		"Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
 	}
+	hopNames = []string{"Connection", "Upgrade", "Http2-Settings", "Trailer"}
 )
 
 func hasPrefixFold(s, prefix string) bool {
