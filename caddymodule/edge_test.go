@@ -78,6 +78,31 @@ func TestEdgeServeHTTP(t *testing.T) {
 	}
 }
 
+// TestEdgeTrustedProxy: client-address headers are kept only from a
+// peer in the server's trusted_proxies (Caddy's trusted_proxy var).
+func TestEdgeTrustedProxy(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		r := edgeRequest("GET", "/open/x", map[string]any{caddyhttp.TrustedProxyVarKey: trusted})
+		r.Header.Set("X-Real-IP", "10.0.0.1")
+		r.Header.Set("Forwarded", "for=10.0.0.1")
+		r.Header.Set("X-Auth-User", "admin")
+		var got http.Header
+		e := provisionedEdge(t, &Edge{})
+		if err := e.ServeHTTP(httptest.NewRecorder(), r, caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+			got = r.Header
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+		if kept := got.Get("X-Real-IP") != "" && got.Get("Forwarded") != ""; kept != trusted {
+			t.Errorf("trusted %v: client-address headers kept %v", trusted, kept)
+		}
+		if got.Get("X-Auth-User") != "" {
+			t.Errorf("trusted %v: X-Auth-User kept", trusted)
+		}
+	}
+}
+
 // TestEdgeUpgradeRestored: the edge sets Upgrade aside; apigw_upgrade
 // restores it for an allowed protocol only.
 func TestEdgeUpgradeRestored(t *testing.T) {

@@ -69,7 +69,8 @@ const (
 //     rebuilds it from the client IP the same way);
 //   - the headers the client named in Connection are removed now (they
 //     are the client's hop-by-hop headers), then Connection itself, so
-//     the proxy cannot later remove a header the gateway set;
+//     the proxy cannot later remove a header the gateway set (a
+//     Connection of only close/keep-alive tokens is left as it is);
 //   - Upgrade is set aside (returned) and removed, HTTP2-Settings
 //     removed: an upgrade happens only on a route that opts in;
 //   - the Trailer declaration is removed unless allowed.
@@ -78,7 +79,8 @@ const (
 func Clean(h http.Header, o HeaderOptions) Result {
 	var res Result
 	var conn []string
-	upgradeToken := false
+	var connKey string
+	upgradeToken, foreign := false, false
 	for k, v := range h {
 		switch classify(k) {
 		case kindOther:
@@ -91,8 +93,7 @@ func Clean(h http.Header, o HeaderOptions) Result {
 		case kindClientAddr:
 			res.ClientAddr = true
 		case kindConnection:
-			conn = v
-			delete(h, k)
+			conn, connKey = v, k
 		case kindUpgrade:
 			if len(v) > 0 {
 				res.Upgrade = v[0]
@@ -116,11 +117,17 @@ func Clean(h http.Header, o HeaderOptions) Result {
 			case strings.EqualFold(tok, "upgrade"):
 				upgradeToken = true
 			default:
+				foreign = true
 				// the client's own hop-by-hop header: drop it here,
 				// before any gateway handler sets a header of that name
 				h.Del(tok)
 			}
 		}
+	}
+	if upgradeToken || foreign {
+		// nothing left for the proxy to act on; a Connection of only
+		// close/keep-alive stays (an HTTP/1.0 keep-alive needs it)
+		delete(h, connKey)
 	}
 	if !upgradeToken {
 		res.Upgrade = ""
