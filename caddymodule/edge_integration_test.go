@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"context"
+	"crypto/tls"
+
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
@@ -100,6 +103,12 @@ type edgeRig struct {
 
 func startEdgeRig(t *testing.T) *edgeRig {
 	t.Helper()
+	return startEdgeRigWith(t, "")
+}
+
+// startEdgeRigWith adds global options (e.g. a servers block).
+func startEdgeRigWith(t *testing.T, globals string) *edgeRig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test")
 	}
@@ -137,7 +146,8 @@ func startEdgeRig(t *testing.T) *edgeRig {
 	}))
 	t.Cleanup(ws.Close)
 	cfg := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(cfg, []byte(edgeConfig), 0o600); err != nil {
+	config := strings.Replace(edgeConfig, "\tauto_https off\n", "\tauto_https off\n"+globals, 1)
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rig.c = testutil.StartCaddy(t, testutil.Options{Config: cfg, Env: []string{
@@ -485,6 +495,73 @@ func TestEdgeFraming(t *testing.T) {
 			}
 		} else if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	rig.noErrorLogged(t)
+}
+
+// TestEdgeH2CPriorKnowledge: with HTTP/2 over cleartext enabled on the
+// listener (`protocols h1 h2c`, off by default), every stream is a
+// request that runs through the site's routes and the edge like any
+// other: the same refusals, nothing tunnels.
+func TestEdgeH2CPriorKnowledge(t *testing.T) {
+	rig := startEdgeRigWith(t, "\tservers {\n\t\tprotocols h1 h2c\n\t}\n")
+	client := &http.Client{Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+	do := func(method, rawPath string, hdr http.Header) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+rig.addr+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Method = method
+		req.URL.Opaque = "//" + rig.addr + rawPath
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, rawPath, err)
+		}
+		defer resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("not HTTP/2: %s", resp.Proto)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/jwt/admin;x"}, {"GET", "/open/..;/key/x"}, {"GET", "/open/%2e%2e/key/x"}, {"GET", "/open/..%5ckey/x"},
+		{"GET", "/jwt/admin%00"}, {"post", "/open/x"}, {"Post", "/open/x"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			before := rig.echoHits.Load()
+			resp, body := do(tc.method, tc.path, nil)
+			wantProblem(t, resp, body, http.StatusBadRequest, "bad_request", tc.path)
+			if rig.echoHits.Load() != before {
+				t.Fatal("the upstream was reached")
+			}
+		})
+	}
+	t.Run("client headers over HTTP/2", func(t *testing.T) {
+		resp, body := do("GET", "/open/x", http.Header{"X-Auth-User": {"admin"}, "X-Original-Url": {"/key/x"}, "X-Real-Ip": {"10.0.0.1"}})
+		var e echoed
+		if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &e) != nil {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		for _, k := range []string{"X-Auth-User", "X-Original-Url", "X-Real-Ip"} {
+			if e.Header.Get(k) != "" {
+				t.Errorf("upstream got %s", k)
+			}
+		}
+	})
+	t.Run("keyless /key over HTTP/2", func(t *testing.T) {
+		if resp, _ := do("GET", "/key/x", nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("status %d", resp.StatusCode)
 		}
 	})
 	rig.noErrorLogged(t)
