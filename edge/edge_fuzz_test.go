@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -61,6 +62,37 @@ func FuzzCheckMethod(f *testing.F) {
 		for _, c := range []byte(m) {
 			if c < 0x21 || c > 0x7e {
 				t.Fatalf("accepted method %q", m)
+			}
+		}
+	})
+}
+
+// FuzzClean: after Clean (and DropClientAddr for an untrusted peer) no
+// client identity, routing, override, client-address, Upgrade or
+// Trailer header is left, whatever the spelling, and no Connection
+// header names anything but close/keep-alive.
+func FuzzClean(f *testing.F) {
+	f.Add("X-Auth-User", "admin", "X-Auth-User, close")
+	f.Add("x-original-url", "/key", "keep-alive")
+	f.Add("Upgrade", "h2c", "Upgrade, HTTP2-Settings")
+	f.Add("Trailer", "X-Auth-User", "")
+	f.Fuzz(func(t *testing.T, name, value, conn string) {
+		h := http.Header{name: {value}, "Connection": {conn}}
+		if Clean(h, HeaderOptions{}).ClientAddr {
+			DropClientAddr(h)
+		}
+		for k := range h {
+			if k == "Connection" {
+				for _, tok := range strings.Split(h[k][0], ",") {
+					tok = strings.ToLower(strings.TrimSpace(tok))
+					if tok != "" && tok != "close" && tok != "keep-alive" {
+						t.Fatalf("Connection %q left", h[k][0])
+					}
+				}
+				continue
+			}
+			if k != "X-Request-Id" && !strings.HasPrefix(strings.ToLower(k), "x-forwarded-for") && IsGatewayOwned(k) {
+				t.Fatalf("%q left (%v)", k, h)
 			}
 		}
 	})
