@@ -405,6 +405,7 @@ func TestEdgePathForms(t *testing.T) {
 		"/open/../key/x", "/open/./../key/x", "/open/%2e%2e/key/x", "/open/%2E%2E/key/x", "/open/.%2e/key/x", "/open/%2e./key/x",
 		"/open/%252e%252e/key/x", "/open/%25252e%25252e/key/x", "/open/%2e/x", "/open/..",
 		"/open/%c0%ae%c0%ae/key/x", "/open/%e0%80%ae%e0%80%ae/key/x", "/open/%c0%af", "/open/%ff", "/open/%zz", "/open/%2",
+		"/jwt/admin%3f/x", "/jwt/admin%23x", "/jwt/admin%253f",
 		"http://127.0.0.1/open/x", "http://evil.example/key/x", "*",
 	} {
 		t.Run(target, func(t *testing.T) {

@@ -64,6 +64,8 @@ var (
 	RefuseBadUTF8       = bad("the path is not valid UTF-8 after percent-decoding (overlong or broken sequences)")
 	RefuseDeepEncoding  = bad("the path is percent-encoded more than three times over")
 	RefuseFragment      = bad("the request target contains a fragment")
+	RefuseDelimiter     = bad("the path contains an encoded '?' or '#'")
+	RefuseSpace         = bad("the path contains a raw space")
 	RefuseBodyFraming   = bad("the request body framing is malformed (chunk sizes, line endings or length)")
 	RefuseUpgradeH2Conn = bad("the request carries HTTP2-Settings without an allowed upgrade")
 )
@@ -119,7 +121,7 @@ const maxDecodings = 3
 // origin form is accepted, plus `*` for OPTIONS. The path is checked
 // segment by segment, raw and after each of up to three
 // percent-decodings, for: `;` parameters, control characters and DEL,
-// backslashes, encoded slashes, `.` and `..` segments, invalid
+// raw spaces, backslashes, encoded slashes, encoded '?' and '#', `.` and `..` segments, invalid
 // percent-encodings and invalid UTF-8 (overlong forms included).
 func CheckTarget(method, target string, o Options) *Refusal {
 	if target == "*" {
@@ -168,6 +170,8 @@ func checkSegment(seg string, o Options) *Refusal {
 		switch c := seg[i]; {
 		case c < 0x20 || c == 0x7f:
 			return RefuseControl
+		case c == ' ':
+			return RefuseSpace
 		case c == '\\':
 			return RefuseBackslash
 		case c == ';':
@@ -247,6 +251,10 @@ func decodeInPlace(b []byte, o Options) (int, *Refusal) {
 				if !o.AllowSemicolon {
 					return 0, RefuseSemicolon
 				}
+			case c == '?' || c == '#':
+				// an upstream that decodes before it splits the
+				// query would route on less than the gateway saw
+				return 0, RefuseDelimiter
 			}
 		}
 		b[w] = c

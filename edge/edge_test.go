@@ -109,6 +109,12 @@ func TestCheckTarget(t *testing.T) {
 		{"GET", "/open/%2", Options{}, RefuseBadEscape},
 		{"GET", "/open/%", Options{}, RefuseBadEscape},
 		{"GET", "/open/x#frag", Options{}, RefuseFragment},
+		{"GET", "/jwt/admin%3f/x", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%3F", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%253f", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%23x", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin x", Options{}, RefuseSpace},
+		{"GET", "/jwt/admin%20x", Options{}, nil},
 		{"GET", "/open/x?y#frag", Options{}, RefuseFragment},
 	} {
 		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
