@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/edge"
 	"github.com/apigw/caddy-apigw/problem"
@@ -113,14 +114,14 @@ func init() {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if ref := edge.CheckMethod(r.Method, e.opts); ref != nil {
-		return Fail(edgeProblem(ref))
+		return refuse(r, ref)
 	}
 	target := r.RequestURI
 	if target == "" {
 		target = r.URL.RequestURI()
 	}
 	if ref := edge.CheckTarget(r.Method, target, e.opts); ref != nil {
-		return Fail(edgeProblem(ref))
+		return refuse(r, ref)
 	}
 	res := edge.Clean(r.Header, e.hopts)
 	if res.ClientAddr {
@@ -145,9 +146,16 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	r.Body = body
 	err := next.ServeHTTP(w, r)
 	if err != nil && (body.failed || errors.As(err, new(*edge.FramingError))) {
-		return Fail(edgeProblem(edge.RefuseBodyFraming))
+		return refuse(r, edge.RefuseBodyFraming)
 	}
 	return err
+}
+
+// refuse records the refusal in the audit log (and apigw_rejects_total)
+// and returns its problem.
+func refuse(r *http.Request, ref *edge.Refusal) error {
+	Audit(r, "request_refused", ref.Code, zap.String("reason", ref.Detail))
+	return Fail(edgeProblem(ref))
 }
 
 // edgeBody marks client body errors (bad chunk framing, a body shorter
