@@ -155,6 +155,15 @@ func classify(k string) int {
 	if len(k) < 6 {
 		return kindOther
 	}
+	switch k[0] {
+	case 'X', 'F', 'T', 'C', 'U', 'H':
+	default:
+		// no name of ours starts otherwise in canonical form
+		if canonical(k) {
+			return kindOther
+		}
+		return classifyFold(k)
+	}
 	if strings.HasPrefix(k, "X-Auth-") {
 		return kindOwned
 	}
