@@ -22,7 +22,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(APIKeyAuth{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_api_key", parseAPIKeyCaddyfile)
+	registerGatewayHandlerDirective("apigw_api_key", parseAPIKeyCaddyfile)
 }
 
 // DefaultAPIKeyHeader is the request header that carries the API key.

@@ -17,7 +17,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(Authorize{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_authorize", parseAuthorize)
+	registerGatewayHandlerDirective("apigw_authorize", parseAuthorize)
 }
 
 // ClaimRequirement requires a claim (or metadata field) to have one of a

@@ -15,7 +15,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(CORS{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_cors", parseCORS)
+	registerGatewayHandlerDirective("apigw_cors", parseCORS)
 }
 
 // DefaultCORSMethods are the methods granted when none are configured.

@@ -17,7 +17,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(CSRF{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_csrf", parseCSRF)
+	registerGatewayHandlerDirective("apigw_csrf", parseCSRF)
 }
 
 // CSRF modes.

@@ -18,12 +18,13 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/edge"
 	"github.com/apigw/caddy-apigw/problem"
 )
 
 func init() {
 	caddy.RegisterModule(Errors{})
-	httpcaddyfile.RegisterDirective("apigw_errors", parseErrorsDirective)
+	registerGatewayDirective("apigw_errors", parseErrorsDirective)
 	httpcaddyfile.RegisterHandlerDirective("apigw_problem", func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		h.Next()
 		if h.NextArg() || h.NextBlock(0) {
@@ -197,7 +198,8 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 	if errors.As(err, &he) && he.StatusCode != 0 {
 		status = he.StatusCode
 	}
-	if status < 500 {
+	if status < 500 || errors.As(err, new(*edge.FramingError)) {
+		// a malformed client body is answered 400 by apigw_edge
 		return
 	}
 	shown := problem.ForStatus(status)

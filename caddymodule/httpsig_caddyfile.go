@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("apigw_http_signature", parseHTTPSignatureCaddyfile)
+	registerGatewayHandlerDirective("apigw_http_signature", parseHTTPSignatureCaddyfile)
 }
 
 // parseHTTPSignatureCaddyfile sets up the apigw_http_signature directive.

@@ -26,7 +26,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(JWTAuth{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_jwt", parseJWTCaddyfile)
+	registerGatewayHandlerDirective("apigw_jwt", parseJWTCaddyfile)
 }
 
 // DefaultJWTRealm is the realm of the Bearer challenge.

@@ -28,7 +28,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(Login{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_login", parseLogin)
+	registerGatewayHandlerDirective("apigw_login", parseLogin)
 }
 
 // DefaultLoginMaxBody caps login request bodies.

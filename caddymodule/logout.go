@@ -15,7 +15,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(Logout{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_logout", parseLogout)
+	registerGatewayHandlerDirective("apigw_logout", parseLogout)
 }
 
 // Logout is a terminal handler that ends the session of the request's

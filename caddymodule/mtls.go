@@ -20,7 +20,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(MTLSAuth{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_mtls", parseMTLSCaddyfile)
+	registerGatewayHandlerDirective("apigw_mtls", parseMTLSCaddyfile)
 }
 
 // MTLSAuth authenticates requests by the client certificate of the TLS

@@ -16,8 +16,8 @@ import (
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("apigw_oidc", parseOIDC)
-	httpcaddyfile.RegisterHandlerDirective("apigw_introspect", parseIntrospect)
+	registerGatewayHandlerDirective("apigw_oidc", parseOIDC)
+	registerGatewayHandlerDirective("apigw_introspect", parseIntrospect)
 }
 
 // parseOIDC sets up the OpenID Connect login handler. Syntax:

@@ -8,10 +8,11 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 // The whole directive chain is ordered here, in one place, so users need no
 // `order` lines and the chain reads as in DESIGN.md:
 //
+//	edge (request hardening, first of all, see edge_caddyfile.go) →
 //	request id → security headers → cors (a preflight ends here, with
 //	the security headers already set) → error scrubbing → … →
 //	auth (api key | jwt | session) → csrf → signature → authorize →
-//	rate limit → validate → … → login/logout → respond/reverse_proxy
+//	rate limit → validate → upgrade → … → login/logout → respond/reverse_proxy
 //
 // Successive Before calls on one anchor keep their call order.
 func init() {
@@ -25,6 +26,9 @@ func init() {
 	} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "forward_auth")
 	}
+	// a route's opted-in protocol upgrade (apigw_edge sets every Upgrade
+	// aside) is restored only after its auth, limit and validation ran
+	httpcaddyfile.RegisterDirectiveOrder("apigw_upgrade", httpcaddyfile.Before, "forward_auth")
 	for _, d := range []string{"apigw_login", "apigw_logout", "apigw_oidc"} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "respond")
 	}

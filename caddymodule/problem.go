@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/edge"
 	"github.com/apigw/caddy-apigw/problem"
 )
 
@@ -107,6 +108,9 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 	var p *problem.Problem
 	if errors.As(err, &p) {
 		return p
+	}
+	if errors.As(err, new(*edge.FramingError)) {
+		return edgeProblem(edge.RefuseBodyFraming)
 	}
 	status := http.StatusInternalServerError
 	var he caddyhttp.HandlerError

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	httpcaddyfile.RegisterHandlerDirective("apigw_rate_limit", parseRateLimit)
+	registerGatewayHandlerDirective("apigw_rate_limit", parseRateLimit)
 }
 
 // parseRateLimit sets up the apigw_rate_limit handler. Its position in the

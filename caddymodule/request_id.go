@@ -11,7 +11,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(RequestIDHandler{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_request_id", parseRequestID)
+	registerGatewayHandlerDirective("apigw_request_id", parseRequestID)
 }
 
 // RequestIDHandler gives every request an id: a random UUID, or a

@@ -13,7 +13,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(SecurityHeaders{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_security_headers", parseSecurityHeaders)
+	registerGatewayHandlerDirective("apigw_security_headers", parseSecurityHeaders)
 }
 
 // HelmetCSP is helmet 8's default Content-Security-Policy.

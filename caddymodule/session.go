@@ -25,7 +25,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(SessionAuth{})
-	httpcaddyfile.RegisterDirective("apigw_session", parseSessionDirective)
+	registerGatewayDirective("apigw_session", parseSessionDirective)
 }
 
 // Replacer keys set for a request authenticated by a session.

@@ -22,7 +22,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(Signature{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_signature", parseSignature)
+	registerGatewayHandlerDirective("apigw_signature", parseSignature)
 }
 
 // Defaults of Signature.

@@ -22,7 +22,7 @@ import (
 
 func init() {
 	caddy.RegisterModule(Validate{})
-	httpcaddyfile.RegisterHandlerDirective("apigw_validate", parseValidate)
+	registerGatewayHandlerDirective("apigw_validate", parseValidate)
 }
 
 // Validate checks requests before they go on: body size (413

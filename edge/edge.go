@@ -1,0 +1,328 @@
+// Package edge holds the request canonicalisation decisions of the
+// gateway's edge: which methods, request targets and headers may pass
+// on to the routes and the upstream. A request that the gateway and an
+// upstream could read differently (a path the router sees as /open/..;/key
+// but a Java upstream as /key, a method `post` that skips a `method POST`
+// matcher, a Connection header that makes the proxy drop X-Auth-User) is
+// refused or cleaned here, before any route runs.
+//
+// The package has no Caddy imports; caddymodule's apigw_edge handler
+// adapts it. The checks are hand-written byte loops rather than calls to
+// net/url or strings helpers: they run on every request and must stay
+// under 300 ns with no allocation (BenchmarkCheck*), which url.PathUnescape
+// (one string per call) and strings.Split cannot.
+package edge
+
+import (
+	"net/http"
+	"unicode/utf8"
+)
+
+// Options relaxes individual checks. The zero value is the secure
+// default: every check on.
+type Options struct {
+	// AllowSemicolon lets `;` (raw or %3B) through in the path. Path
+	// parameters are read by some upstreams (Tomcat, Jetty, Spring) and
+	// ignored by the gateway's matchers, so /admin;x passes a check on
+	// /admin. A dot segment with parameters (`..;x`) stays refused.
+	AllowSemicolon bool
+	// AllowEncodedSlash lets %2F (at any decoding level) through in the
+	// path: needed by APIs that carry ids such as "a/b" in one segment.
+	AllowEncodedSlash bool
+	// AllowTrace lets TRACE through (refused by default: it reflects the
+	// request, credentials included, to whoever can read the answer).
+	AllowTrace bool
+	// AllowConnect lets CONNECT through (refused by default: this is not
+	// a forward proxy).
+	AllowConnect bool
+}
+
+// Refusal is why a request is refused: the status (400 or 405), the
+// problem code and a detail naming what was refused, never the value.
+type Refusal struct {
+	Status int
+	Code   string
+	Detail string
+}
+
+func bad(detail string) *Refusal {
+	return &Refusal{Status: http.StatusBadRequest, Code: "bad_request", Detail: detail}
+}
+
+// The refusals are shared values, so a refusal costs no allocation.
+var (
+	RefuseMethodToken   = bad("the request method is not an upper-case token")
+	RefuseTrace         = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the TRACE method is not allowed"}
+	RefuseConnect       = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the CONNECT method is not allowed"}
+	RefuseTargetForm    = bad("the request target is not in origin form (absolute, authority and asterisk forms are refused)")
+	RefuseSemicolon     = bad("the path contains a ';' path parameter")
+	RefuseControl       = bad("the path contains a control character, raw or percent-encoded")
+	RefuseBackslash     = bad("the path contains a backslash, raw or percent-encoded")
+	RefuseEncodedSlash  = bad("the path contains an encoded slash (%2F)")
+	RefuseDotSegment    = bad("the path contains a dot segment, raw or after percent-decoding")
+	RefuseBadEscape     = bad("the path contains an invalid percent-encoding")
+	RefuseBadUTF8       = bad("the path is not valid UTF-8 after percent-decoding (overlong or broken sequences)")
+	RefuseDeepEncoding  = bad("the path is percent-encoded more than three times over")
+	RefuseFragment      = bad("the request target contains a fragment")
+	RefuseDelimiter     = bad("the path contains an encoded '?' or '#'")
+	RefuseSpace         = bad("the path contains a raw space")
+	RefuseBodyFraming   = bad("the request body framing is malformed (chunk sizes, line endings or length)")
+	RefuseUpgradeH2Conn = bad("the request carries HTTP2-Settings without an allowed upgrade")
+)
+
+// CheckMethod reports why method is refused, or nil. A method must be
+// an RFC 9110 token with no lower-case letter: methods are
+// case-sensitive, and an upstream that upper-cases `post` would run a
+// POST that the gateway's `method POST` matchers never saw.
+func CheckMethod(method string, o Options) *Refusal {
+	if method == "" {
+		return RefuseMethodToken
+	}
+	for i := 0; i < len(method); i++ {
+		if !upperTokenChar[method[i]] {
+			return RefuseMethodToken
+		}
+	}
+	switch method {
+	case http.MethodTrace:
+		if !o.AllowTrace {
+			return RefuseTrace
+		}
+	case http.MethodConnect:
+		if !o.AllowConnect {
+			return RefuseConnect
+		}
+	}
+	return nil
+}
+
+// upperTokenChar: RFC 9110 tchar without a-z.
+var upperTokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// maxDecodings is how many times a path segment is percent-decoded
+// while looking for dot segments, slashes and control characters: an
+// upstream (or a chain of them) that decodes twice turns %252e into '.'.
+// A segment still holding a '%' after this many rounds is refused.
+const maxDecodings = 3
+
+// CheckTarget reports why the request target (the raw request URI as
+// received, e.g. http.Request.RequestURI) is refused, or nil. Only the
+// origin form is accepted, plus `*` for OPTIONS. The path is checked
+// segment by segment, raw and after each of up to three
+// percent-decodings, for: `;` parameters, control characters and DEL,
+// raw spaces, backslashes, encoded slashes, encoded '?' and '#', `.` and `..` segments, invalid
+// percent-encodings and invalid UTF-8 (overlong forms included).
+func CheckTarget(method, target string, o Options) *Refusal {
+	if target == "*" {
+		if method == http.MethodOptions {
+			return nil
+		}
+		return RefuseTargetForm
+	}
+	if len(target) == 0 || target[0] != '/' {
+		return RefuseTargetForm
+	}
+	path := target
+	for i := 0; i < len(target); i++ {
+		if target[i] == '?' {
+			path = target[:i]
+			break
+		}
+		if target[i] == '#' {
+			return RefuseFragment
+		}
+	}
+	// a fragment after the query is as wrong as before it
+	for i := len(path); i < len(target); i++ {
+		if target[i] == '#' {
+			return RefuseFragment
+		} else if target[i] < 0x20 || target[i] == 0x7f {
+			return RefuseControl
+		}
+	}
+	start := 1
+	for i := 1; i <= len(path); i++ {
+		if i == len(path) || path[i] == '/' {
+			if r := checkSegment(path[start:i], o); r != nil {
+				return r
+			}
+			start = i + 1
+		}
+	}
+	return nil
+}
+
+// checkSegment checks one raw path segment (no '/').
+func checkSegment(seg string, o Options) *Refusal {
+	hasPct, nonASCII := false, false
+	for i := 0; i < len(seg); i++ {
+		switch c := seg[i]; {
+		case c < 0x20 || c == 0x7f:
+			return RefuseControl
+		case c == ' ':
+			return RefuseSpace
+		case c == '\\':
+			return RefuseBackslash
+		case c == ';':
+			if !o.AllowSemicolon {
+				return RefuseSemicolon
+			}
+		case c == '%':
+			hasPct = true
+		case c >= 0x80:
+			nonASCII = true
+		}
+	}
+	if isDots(seg) {
+		return RefuseDotSegment
+	}
+	if !hasPct {
+		if nonASCII && !utf8.ValidString(seg) {
+			return RefuseBadUTF8
+		}
+		return nil
+	}
+	return checkDecoded(seg, o)
+}
+
+// checkDecoded percent-decodes seg up to maxDecodings times, checking
+// each round; it is apart from checkSegment so segments without a '%'
+// (most) do not pay for its stack buffer.
+func checkDecoded(seg string, o Options) *Refusal {
+	var buf [128]byte
+	var cur []byte
+	if len(seg) <= len(buf) {
+		cur = append(buf[:0], seg...)
+	} else {
+		cur = []byte(seg) // long segments allocate (rare)
+	}
+	for round := 0; round < maxDecodings; round++ {
+		n, r := decodeInPlace(cur, o)
+		if r != nil {
+			return r
+		}
+		cur = cur[:n]
+		if hasDotPart(cur) {
+			return RefuseDotSegment
+		}
+		if !utf8.Valid(cur) {
+			return RefuseBadUTF8
+		}
+		if !containsPct(cur) {
+			return nil
+		}
+	}
+	return RefuseDeepEncoding
+}
+
+// decodeInPlace percent-decodes b in place (the result is never longer)
+// and checks every decoded byte.
+func decodeInPlace(b []byte, o Options) (int, *Refusal) {
+	w := 0
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '%' {
+			if i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+				return 0, RefuseBadEscape
+			}
+			c = unhex(b[i+1])<<4 | unhex(b[i+2])
+			i += 2
+			switch {
+			case c < 0x20 || c == 0x7f:
+				return 0, RefuseControl
+			case c == '\\':
+				return 0, RefuseBackslash
+			case c == '/':
+				if !o.AllowEncodedSlash {
+					return 0, RefuseEncodedSlash
+				}
+			case c == ';':
+				if !o.AllowSemicolon {
+					return 0, RefuseSemicolon
+				}
+			case c == '?' || c == '#':
+				// an upstream that decodes before it splits the
+				// query would route on less than the gateway saw
+				return 0, RefuseDelimiter
+			}
+		}
+		b[w] = c
+		w++
+	}
+	return w, nil
+}
+
+// isDots reports whether a segment is a dot segment: ".", "..", or one
+// of them followed by ';' parameters (Tomcat reads "..;x" as "..").
+func isDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ';' {
+			s = s[:i]
+			break
+		}
+	}
+	return s == "." || s == ".."
+}
+
+// hasDotPart reports whether decoded, split on the slashes an encoded
+// slash may have produced, holds a dot segment.
+func hasDotPart(b []byte) bool {
+	start := 0
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == '/' {
+			if isDots(string(b[start:i])) {
+				return true
+			}
+			start = i + 1
+		}
+	}
+	return false
+}
+
+func containsPct(b []byte) bool {
+	for _, c := range b {
+		if c == '%' {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// FramingError is a client's request body that could not be read as
+// framed: a malformed chunk (bad size, bare LF line endings, overflow),
+// or a body shorter than its Content-Length. It is the client's error
+// (400), never the upstream's.
+type FramingError struct {
+	Err error
+}
+
+func (e *FramingError) Error() string { return "malformed request body framing: " + e.Err.Error() }
+
+// Unwrap returns the read error.
+func (e *FramingError) Unwrap() error { return e.Err }

@@ -1,0 +1,244 @@
+package edge
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestCheckMethod(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		o      Options
+		want   *Refusal
+	}{
+		{"GET", Options{}, nil},
+		{"POST", Options{}, nil},
+		{"PROPFIND", Options{}, nil},
+		{"M-SEARCH", Options{}, nil},
+		{"post", Options{}, RefuseMethodToken},
+		{"Post", Options{}, RefuseMethodToken},
+		{"GeT", Options{}, RefuseMethodToken},
+		{"GET ", Options{}, RefuseMethodToken},
+		{"GE T", Options{}, RefuseMethodToken},
+		{"GET\x00", Options{}, RefuseMethodToken},
+		{"G(ET", Options{}, RefuseMethodToken},
+		{"GÉT", Options{}, RefuseMethodToken},
+		{"", Options{}, RefuseMethodToken},
+		{"TRACE", Options{}, RefuseTrace},
+		{"TRACE", Options{AllowTrace: true}, nil},
+		{"trace", Options{AllowTrace: true}, RefuseMethodToken},
+		{"CONNECT", Options{}, RefuseConnect},
+		{"CONNECT", Options{AllowConnect: true}, nil},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			if got := CheckMethod(tc.method, tc.o); got != tc.want {
+				t.Fatalf("CheckMethod(%q) = %v, want %v", tc.method, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	semi := Options{AllowSemicolon: true}
+	slash := Options{AllowEncodedSlash: true}
+	for _, tc := range []struct {
+		method, target string
+		o              Options
+		want           *Refusal
+	}{
+		{"GET", "/", Options{}, nil},
+		{"GET", "/open/x", Options{}, nil},
+		{"GET", "/users?limit=5&sort=asc", Options{}, nil},
+		{"GET", "/users?q=a;b", Options{}, nil},
+		{"GET", "/a%20b/c%41", Options{}, nil},
+		{"GET", "/caf%C3%A9", Options{}, nil},
+		{"GET", "/café", Options{}, nil},
+		{"GET", "/a.b/.well-known/x", Options{}, nil},
+		{"GET", "/...", Options{}, nil},
+		{"GET", "/a/", Options{}, nil},
+		{"OPTIONS", "*", Options{}, nil},
+		{"GET", "*", Options{}, RefuseTargetForm},
+		{"GET", "http://evil.example/open/x", Options{}, RefuseTargetForm},
+		{"GET", "evil.example:443", Options{}, RefuseTargetForm},
+		{"GET", "", Options{}, RefuseTargetForm},
+		{"GET", "/jwt/admin;x", Options{}, RefuseSemicolon},
+		{"GET", "/jwt/admin;x", semi, nil},
+		{"GET", "/open/..;/key/x", Options{}, RefuseSemicolon},
+		{"GET", "/open/..;/key/x", semi, RefuseDotSegment},
+		{"GET", "/open/.;x/key", semi, RefuseDotSegment},
+		{"GET", "/jwt/admin%3bx", Options{}, RefuseSemicolon},
+		{"GET", "/jwt/admin%3Bx", semi, nil},
+		{"GET", "/jwt/admin%00", Options{}, RefuseControl},
+		{"GET", "/jwt/admin%0a", Options{}, RefuseControl},
+		{"GET", "/jwt/admin%0D", Options{}, RefuseControl},
+		{"GET", "/jwt/admin%7f", Options{}, RefuseControl},
+		{"GET", "/jwt/admin%2500", Options{}, RefuseControl},
+		{"GET", "/jwt/admin\x00", Options{}, RefuseControl},
+		{"GET", "/jwt/admin\t", Options{}, RefuseControl},
+		{"GET", "/jwt/admin\x7f", Options{}, RefuseControl},
+		{"GET", "/x?a=\x01", Options{}, RefuseControl},
+		{"GET", "/open/..%5ckey/x", Options{}, RefuseBackslash},
+		{"GET", "/open/..%5Ckey/x", Options{}, RefuseBackslash},
+		{"GET", "/open/..\\key/x", Options{}, RefuseBackslash},
+		{"GET", "/open/%255ckey", Options{}, RefuseBackslash},
+		{"GET", "/open/a%2fb", Options{}, RefuseEncodedSlash},
+		{"GET", "/open/a%2Fb", Options{}, RefuseEncodedSlash},
+		{"GET", "/open/a%252fb", Options{}, RefuseEncodedSlash},
+		{"GET", "/open/a%2fb", slash, nil},
+		{"GET", "/open/..%2fkey", slash, RefuseDotSegment},
+		{"GET", "/open/%2e%2e%2fkey", slash, RefuseDotSegment},
+		{"GET", "/open/../key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/./x", Options{}, RefuseDotSegment},
+		{"GET", "/open/..", Options{}, RefuseDotSegment},
+		{"GET", "/open/.", Options{}, RefuseDotSegment},
+		{"GET", "/open/%2e%2e/key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%2E%2E/key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/.%2e/key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%2e./key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%2e/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%252e%252e/key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%25252e%25252e/key/x", Options{}, RefuseDotSegment},
+		{"GET", "/open/%2525252e/key", Options{}, RefuseDeepEncoding},
+		{"GET", "/open/%c0%ae%c0%ae/key", Options{}, RefuseBadUTF8},
+		{"GET", "/open/%e0%80%ae/key", Options{}, RefuseBadUTF8},
+		{"GET", "/open/%c0%af", Options{}, RefuseBadUTF8},
+		{"GET", "/open/%ff", Options{}, RefuseBadUTF8},
+		{"GET", "/open/%ed%a0%80", Options{}, RefuseBadUTF8},
+		{"GET", "/open/\xff", Options{}, RefuseBadUTF8},
+		{"GET", "/open/%zz", Options{}, RefuseBadEscape},
+		{"GET", "/open/%2", Options{}, RefuseBadEscape},
+		{"GET", "/open/%", Options{}, RefuseBadEscape},
+		{"GET", "/open/x#frag", Options{}, RefuseFragment},
+		{"GET", "/jwt/admin%3f/x", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%3F", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%253f", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin%23x", Options{}, RefuseDelimiter},
+		{"GET", "/jwt/admin x", Options{}, RefuseSpace},
+		{"GET", "/jwt/admin%20x", Options{}, nil},
+		{"GET", "/open/x?y#frag", Options{}, RefuseFragment},
+	} {
+		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
+			if got := CheckTarget(tc.method, tc.target, tc.o); got != tc.want {
+				t.Fatalf("CheckTarget(%q) = %v, want %v", tc.target, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		in      http.Header
+		o       HeaderOptions
+		want    http.Header
+		upgrade string
+	}{
+		{"clean request untouched",
+			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}},
+			HeaderOptions{},
+			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}}, ""},
+		{"client identity dropped, any case",
+			http.Header{"X-Auth-User": {"admin"}, "x-auth-scope": {"admin"}, "X-AUTH-METHOD": {"jwt"}, "X-Authz": {"keep"}},
+			HeaderOptions{},
+			http.Header{"X-Authz": {"keep"}}, ""},
+		{"routing and override headers dropped",
+			http.Header{"X-Original-Url": {"/key"}, "X-Rewrite-Url": {"/key"}, "X-Override-Url": {"/k"}, "X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"PUT"}, "X-Method-Override": {"PUT"}},
+			HeaderOptions{},
+			http.Header{}, ""},
+		{"method override allowed",
+			http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Original-Url": {"/key"}},
+			HeaderOptions{AllowMethodOverride: true},
+			http.Header{"X-Http-Method-Override": {"DELETE"}}, ""},
+		{"client address headers reported",
+			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}},
+			HeaderOptions{},
+			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}}, ""},
+		{"client address headers kept by Clean",
+			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "X-Auth-User": {"a"}},
+			HeaderOptions{},
+			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}}, ""},
+		{"connection names gateway headers: tokens dropped, client copies dropped",
+			http.Header{"Connection": {"X-Auth-User, close", "X-Request-Id"}, "X-Request-Id": {"client"}, "Keep": {"1"}},
+			HeaderOptions{},
+			http.Header{"Keep": {"1"}}, ""},
+		{"connection names a client header: removed as hop-by-hop",
+			http.Header{"Connection": {"keep-alive, Foo"}, "Foo": {"bar"}},
+			HeaderOptions{},
+			http.Header{}, ""},
+		{"standard connection tokens stay",
+			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}},
+			HeaderOptions{},
+			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}}, ""},
+		{"upgrade set aside",
+			http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAA"}},
+			HeaderOptions{},
+			http.Header{}, "h2c"},
+		{"upgrade without connection token dropped",
+			http.Header{"Upgrade": {"websocket"}},
+			HeaderOptions{},
+			http.Header{}, ""},
+		{"upgrade token any case",
+			http.Header{"Connection": {"keep-alive, UPGRADE"}, "Upgrade": {"websocket"}},
+			HeaderOptions{},
+			http.Header{}, "websocket"},
+		{"trailer declaration dropped",
+			http.Header{"Trailer": {"X-Auth-User"}, "Te": {"trailers"}},
+			HeaderOptions{},
+			http.Header{"Te": {"trailers"}}, ""},
+		{"trailer declaration allowed",
+			http.Header{"Trailer": {"Digest"}},
+			HeaderOptions{AllowTrailers: true},
+			http.Header{"Trailer": {"Digest"}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Clean(tc.in, tc.o)
+			if len(tc.in) != len(tc.want) {
+				t.Fatalf("got %v, want %v", tc.in, tc.want)
+			}
+			for k, v := range tc.want {
+				if got := tc.in[k]; len(got) != len(v) || got[0] != v[0] {
+					t.Fatalf("%s: got %v, want %v (all: %v)", k, got, v, tc.in)
+				}
+			}
+			if res.Upgrade != tc.upgrade {
+				t.Fatalf("upgrade %q, want %q", res.Upgrade, tc.upgrade)
+			}
+		})
+	}
+}
+
+func TestIsGatewayOwned(t *testing.T) {
+	for _, k := range []string{"X-Auth-User", "x-auth-method", "X-Request-Id", "X-Forwarded-For", "Forwarded", "X-Real-Ip", "Connection", "Upgrade"} {
+		if !IsGatewayOwned(k) {
+			t.Errorf("%s not gateway-owned", k)
+		}
+	}
+	for _, k := range []string{"Digest", "Content-Digest", "X-Checksum"} {
+		if IsGatewayOwned(k) {
+			t.Errorf("%s gateway-owned", k)
+		}
+	}
+}
+
+func TestDropClientAddr(t *testing.T) {
+	h := http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "x-real-ip": {"1"}, "cf-connecting-ip": {"1"}, "X-Forwarded-Prefix": {"/a"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"*/*"}}
+	if !Clean(h, HeaderOptions{}).ClientAddr {
+		t.Fatal("ClientAddr not reported")
+	}
+	DropClientAddr(h)
+	if len(h) != 2 || h["X-Forwarded-For"] == nil || h["Accept"] == nil {
+		t.Fatalf("left %v", h)
+	}
+}
+
+func TestClassifyNonCanonical(t *testing.T) {
+	for k, want := range map[string]int{
+		"x-auth-user": kindOwned, "X-AUTH-SCOPE": kindOwned, "x-original-url": kindRouting, "x-http-method-override": kindOverride,
+		"forwarded": kindClientAddr, "true-client-ip": kindClientAddr, "connection": kindConnection, "UPGRADE": kindUpgrade,
+		"http2-settings": kindHTTP2Setting, "trailer": kindTrailer, "x-api-key": kindOther, "X-Api-Key": kindOther,
+	} {
+		if got := classify(k); got != want {
+			t.Errorf("classify(%q) = %d, want %d", k, got, want)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+)
+
+// HeaderOptions relaxes the header hygiene pass. The zero value is the
+// secure default.
+type HeaderOptions struct {
+	// AllowMethodOverride keeps X-HTTP-Method-Override, X-HTTP-Method
+	// and X-Method-Override: a client can then make an upstream run
+	// another method than the one the gateway's matchers saw.
+	AllowMethodOverride bool
+	// AllowTrailers keeps the client's declared Trailer header (the
+	// caller keeps the trailers themselves); gateway-owned names are
+	// removed from them all the same.
+	AllowTrailers bool
+}
+
+// Result says what Clean removed that the caller may need.
+type Result struct {
+	// Upgrade is the Upgrade header value set aside (the client also
+	// named "upgrade" in Connection), for a route that opts in.
+	Upgrade string
+	// ClientAddr says h holds client-address or forwarding headers
+	// (Forwarded, X-Real-IP, X-Forwarded-Host, …), left in place: the
+	// caller removes them with DropClientAddr unless the peer is a
+	// trusted proxy (that lookup is left to the caller so a clean
+	// request does not pay for it).
+	ClientAddr bool
+}
+
+// DropClientAddr removes the client-address and forwarding headers
+// (see Clean) from h.
+func DropClientAddr(h http.Header) {
+	for k := range h {
+		if classify(k) == kindClientAddr {
+			delete(h, k)
+		}
+	}
+}
+
+// header classes
+const (
+	kindOther        = iota
+	kindOwned        // X-Auth-*: set by the gateway only
+	kindRouting      // X-Original-URL and friends: always dropped
+	kindOverride     // X-HTTP-Method-Override and friends
+	kindClientAddr   // Forwarded, X-Real-IP, X-Forwarded-Host, …
+	kindConnection   // Connection
+	kindUpgrade      // Upgrade
+	kindHTTP2Setting // HTTP2-Settings (h2c upgrade)
+	kindTrailer      // Trailer
+)
+
+// Clean applies the header hygiene of the edge to h, in place, in one
+// pass over its keys:
+//   - X-Auth-* from the client is removed (identity comes from the
+//     gateway's auth handlers only);
+//   - X-Original-URL, X-Rewrite-URL, X-Override-URL are removed, and the
+//     method override headers unless allowed;
+//   - client-address and forwarding headers (Forwarded, X-Real-IP,
+//     True-Client-IP, X-Client-IP, CF-Connecting-IP, X-Cluster-Client-IP,
+//     Fastly-Client-IP, X-Forwarded-Host/-Proto/-Port/-Prefix/-Server/
+//     -Uri/-Path/-Scheme/-Ssl, X-Host, Front-End-Https) are reported
+//     for DropClientAddr, which the caller runs unless the peer is a
+//     trusted proxy (X-Forwarded-For is left to the reverse proxy, which
+//     rebuilds it from the client IP the same way);
+//   - the headers the client named in Connection are removed now (they
+//     are the client's hop-by-hop headers), then Connection itself, so
+//     the proxy cannot later remove a header the gateway set (a
+//     Connection of only close/keep-alive tokens is left as it is);
+//   - Upgrade is set aside (returned) and removed, HTTP2-Settings
+//     removed: an upgrade happens only on a route that opts in;
+//   - the Trailer declaration is removed unless allowed.
+//
+// A clean request (no such header) costs no allocation.
+func Clean(h http.Header, o HeaderOptions) Result {
+	var res Result
+	var conn []string
+	var connKey string
+	upgradeToken, foreign := false, false
+	for k, v := range h {
+		switch classify(k) {
+		case kindOther:
+		case kindOwned, kindRouting:
+			delete(h, k)
+		case kindOverride:
+			if !o.AllowMethodOverride {
+				delete(h, k)
+			}
+		case kindClientAddr:
+			res.ClientAddr = true
+		case kindConnection:
+			conn, connKey = v, k
+		case kindUpgrade:
+			if len(v) > 0 {
+				res.Upgrade = v[0]
+			}
+			delete(h, k)
+		case kindHTTP2Setting:
+			delete(h, k)
+		case kindTrailer:
+			if !o.AllowTrailers {
+				delete(h, k)
+			}
+		}
+	}
+	for _, line := range conn {
+		for line != "" {
+			var tok string
+			tok, line, _ = strings.Cut(line, ",")
+			tok = strings.TrimSpace(tok)
+			switch {
+			case tok == "", strings.EqualFold(tok, "close"), strings.EqualFold(tok, "keep-alive"):
+			case strings.EqualFold(tok, "upgrade"):
+				upgradeToken = true
+			default:
+				foreign = true
+				// the client's own hop-by-hop header: drop it here,
+				// before any gateway handler sets a header of that name
+				h.Del(tok)
+			}
+		}
+	}
+	if upgradeToken || foreign {
+		// nothing left for the proxy to act on; a Connection of only
+		// close/keep-alive stays (an HTTP/1.0 keep-alive needs it)
+		delete(h, connKey)
+	}
+	if !upgradeToken {
+		res.Upgrade = ""
+	}
+	return res
+}
+
+// IsGatewayOwned reports whether a header (or trailer) name belongs to
+// the gateway and must never come from the client: X-Auth-*,
+// X-Request-ID, routing, override and client-address headers.
+func IsGatewayOwned(k string) bool {
+	switch classify(k) {
+	case kindOwned, kindRouting, kindOverride, kindClientAddr, kindConnection, kindUpgrade, kindHTTP2Setting, kindTrailer:
+		return true
+	}
+	return strings.EqualFold(k, "X-Request-Id") || hasPrefixFold(k, "X-Forwarded-")
+}
+
+// classify sorts a header name, case-insensitively, without allocating.
+// net/http hands over canonical keys ("X-Auth-User"), which a string
+// switch matches directly; a key that is not in canonical form (set by
+// hand, or by another server implementation) takes the slower
+// case-insensitive path.
+func classify(k string) int {
+	if len(k) < 6 {
+		return kindOther
+	}
+	switch k[0] {
+	case 'X', 'F', 'T', 'C', 'U', 'H':
+	default:
+		// no name of ours starts otherwise in canonical form
+		if canonical(k) {
+			return kindOther
+		}
+		return classifyFold(k)
+	}
+	if strings.HasPrefix(k, "X-Auth-") {
+		return kindOwned
+	}
+	switch k {
+	case "X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri":
+		return kindRouting
+	case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return kindOverride
+	case "Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
+		"X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
+		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
+		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr":
+		return kindClientAddr
+	case "Connection":
+		return kindConnection
+	case "Upgrade":
+		return kindUpgrade
+	case "Http2-Settings":
+		return kindHTTP2Setting
+	case "Trailer":
+		return kindTrailer
+	}
+	if canonical(k) {
+		return kindOther
+	}
+	return classifyFold(k)
+}
+
+// canonical reports whether k is in net/http's canonical form.
+func canonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case upper && c >= 'a' && c <= 'z', !upper && c >= 'A' && c <= 'Z':
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// classifyFold is classify for keys not in canonical form.
+func classifyFold(k string) int {
+	if hasPrefixFold(k, "X-Auth-") {
+		return kindOwned
+	}
+	for _, set := range []struct {
+		names []string
+		kind  int
+	}{{routingNames, kindRouting}, {overrideNames, kindOverride}, {clientAddrNames, kindClientAddr}, {hopNames, kindConnection}} {
+		for _, c := range set.names {
+			if len(k) == len(c) && strings.EqualFold(k, c) {
+				if set.kind == kindConnection {
+					return classify(c)
+				}
+				return set.kind
+			}
+		}
+	}
+	return kindOther
+}
+
+var (
+	routingNames    = []string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri"}
+	overrideNames   = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+	clientAddrNames = []string{
+		"X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
+		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
+		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr",
+		"Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
+	}
+	hopNames = []string{"Connection", "Upgrade", "Http2-Settings", "Trailer"}
+)
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
