@@ -139,8 +139,8 @@ func indent(body string) string {
 
 // TestDocsCaddyfileBlocks checks every ```caddyfile block of README.md,
 // docs/*.md and bench/README.md: `caddy fmt` leaves it unchanged, and it
-// adapts (a fragment inside a site, a global-options fragment inside the
-// global block).
+// adapts (a fragment inside a site whose top level holds apigw_edge, a
+// global-options fragment inside the global block).
 func TestDocsCaddyfileBlocks(t *testing.T) {
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	if adapter == nil {
@@ -168,7 +168,9 @@ func TestDocsCaddyfileBlocks(t *testing.T) {
 				case isGlobalFragment(src):
 					src = "{\n" + indent(src) + "}\n"
 				default:
-					src = ":8080 {\n" + indent(src) + "}\n"
+					// the site around a fragment carries the request
+					// hardening at its top, as every real site does
+					src = ":8080 {\n\tapigw_edge\n" + indent(src) + "}\n"
 				}
 				if _, _, err := adapter.Adapt([]byte(src), map[string]any{"filename": b.file}); err != nil {
 					t.Errorf("%s:%d: caddy adapt fails: %v\n--- adapted as:\n%s", b.file, b.line, err, src)
