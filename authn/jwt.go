@@ -299,6 +299,9 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
+	if te := CheckRegisteredClaims(claims); te != nil {
+		return nil, te
+	}
 	if cache != nil {
 		cache.put(&sum, gen, claims, v.cfg.Now())
 	}
@@ -402,7 +405,8 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 
 // IdentityFromClaims maps verified claims to an identity: userClaim (a
 // non-empty string) becomes ID; "scope" (space-separated or array) or
-// else "scp" becomes Scopes; "roles" becomes Roles; the remaining claims
+// else "scp" becomes Scopes; "roles" becomes Roles (all read by
+// ParseScopes: a malformed one makes the token invalid); the remaining claims
 // become Claims. Claims is a new map, but values inside it (arrays,
 // objects) are shared with claims, which Verify may share between
 // requests: treat them as read-only.
@@ -410,7 +414,11 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 	if userClaim == "" {
 		userClaim = "sub"
 	}
-	user, _ := claims[userClaim].(string)
+	raw, has := claims[userClaim]
+	user, isStr := raw.(string)
+	if has && !isStr {
+		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token claim " + userClaim + " must be a string"}
+	}
 	if user == "" {
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has no " + userClaim + " claim"}
 	}
@@ -420,13 +428,19 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has a " + userClaim + " claim with control characters"}
 	}
 	id := &Identity{ID: user, Method: "jwt", Claims: make(map[string]any, len(claims))}
+	var te *TokenError
 	if s, ok := claims["scope"]; ok {
-		id.Scopes = SplitScopes(s)
+		id.Scopes, te = ParseScopes("scope", s)
 	} else if s, ok := claims["scp"]; ok {
-		id.Scopes = SplitScopes(s)
+		id.Scopes, te = ParseScopes("scp", s)
+	}
+	if te != nil {
+		return nil, te
 	}
 	if r, ok := claims["roles"]; ok {
-		id.Roles = SplitScopes(r)
+		if id.Roles, te = ParseScopes("roles", r); te != nil {
+			return nil, te
+		}
 	}
 	for k, val := range claims {
 		switch k {

@@ -277,7 +277,8 @@ func TestIdentityFromClaims(t *testing.T) {
 		wantErr   bool
 	}{
 		{"sub and scope string", map[string]any{"sub": "a", "scope": "x y"}, "", "a", []string{"x", "y"}, false},
-		{"scp array", map[string]any{"sub": "a", "scp": []any{"x", 1, "z"}}, "", "a", []string{"x", "z"}, false},
+		{"scp array", map[string]any{"sub": "a", "scp": []any{"x", "z"}}, "", "a", []string{"x", "z"}, false},
+		{"scp array with a number", map[string]any{"sub": "a", "scp": []any{"x", 1, "z"}}, "", "", nil, true},
 		{"scope wins over scp", map[string]any{"sub": "a", "scope": "x", "scp": "y"}, "", "a", []string{"x"}, false},
 		{"custom user claim", map[string]any{"sub": "a", "email": "e@x"}, "email", "e@x", nil, false},
 		{"no sub", map[string]any{"email": "e@x"}, "", "", nil, true},
