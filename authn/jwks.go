@@ -389,7 +389,7 @@ func ParseJWK(raw []byte) (JWK, error) {
 		if err != nil {
 			return out, fmt.Errorf("jwk %q: e: %w", k.Kid, err)
 		}
-		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Bit(0) == 0 {
 			return out, fmt.Errorf("jwk %q: unsupported RSA exponent", k.Kid)
 		}
 		pub := &rsa.PublicKey{N: n, E: int(e.Int64())}
