@@ -232,6 +232,7 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 			Cooldown:              time.Duration(j.JWKSRefreshCooldown),
 			RefreshInterval:       time.Duration(j.JWKSRefreshInterval),
 			AllowInsecureLoopback: j.JWKSAllowInsecureLoopback,
+			Events:                jwksEvents(j.logger),
 		})
 		if err != nil {
 			return fmt.Errorf("apigw_jwt: %w", err)
