@@ -141,7 +141,11 @@ func (j *JWTAuth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
-	return j.provision(ctx.Logger(), st)
+	if err := j.provision(ctx.Logger(), st); err != nil {
+		return err
+	}
+	RedactCredentialHeaders(ctx, "", j.header)
+	return nil
 }
 
 func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {

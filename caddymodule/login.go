@@ -155,6 +155,7 @@ func (l *Login) Provision(ctx caddy.Context) error {
 	if l.mgr, err = SessionManagerFrom(ctx); err != nil {
 		return fmt.Errorf("apigw_login: %w", err)
 	}
+	RedactCredentialHeaders(ctx, l.mgr.CookieName())
 	return nil
 }
 

@@ -63,6 +63,7 @@ func (l *Logout) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_logout: %w", err)
 	}
 	l.mgr = mgr
+	RedactCredentialHeaders(ctx, mgr.CookieName())
 	return nil
 }
 

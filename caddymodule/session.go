@@ -200,6 +200,7 @@ func (s *SessionAuth) Provision(ctx caddy.Context) error {
 	}
 	s.mgr = mgr
 	s.cookie = mgr.CookieName()
+	RedactCredentialHeaders(ctx, s.cookie)
 	return nil
 }
 
