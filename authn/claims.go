@@ -59,7 +59,7 @@ func CheckRegisteredClaims(claims map[string]any) *TokenError {
 	}
 	for _, name := range []string{"scope", "scp", "roles"} {
 		if v, ok := claims[name]; ok {
-			if _, err := ParseScopes(name, v); err != nil {
+			if err := checkScopes(name, v); err != nil {
 				return err
 			}
 		}
@@ -82,15 +82,11 @@ func wrongType(name, want string) *TokenError {
 // "read\u00a0admin" never grants admin and never becomes a scope that
 // some other component splits differently.
 func ParseScopes(name string, v any) ([]string, *TokenError) {
-	bad := func() *TokenError {
-		return &TokenError{Code: CodeInvalidToken,
-			Detail: "token claim " + name + " must hold RFC 6749 scope tokens (visible ASCII except \" and \\) separated by single spaces"}
+	if err := checkScopes(name, v); err != nil {
+		return nil, err
 	}
 	switch t := v.(type) {
 	case string:
-		if !validScopeString(t) {
-			return nil, bad()
-		}
 		parts := strings.Split(t, " ")
 		out := parts[:0]
 		for _, s := range parts {
@@ -100,24 +96,44 @@ func ParseScopes(name string, v any) ([]string, *TokenError) {
 		}
 		return out, nil
 	case []any:
-		out := make([]string, 0, len(t))
-		for _, x := range t {
-			s, ok := x.(string)
-			if !ok || s == "" || !validScopeString(s) || strings.IndexByte(s, ' ') >= 0 {
-				return nil, bad()
-			}
-			out = append(out, s)
+		out := make([]string, len(t))
+		for i, x := range t {
+			out[i] = x.(string)
 		}
 		return out, nil
-	case []string:
-		for _, s := range t {
-			if s == "" || !validScopeString(s) || strings.IndexByte(s, ' ') >= 0 {
-				return nil, bad()
+	}
+	return v.([]string), nil
+}
+
+// checkScopes applies ParseScopes' rules without building the list.
+func checkScopes(name string, v any) *TokenError {
+	bad := func() *TokenError {
+		return &TokenError{Code: CodeInvalidToken,
+			Detail: "token claim " + name + " must hold RFC 6749 scope tokens (visible ASCII except \" and \\) separated by single spaces"}
+	}
+	token := func(s string) bool { return s != "" && validScopeString(s) && strings.IndexByte(s, ' ') < 0 }
+	switch t := v.(type) {
+	case string:
+		if !validScopeString(t) {
+			return bad()
+		}
+		return nil
+	case []any:
+		for _, x := range t {
+			if s, ok := x.(string); !ok || !token(s) {
+				return bad()
 			}
 		}
-		return t, nil
+		return nil
+	case []string:
+		for _, s := range t {
+			if !token(s) {
+				return bad()
+			}
+		}
+		return nil
 	}
-	return nil, &TokenError{Code: CodeInvalidToken, Detail: "token claim " + name + " must be a space-separated string or an array of strings"}
+	return &TokenError{Code: CodeInvalidToken, Detail: "token claim " + name + " must be a space-separated string or an array of strings"}
 }
 
 // validScopeString reports whether s holds only scope-token characters
