@@ -59,7 +59,17 @@ func (id *Identity) HasRole(r string) bool {
 func SplitScopes(v any) []string {
 	switch t := v.(type) {
 	case string:
-		return strings.Fields(t)
+		// RFC 6749 §3.3: scopes are separated by U+0020 only; tabs,
+		// newlines and U+00A0 are not separators (ParseScopes also
+		// refuses them)
+		parts := strings.Split(t, " ")
+		out := parts[:0]
+		for _, s := range parts {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
 	case []string:
 		return t
 	case []any:

@@ -69,6 +69,11 @@ type JWKS struct {
 	// bumped under mu together with the swap of keys.
 	gen atomic.Uint64
 
+	events       JWKSEvents
+	host         string
+	failures     int       // failed fetches in the current episode (under mu)
+	failingSince time.Time // start of the current episode (under mu)
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	// Fetches counts completed HTTP fetches (for tests and debugging).
@@ -88,6 +93,25 @@ type JWKSOptions struct {
 	// Client is the HTTP client; default: one with a 10 s timeout that
 	// follows redirects only to URLs that pass the same https rule.
 	Client *http.Client
+	// Events, when set, hears about fetch outcomes (logs, metrics).
+	Events JWKSEvents
+}
+
+// JWKSEvents are callbacks about fetches of a key set, each optional. A
+// failure episode starts with the first failed fetch after a success (or
+// at start) and ends with the next successful fetch: Failing is called
+// once per episode, however many requests and retries fail inside it, and
+// Recovered once at its end. They are called with no lock held, from the
+// goroutine that fetched.
+type JWKSEvents struct {
+	// Fetched is called after every completed fetch (err nil on success).
+	Fetched func(err error)
+	// Failing is called on the first failure of an episode; host is the
+	// JWKS URL's host.
+	Failing func(host string, err error)
+	// Recovered is called on the first success after an episode, with the
+	// number of failed fetches and when the episode began.
+	Recovered func(host string, failures int, since time.Time)
 }
 
 // CheckJWKSURL reports whether u may be used as a JWKS URL: https, or
@@ -138,6 +162,10 @@ func NewJWKS(rawURL string, opts JWKSOptions) (*JWKS, error) {
 		interval: opts.RefreshInterval,
 		now:      time.Now,
 		stop:     make(chan struct{}),
+		events:   opts.Events,
+	}
+	if u, err := url.Parse(rawURL); err == nil {
+		j.host = u.Host
 	}
 	if j.cooldown <= 0 {
 		j.cooldown = DefaultJWKSCooldown
@@ -263,17 +291,34 @@ func (j *JWKS) refresh(onDemand bool) error {
 	}
 	keys, err := j.fetch()
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	j.fetches++
+	failures, since := j.failures, j.failingSince
 	if err != nil {
-		return err
+		if j.failures == 0 {
+			j.failingSince = j.now()
+		}
+		j.failures++
+	} else {
+		if dropsKey(j.keys, keys) {
+			j.gen.Add(1)
+		}
+		j.keys = keys
+		j.fetched = true
+		j.failures = 0
 	}
-	if dropsKey(j.keys, keys) {
-		j.gen.Add(1)
+	j.mu.Unlock()
+	// fetchMu is still held: events of one key set are never reordered
+	ev := j.events
+	if ev.Fetched != nil {
+		ev.Fetched(err)
 	}
-	j.keys = keys
-	j.fetched = true
-	return nil
+	switch {
+	case err != nil && failures == 0 && ev.Failing != nil:
+		ev.Failing(j.host, err)
+	case err == nil && failures > 0 && ev.Recovered != nil:
+		ev.Recovered(j.host, failures, since)
+	}
+	return err
 }
 
 // dropsKey reports whether some key of old (same kid, alg and public key)
@@ -389,7 +434,7 @@ func ParseJWK(raw []byte) (JWK, error) {
 		if err != nil {
 			return out, fmt.Errorf("jwk %q: e: %w", k.Kid, err)
 		}
-		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 {
+		if !e.IsInt64() || e.Int64() < 3 || e.Int64() > 1<<31-1 || e.Bit(0) == 0 {
 			return out, fmt.Errorf("jwk %q: unsupported RSA exponent", k.Kid)
 		}
 		pub := &rsa.PublicKey{N: n, E: int(e.Int64())}

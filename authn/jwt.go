@@ -180,8 +180,8 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 		return nil, fmt.Errorf("secret is %d bytes; HMAC secrets must be at least %d bytes (e.g. openssl rand -base64 48)", len(cfg.Secret), MinSecretLen)
 	}
 	for _, k := range cfg.PublicKeys {
-		if rk, ok := k.(*rsa.PublicKey); ok && rk.Size()*8 < MinRSABits {
-			return nil, fmt.Errorf("RSA key of %d bits is too short: at least %d", rk.Size()*8, MinRSABits)
+		if err := CheckPublicKey(k); err != nil {
+			return nil, err
 		}
 		if defaultAlg(k) == "" {
 			return nil, fmt.Errorf("unsupported public key type %T", k)
@@ -228,6 +228,11 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	}
 	if len(cfg.Secret) > 0 && !slices.ContainsFunc(algs, func(a string) bool { return algFamily(a) == "HS" }) {
 		return nil, errors.New("a secret is set but no HS algorithm is allowed")
+	}
+	if len(cfg.Secret) > 0 {
+		if err := CheckHMACSecret(len(cfg.Secret), algs); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.CacheTTL < 0 {
 		return nil, errors.New("verified token cache TTL must not be negative (0 disables the cache)")
@@ -298,6 +303,9 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	tok, err := v.parser.ParseWithClaims(token, claims, v.keyfunc)
 	if err != nil {
 		return nil, v.classify(tok, err)
+	}
+	if te := CheckRegisteredClaims(claims); te != nil {
+		return nil, te
 	}
 	if cache != nil {
 		cache.put(&sum, gen, claims, v.cfg.Now())
@@ -402,7 +410,8 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 
 // IdentityFromClaims maps verified claims to an identity: userClaim (a
 // non-empty string) becomes ID; "scope" (space-separated or array) or
-// else "scp" becomes Scopes; "roles" becomes Roles; the remaining claims
+// else "scp" becomes Scopes; "roles" becomes Roles (all read by
+// ParseScopes: a malformed one makes the token invalid); the remaining claims
 // become Claims. Claims is a new map, but values inside it (arrays,
 // objects) are shared with claims, which Verify may share between
 // requests: treat them as read-only.
@@ -410,7 +419,11 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 	if userClaim == "" {
 		userClaim = "sub"
 	}
-	user, _ := claims[userClaim].(string)
+	raw, has := claims[userClaim]
+	user, isStr := raw.(string)
+	if has && !isStr {
+		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token claim " + userClaim + " must be a string"}
+	}
 	if user == "" {
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has no " + userClaim + " claim"}
 	}
@@ -420,13 +433,19 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has a " + userClaim + " claim with control characters"}
 	}
 	id := &Identity{ID: user, Method: "jwt", Claims: make(map[string]any, len(claims))}
+	var te *TokenError
 	if s, ok := claims["scope"]; ok {
-		id.Scopes = SplitScopes(s)
+		id.Scopes, te = ParseScopes("scope", s)
 	} else if s, ok := claims["scp"]; ok {
-		id.Scopes = SplitScopes(s)
+		id.Scopes, te = ParseScopes("scp", s)
+	}
+	if te != nil {
+		return nil, te
 	}
 	if r, ok := claims["roles"]; ok {
-		id.Roles = SplitScopes(r)
+		if id.Roles, te = ParseScopes("roles", r); te != nil {
+			return nil, te
+		}
 	}
 	for k, val := range claims {
 		switch k {
@@ -451,7 +470,9 @@ func ValidHeaderValue(s string) bool {
 }
 
 // ParsePublicKeyPEM reads a PEM public key ("PUBLIC KEY" PKIX, "RSA
-// PUBLIC KEY" PKCS#1) or certificate; it returns its public key.
+// PUBLIC KEY" PKCS#1) or certificate; it returns its public key. A key
+// that CheckPublicKey refuses (a short RSA modulus, a tiny or even RSA
+// exponent) is an error, as it is in a JWKS.
 func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 	for {
 		var block *pem.Block
@@ -465,19 +486,19 @@ func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
 			if err != nil {
 				return nil, fmt.Errorf("parsing public key: %w", err)
 			}
-			return k, nil
+			return k, CheckPublicKey(k)
 		case "RSA PUBLIC KEY":
 			k, err := x509.ParsePKCS1PublicKey(block.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("parsing RSA public key: %w", err)
 			}
-			return k, nil
+			return k, CheckPublicKey(k)
 		case "CERTIFICATE":
 			c, err := x509.ParseCertificate(block.Bytes)
 			if err != nil {
 				return nil, fmt.Errorf("parsing certificate: %w", err)
 			}
-			return c.PublicKey, nil
+			return c.PublicKey, CheckPublicKey(c.PublicKey)
 		case "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY":
 			return nil, errors.New("key_file holds a private key: give the public key (openssl pkey -pubout)")
 		}

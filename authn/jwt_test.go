@@ -26,6 +26,9 @@ import (
 
 const testSecret = "test-secret-0123456789abcdef0123456789abcdef"
 
+// testSecret64 is long enough for HS512 (RFC 7518 §3.2).
+const testSecret64 = "test-secret-0123456789abcdef0123456789abcdef-0123456789abcdef-xyz"
+
 // testKeys are generated once per test process.
 type testKeys struct {
 	rsa, rsa2        *rsa.PrivateKey
@@ -122,8 +125,8 @@ func TestJWTEveryAlgorithm(t *testing.T) {
 		pub  crypto.PublicKey
 	}{
 		{"HS256", []byte(testSecret), nil},
-		{"HS384", []byte(testSecret), nil},
-		{"HS512", []byte(testSecret), nil},
+		{"HS384", []byte(testSecret64), nil},
+		{"HS512", []byte(testSecret64), nil},
 		{"RS256", k.rsa, &k.rsa.PublicKey},
 		{"RS384", k.rsa, &k.rsa.PublicKey},
 		{"RS512", k.rsa, &k.rsa.PublicKey},
@@ -138,7 +141,7 @@ func TestJWTEveryAlgorithm(t *testing.T) {
 		t.Run(tc.alg, func(t *testing.T) {
 			cfg := JWTConfig{Algorithms: []string{tc.alg}}
 			if tc.pub == nil {
-				cfg.Secret = []byte(testSecret)
+				cfg.Secret = tc.sign.([]byte)
 			} else {
 				cfg.PublicKeys = []crypto.PublicKey{tc.pub}
 			}
@@ -277,7 +280,8 @@ func TestIdentityFromClaims(t *testing.T) {
 		wantErr   bool
 	}{
 		{"sub and scope string", map[string]any{"sub": "a", "scope": "x y"}, "", "a", []string{"x", "y"}, false},
-		{"scp array", map[string]any{"sub": "a", "scp": []any{"x", 1, "z"}}, "", "a", []string{"x", "z"}, false},
+		{"scp array", map[string]any{"sub": "a", "scp": []any{"x", "z"}}, "", "a", []string{"x", "z"}, false},
+		{"scp array with a number", map[string]any{"sub": "a", "scp": []any{"x", 1, "z"}}, "", "", nil, true},
 		{"scope wins over scp", map[string]any{"sub": "a", "scope": "x", "scp": "y"}, "", "a", []string{"x"}, false},
 		{"custom user claim", map[string]any{"sub": "a", "email": "e@x"}, "email", "e@x", nil, false},
 		{"no sub", map[string]any{"email": "e@x"}, "", "", nil, true},

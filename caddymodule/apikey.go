@@ -104,7 +104,11 @@ func (a *APIKeyAuth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apigw_api_key: %w", err)
 	}
-	return a.provision(ctx.Logger(), st)
+	if err := a.provision(ctx.Logger(), st); err != nil {
+		return err
+	}
+	RedactCredentialHeaders(ctx, "", a.header)
+	return nil
 }
 
 func (a *APIKeyAuth) provision(logger *zap.Logger, st store.Store) error {

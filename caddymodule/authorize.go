@@ -66,6 +66,7 @@ func (Authorize) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the handler.
 func (a *Authorize) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	RedactCredentialHeaders(ctx, "")
 	return nil
 }
 

@@ -101,6 +101,7 @@ func (c *CSRF) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_csrf: %w", err)
 	}
 	cfg := mgr.Config()
+	RedactCredentialHeaders(ctx, mgr.CookieName())
 	if c.Cookie == "" {
 		c.Cookie = DefaultCSRFCookie
 		if cfg.HostPrefix {

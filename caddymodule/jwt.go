@@ -49,11 +49,17 @@ const DefaultJWTRealm = "caddy-apigw"
 // VerifiedCacheTTL), keyed by its SHA-256; the revocation check still runs
 // on every request.
 type JWTAuth struct {
-	// Secret is the HMAC secret for HS256/384/512, at least 32 bytes.
-	// Placeholders such as {env.JWT_SECRET} are expanded at provision.
+	// Secret is the HMAC secret for HS256/384/512, at least as long as
+	// the hash output of every allowed HS algorithm (RFC 7518 §3.2: HS256
+	// 32, HS384 48, HS512 64 bytes). Placeholders such as
+	// {env.JWT_SECRET} are expanded at provision, so the secret never
+	// appears in the adapted JSON (unlike {$JWT_SECRET}, which the
+	// Caddyfile adapter expands).
 	Secret string `json:"secret,omitempty"`
 	// KeyFiles are PEM files holding RSA, ECDSA or Ed25519 public keys or
-	// certificates. Placeholders are expanded at provision.
+	// certificates. RSA keys need a modulus of at least 2048 bits and an
+	// odd public exponent of at least 3 (65537 in practice), as JWKS keys
+	// do. Placeholders are expanded at provision.
 	KeyFiles []string `json:"key_files,omitempty"`
 	// JWKSURL is a JSON Web Key Set URL; https only (see
 	// JWKSAllowInsecureLoopback). Placeholders are expanded at provision.
@@ -140,7 +146,11 @@ func (j *JWTAuth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
-	return j.provision(ctx.Logger(), st)
+	if err := j.provision(ctx.Logger(), st); err != nil {
+		return err
+	}
+	RedactCredentialHeaders(ctx, "", j.header)
+	return nil
 }
 
 func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
@@ -231,6 +241,7 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 			Cooldown:              time.Duration(j.JWKSRefreshCooldown),
 			RefreshInterval:       time.Duration(j.JWKSRefreshInterval),
 			AllowInsecureLoopback: j.JWKSAllowInsecureLoopback,
+			Events:                jwksEvents(j.logger),
 		})
 		if err != nil {
 			return fmt.Errorf("apigw_jwt: %w", err)
@@ -368,7 +379,7 @@ func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Prob
 // parseJWTCaddyfile sets up the apigw_jwt directive. Syntax:
 //
 //	apigw_jwt [<matcher>] {
-//	    secret <value>                  # HS*, >= 32 bytes; use {$JWT_SECRET}
+//	    secret <value>                  # HS256 >= 32, HS384 >= 48, HS512 >= 64 bytes; use {env.JWT_SECRET}
 //	    key_file <pem>                  # RSA/EC/Ed25519 public key or cert; repeatable
 //	    jwks_url <https-url>
 //	    jwks_allow_insecure_loopback
@@ -524,6 +535,11 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	}
 	if err := checkDPoPCaddyfile(h.Dispenser, j); err != nil {
 		return nil, err
+	}
+	if j.Secret != "" && !strings.Contains(j.Secret, "{") {
+		if err := authn.CheckHMACSecret(len(j.Secret), j.Algorithms); err != nil {
+			return nil, h.Errf("apigw_jwt: %v", err)
+		}
 	}
 	return caddyauth.Authentication{
 		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},

@@ -2,6 +2,10 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -201,7 +205,25 @@ func TestJWTProvisionErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("APIGW_TEST_SHORT", "short")
+	t.Setenv("APIGW_TEST_48", strings.Repeat("k", 48))
 	neg := caddy.Duration(-time.Second)
+	weakRSA := func(name string, bits, e int) string {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := k.PublicKey
+		pub.E = e
+		der, err := x509.MarshalPKIXPublicKey(&pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
 	for _, tc := range []struct {
 		name string
 		j    JWTAuth
@@ -218,6 +240,12 @@ func TestJWTProvisionErrors(t *testing.T) {
 		{"missing key file", JWTAuth{KeyFiles: []string{filepath.Join(dir, "nope.pem")}}, "key_file"},
 		{"private key file", JWTAuth{KeyFiles: []string{priv}}, "private key"},
 		{"negative leeway", JWTAuth{Secret: testJWTSecret, Leeway: &neg}, "leeway"},
+		{"HS384 secret under 48 bytes", JWTAuth{Secret: strings.Repeat("k", 40), Algorithms: []string{"HS384"}}, "HS384 needs at least 48"},
+		{"HS512 secret under 64 bytes", JWTAuth{Secret: strings.Repeat("k", 63), Algorithms: []string{"HS512"}}, "HS512 needs at least 64"},
+		{"HS256 and HS512: the largest rule", JWTAuth{Secret: "{env.APIGW_TEST_48}", Algorithms: []string{"HS256", "HS512"}}, "HS512 needs at least 64"},
+		{"RSA key file with exponent 1", JWTAuth{KeyFiles: []string{weakRSA("e1.pem", 2048, 1)}}, "exponent 1 is unsafe"},
+		{"RSA key file with an even exponent", JWTAuth{KeyFiles: []string{weakRSA("e2.pem", 2048, 65536)}}, "exponent 65536 is unsafe"},
+		{"RSA key file of 1024 bits", JWTAuth{KeyFiles: []string{weakRSA("short.pem", 1024, 65537)}}, "too short"},
 		{"negative verified_cache_ttl", JWTAuth{Secret: testJWTSecret, VerifiedCacheTTL: &neg}, "verified_cache_ttl must not be negative"},
 		{"negative verified_cache_size", JWTAuth{Secret: testJWTSecret, VerifiedCacheSize: -1}, "verified_cache_size must not be negative"},
 	} {

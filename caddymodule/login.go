@@ -117,13 +117,8 @@ func (l *Login) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_login: hash module %T cannot compare passwords", mod)
 	}
 	_, isBcrypt := mod.(*caddyauth.BcryptHash)
-	l.policy = sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}
-	for _, o := range l.TrustedOrigins {
-		norm, err := sessions.NormalizeOrigin(o)
-		if err != nil {
-			return fmt.Errorf("apigw_login trusted_origin: %w", err)
-		}
-		l.policy.Trusted = append(l.policy.Trusted, norm)
+	if l.policy, err = SessionEndpointPolicy("apigw_login", l.TrustedOrigins); err != nil {
+		return err
 	}
 	repl := caddy.NewReplacer()
 	users := make(map[string]string, len(l.Accounts))
@@ -160,6 +155,7 @@ func (l *Login) Provision(ctx caddy.Context) error {
 	if l.mgr, err = SessionManagerFrom(ctx); err != nil {
 		return fmt.Errorf("apigw_login: %w", err)
 	}
+	RedactCredentialHeaders(ctx, l.mgr.CookieName())
 	return nil
 }
 
@@ -177,9 +173,8 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log in with POST").WithHeader("Allow", http.MethodPost))
 	}
 	if !l.AllowCrossSite {
-		if reason := l.policy.Check(r); reason != "" {
-			Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("route_kind", "login"))
-			return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, "login from another site refused: "+reason))
+		if err := CheckSessionEndpointOrigin(r, l.policy, "login"); err != nil {
+			return err
 		}
 	}
 	user, pass, perr := l.readCredentials(r)

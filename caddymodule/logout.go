@@ -24,9 +24,20 @@ func init() {
 // cookie it answers 401 missing_credentials; with an ended, expired or
 // unknown one 401 invalid_session (and still clears the cookie).
 //
-// SameSite=Lax keeps the cookie off cross-site POSTs, so another site
-// cannot log a user out.
+// A logout applies exactly the origin check of apigw_login
+// (CheckSessionEndpointOrigin): a cross-site request (Sec-Fetch-Site, or
+// Origin, or Referer showing another site that is not a trusted origin)
+// gets 403 csrf_rejected and the session stays alive. SameSite=Lax alone
+// is not enough: it lets the cookie through on requests from other
+// origins of the same site, and a SameSite=None cookie on any.
 type Logout struct {
+	// TrustedOrigins lists other sites ("https://app.example.com") whose
+	// pages may post to the logout, as for apigw_login.
+	TrustedOrigins []string `json:"trusted_origins,omitempty"`
+	// AllowCrossSite turns the origin check off. Default: false.
+	AllowCrossSite bool `json:"allow_cross_site,omitempty"`
+
+	policy sessions.OriginPolicy
 	mgr    *sessions.Manager
 	logger *zap.Logger
 }
@@ -42,11 +53,17 @@ func (Logout) CaddyModule() caddy.ModuleInfo {
 // Provision connects the handler to the shared session store.
 func (l *Logout) Provision(ctx caddy.Context) error {
 	l.logger = ctx.Logger()
+	policy, err := SessionEndpointPolicy("apigw_logout", l.TrustedOrigins)
+	if err != nil {
+		return err
+	}
+	l.policy = policy
 	mgr, err := SessionManagerFrom(ctx)
 	if err != nil {
 		return fmt.Errorf("apigw_logout: %w", err)
 	}
 	l.mgr = mgr
+	RedactCredentialHeaders(ctx, mgr.CookieName())
 	return nil
 }
 
@@ -55,6 +72,11 @@ func (l *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	if r.Method != http.MethodPost && r.Method != http.MethodDelete {
 		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log out with POST").
 			WithHeader("Allow", "POST, DELETE"))
+	}
+	if !l.AllowCrossSite {
+		if err := CheckSessionEndpointOrigin(r, l.policy, "logout"); err != nil {
+			return err
+		}
 	}
 	name := l.mgr.CookieName()
 	var sent, ended int
@@ -93,16 +115,42 @@ func (l *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 
 // parseLogout sets up the logout handler. Syntax:
 //
-//	apigw_logout [<matcher>]
+//	apigw_logout [<matcher>] {
+//	    trusted_origin <origin>...   # other sites whose pages may log out
+//	    allow_cross_site             # turn off the logout CSRF check
+//	}
+//
+// The cookie and the store come from the global apigw { session { ... } }
+// option.
 func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
 	if h.NextArg() {
 		return nil, h.ArgErr()
 	}
-	if h.NextBlock(0) {
-		return nil, h.Errf("apigw_logout takes no options (cookie and store come from the global apigw { session { ... } } option)")
+	l := new(Logout)
+	for h.NextBlock(0) {
+		switch opt := h.Val(); opt {
+		case "trusted_origin":
+			args := h.RemainingArgs()
+			if len(args) == 0 {
+				return nil, h.ArgErr()
+			}
+			for _, o := range args {
+				if _, err := sessions.NormalizeOrigin(o); err != nil {
+					return nil, h.Errf("apigw_logout trusted_origin: %v", err)
+				}
+			}
+			l.TrustedOrigins = append(l.TrustedOrigins, args...)
+		case "allow_cross_site":
+			if h.NextArg() {
+				return nil, h.ArgErr()
+			}
+			l.AllowCrossSite = true
+		default:
+			return nil, h.Errf("apigw_logout: unrecognized option %q (known: trusted_origin, allow_cross_site; the cookie and store come from the global apigw { session { ... } } option)", opt)
+		}
 	}
-	return new(Logout), nil
+	return l, nil
 }
 
 // Interface guards

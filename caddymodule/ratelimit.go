@@ -87,6 +87,10 @@ type RateLimit struct {
 	// "skip" (the zone does not apply to the request). A key is never
 	// silently shared by all such requests.
 	EmptyKey string `json:"empty_key,omitempty"`
+	// IPv6Prefix groups IPv6 client addresses ({client_ip}, {remote_host}
+	// and the EmptyKey fallback) by this prefix length in zones that set
+	// none. Default: 64 (DefaultIPv6Prefix); 128 = per address.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
 	logger     *zap.Logger
 	poolKeys   []string
@@ -130,6 +134,8 @@ type RateLimitZone struct {
 	// else the key closest to idle is evicted. Ignored for Redis, whose
 	// keys expire by TTL.
 	MaxKeys int `json:"max_keys,omitempty"`
+	// IPv6Prefix overrides RateLimit.IPv6Prefix for this zone.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
 	policy     limiter.Policy
 	lim        limiter.Limiter
@@ -190,7 +196,8 @@ func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
 		if z == nil {
 			return errors.New("apigw_rate_limit: empty zone")
 		}
-		if err := z.provision(ctx); err != nil {
+		// the zone's own checks first, then its IPv6 grouping
+		if err := errors.Join(z.provision(ctx), rl.provisionIPv6(z)); err != nil {
 			return err
 		}
 		if seen[z.Name] {
@@ -468,25 +475,6 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		cw.finish(status)
 	}
 	return err
-}
-
-// keyFor evaluates z's key. ok is false when the key is empty and the
-// configured behaviour is not a fallback.
-func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Request) (string, bool) {
-	if repl != nil {
-		if k, ok := z.key.eval(repl); ok {
-			return k, true
-		}
-	}
-	if rl.EmptyKey != EmptyKeyClientIP {
-		return "", false
-	}
-	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	if ip == "" {
-		ip = r.RemoteAddr
-	}
-	// a namespace of its own: a fallback key never equals a real key
-	return "\x00client_ip\x00" + ip, true
 }
 
 func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {

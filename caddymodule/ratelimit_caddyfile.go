@@ -31,12 +31,14 @@ func init() {
 //	        count_status <code>...      # only these response statuses count
 //	        match <request matcher>     # e.g. match method POST, or match { … }
 //	        max_keys <n>                # memory store cap (default 100000)
+//	        ipv6_prefix <bits>          # overrides the handler's ipv6_prefix
 //	    }
 //	    zone ...
 //	    on_store_error fail_open|fail_closed   # default fail_open
 //	    store_timeout <duration>               # default 100ms
 //	    legacy_headers
 //	    empty_key client_ip|deny|skip          # default client_ip
+//	    ipv6_prefix <bits>                     # IPv6 client grouping, default 64
 //	}
 func parseRateLimit(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	rl := new(RateLimit)
@@ -97,8 +99,14 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", v)
 			}
 			rl.EmptyKey = v
+		case "ipv6_prefix":
+			n, err := parseIPv6Prefix(d, "apigw_rate_limit")
+			if err != nil {
+				return err
+			}
+			rl.IPv6Prefix = n
 		default:
-			return d.Errf("apigw_rate_limit: unknown option %q (known: zone, on_store_error, store_timeout, legacy_headers, empty_key)", d.Val())
+			return d.Errf("apigw_rate_limit: unknown option %q (known: zone, on_store_error, store_timeout, legacy_headers, empty_key, ipv6_prefix)", d.Val())
 		}
 	}
 	if len(rl.Zones) == 0 {
@@ -203,8 +211,14 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 				return nil, d.Errf("apigw_rate_limit zone %s: max_keys %q must be a positive integer", z.Name, v)
 			}
 			z.MaxKeys = n
+		case "ipv6_prefix":
+			n, err := parseIPv6Prefix(d, "apigw_rate_limit zone "+z.Name)
+			if err != nil {
+				return nil, err
+			}
+			z.IPv6Prefix = n
 		default:
-			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, algorithm, count_status, match, max_keys)", z.Name, d.Val())
+			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, algorithm, count_status, match, max_keys, ipv6_prefix)", z.Name, d.Val())
 		}
 	}
 	if z.Key == "" {

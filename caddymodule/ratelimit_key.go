@@ -2,9 +2,11 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // keyShorthands maps the Caddyfile placeholder shorthands that make sense
@@ -22,11 +24,15 @@ var keyShorthands = map[string]string{
 // keyTemplate is a parsed zone key: literal text and placeholders.
 type keyTemplate struct {
 	parts []keyPart
+	// ipv6Bits groups client-address parts by this IPv6 prefix length
+	// (ipBucket); 0 or 128 keeps every address apart.
+	ipv6Bits int
 }
 
 type keyPart struct {
 	lit         string
 	placeholder string // set for a placeholder part
+	ip          bool   // the placeholder is the client's address
 }
 
 func parseKeyTemplate(s string) (keyTemplate, error) {
@@ -52,7 +58,7 @@ func parseKeyTemplate(s string) (keyTemplate, error) {
 		if full, ok := keyShorthands[name]; ok {
 			name = full
 		}
-		kt.parts = append(kt.parts, keyPart{placeholder: name})
+		kt.parts = append(kt.parts, keyPart{placeholder: name, ip: ipKeyPlaceholders[name]})
 		hasPlaceholder = true
 		s = s[i+j+1:]
 	}
@@ -80,7 +86,11 @@ func partsText(parts []keyPart) []string {
 // returned without allocating.
 func (kt keyTemplate) eval(repl *caddy.Replacer) (string, bool) {
 	if len(kt.parts) == 1 {
-		return lookupString(repl, kt.parts[0].placeholder)
+		v, ok := lookupString(repl, kt.parts[0].placeholder)
+		if ok && kt.parts[0].ip {
+			v = ipBucket(v, kt.ipv6Bits)
+		}
+		return v, ok
 	}
 	var b strings.Builder
 	for _, p := range kt.parts {
@@ -91,6 +101,9 @@ func (kt keyTemplate) eval(repl *caddy.Replacer) (string, bool) {
 		v, ok := lookupString(repl, p.placeholder)
 		if !ok {
 			return "", false
+		}
+		if p.ip {
+			v = ipBucket(v, kt.ipv6Bits)
 		}
 		b.WriteString(v)
 	}
@@ -114,4 +127,24 @@ func lookupString(repl *caddy.Replacer, name string) (string, bool) {
 		s = fmt.Sprint(x)
 	}
 	return s, s != ""
+}
+
+// keyFor evaluates z's key. ok is false when the key is empty and the
+// configured behaviour is not a fallback.
+func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Request) (string, bool) {
+	if repl != nil {
+		if k, ok := z.key.eval(repl); ok {
+			return k, true
+		}
+	}
+	if rl.EmptyKey != EmptyKeyClientIP {
+		return "", false
+	}
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if ip == "" {
+		ip = r.RemoteAddr
+	}
+	ip = ipBucket(ip, z.key.ipv6Bits)
+	// a namespace of its own: a fallback key never equals a real key
+	return "\x00client_ip\x00" + ip, true
 }

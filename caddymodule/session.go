@@ -211,6 +211,7 @@ func (s *SessionAuth) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("apigw_session: %w", err)
 		}
 	}
+	RedactCredentialHeaders(ctx, s.cookie)
 	return nil
 }
 

@@ -224,7 +224,7 @@ func sxNewFixture(t *testing.T) *sxFixture {
 	return &sxFixture{
 		mgr:    mgr,
 		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, meta: map[string]map[string]string{"demo": {"roles": "admin", "scope": "read"}}, mgr: mgr, logger: zap.NewNop()},
-		logout: &Logout{mgr: mgr, logger: zap.NewNop()},
+		logout: &Logout{mgr: mgr, logger: zap.NewNop(), policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}},
 		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()},
 	}
 }

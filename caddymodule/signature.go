@@ -85,6 +85,7 @@ func (s *Signature) Provision(ctx caddy.Context) error {
 	if s.Header == "" {
 		s.Header = sessions.SignatureHeader
 	}
+	RedactCredentialHeaders(ctx, "", s.Header)
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -121,6 +121,7 @@ func schemaSource(inline json.RawMessage, file, name string) ([]byte, string, er
 // Provision compiles the schemas and the OpenAPI document once.
 func (v *Validate) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
+	RedactCredentialHeaders(ctx, "")
 	lim := validation.DefaultLimits
 	if v.MaxDepth > 0 {
 		lim.MaxDepth = v.MaxDepth

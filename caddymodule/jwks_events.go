@@ -1,0 +1,49 @@
+package caddymodule
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/authn"
+)
+
+// metricJWKSFetches counts JWKS fetches by result (ok, error). It is
+// registered with the others (registerMetrics) by the init below, which
+// keeps this feature out of metrics.go's list.
+var metricJWKSFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "apigw",
+	Name:      "jwks_fetches_total",
+	Help:      "JWKS fetches by result (ok, error); keys stay cached while fetches fail.",
+}, []string{"result"})
+
+func init() {
+	allMetrics = append(allMetrics, metricJWKSFetches)
+}
+
+// jwksEvents makes a JWKS failure visible without flooding the log: one
+// WARN when fetches start failing (naming the host and the error), one
+// INFO when a fetch succeeds again, and a counter for every fetch.
+// Requests that find no key while the host is down are not logged one by
+// one (their 401s are in the access log and apigw_auth_total).
+func jwksEvents(logger *zap.Logger) authn.JWKSEvents {
+	return authn.JWKSEvents{
+		Fetched: func(err error) {
+			result := "ok"
+			if err != nil {
+				result = "error"
+			}
+			metricJWKSFetches.WithLabelValues(result).Inc()
+		},
+		Failing: func(host string, err error) {
+			logger.Warn("JWKS fetch failing; keeping the cached keys and retrying with backoff",
+				zap.String("jwks_host", host), zap.Error(err))
+		},
+		Recovered: func(host string, failures int, since time.Time) {
+			logger.Info("JWKS fetch recovered",
+				zap.String("jwks_host", host), zap.Int("failed_fetches", failures),
+				zap.Duration("failing_for", time.Since(since).Round(time.Millisecond)))
+		},
+	}
+}
