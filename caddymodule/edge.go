@@ -75,7 +75,10 @@ func (Edge) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision copies the options into their domain form.
-func (e *Edge) Provision(caddy.Context) error {
+func (e *Edge) Provision(ctx caddy.Context) error {
+	// every site with a caddy-apigw directive carries the edge, so its
+	// access log redacts the credential headers whatever the route
+	RedactCredentialHeaders(ctx, "")
 	e.opts = edge.Options{
 		AllowSemicolon:    e.AllowSemicolon,
 		AllowEncodedSlash: e.AllowEncodedSlash,

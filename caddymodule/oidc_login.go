@@ -136,6 +136,8 @@ func (o *OIDCLogin) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apigw_oidc: %w", err)
 	}
+	RedactCredentialHeaders(ctx, mgr.CookieName())
+	RedactCredentialHeaders(ctx, OIDCStateCookie)
 	return o.provision(ctx.Logger(), mgr, st)
 }
 
