@@ -231,6 +231,9 @@ gw="http://127.0.0.1:$gw_port"
 ex="http://127.0.0.1:$ex_port"
 gw_cookie="$(curl -si -X POST -H 'Content-Type: application/json' \
 	-d '{"username":"demo","password":"demo-password"}' "$gw/login" | cookie_of || true)"
+bf_cookie=""
+[ -n "$bf_pid" ] && bf_cookie="$(curl -si -X POST -H 'Content-Type: application/json' \
+	-d '{"username":"demo","password":"demo-password"}' "http://127.0.0.1:$bf_port/login" | cookie_of || true)"
 ex_cookie=""
 [ -n "$express_dir" ] && ex_cookie="$(curl -si "$ex/login" | cookie_of || true)"
 
@@ -282,7 +285,8 @@ for t in "${gw_targets[@]}"; do
 	"POST /batch "*) targets+=("plain POST ${name#POST /batch }|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
 	esac
 	targets+=("plain-routes $name|$pr$path|$header|$lua" "$name|$gw$path|$header|$lua")
-	if [ -n "$bf_pid" ]; then targets+=("before $name|$bf$path|$header|$lua"); fi
+	# the before gateway has its own sessions
+	if [ -n "$bf_pid" ]; then targets+=("before $name|$bf$path|${header/"$gw_cookie"/$bf_cookie}|$lua"); fi
 done
 if [ -n "$express_dir" ]; then
 	targets+=(

@@ -66,7 +66,7 @@ type chainWriter struct {
 	// this array, never a shared slice (Caddy's `header` directive edits
 	// values in place), and they cost no allocation of their own
 	nvals int
-	vals  [24]string
+	vals  [16]string
 }
 
 // corsState is apigw_cors's slot.
