@@ -78,6 +78,7 @@ func TestChainOneWriterAnyOrder(t *testing.T) {
 					writers = chainWriters(w)
 					h := w.Header()
 					h.Set("Access-Control-Allow-Origin", "*")
+					h["access-control-allow-private-network"] = []string{"true"} // not canonical
 					h.Set("Server", "upstream")
 					h.Set("X-Debug", "sql")
 					switch upstream {
@@ -122,6 +123,11 @@ func TestChainOneWriterAnyOrder(t *testing.T) {
 				case "error 401":
 					if err == nil {
 						t.Fatal("error swallowed")
+					}
+				}
+				for k, v := range h {
+					if isCORSHeader(k) && k != "Access-Control-Allow-Origin" && k != "Access-Control-Allow-Credentials" && k != "Access-Control-Expose-Headers" {
+						t.Errorf("%s: %q reached the client", k, v)
 					}
 				}
 				if v := h.Values("Access-Control-Allow-Origin"); len(v) != 1 || v[0] != "http://localhost:3000" {
