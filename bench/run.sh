@@ -22,23 +22,39 @@
 #             Caddyfile.example (request id, CORS, security headers, error
 #             scrubbing, then per route: API key + rate limit raised to 1e7/min,
 #             JWT HS256, JWT ES256 against a JWKS, session, JSON validation)
+#   before    (only with BENCH_BASELINE_CADDY=<binary>) a second gateway on
+#             bench/Caddyfile.bench run by another Caddy binary, e.g. one
+#             built from an older commit: every gateway route is measured on
+#             both, interleaved, as "before <route>"
 #   express   the Express peer gateway (../shared/peers/express: helmet,
 #             cors, express-rate-limit, express-session, jsonwebtoken,
 #             http-proxy-middleware), copied to a temp dir, `npm ci`, node
 # One load generator, wrk, runs every target in turn, round after round
 # (targets alternate, so drift of this shared machine hits all of them), and
-# the table shows the mean over rounds of req/s, p50 and p99 latency and
-# the CPU time the serving process spent per request (from /proc: steadier
-# than req/s on a shared machine), with ratios to plain reverse_proxy, to
-# plain-routes on the same path and to Express on the same route.
+# the table shows the mean over rounds of req/s, p50 and p99 latency, the
+# CPU time the serving process spent per request (from /proc: steadier than
+# req/s on a shared machine) and the allocations per request of the serving
+# Caddy process (the Go runtime's memstats.Mallocs delta read from the admin
+# endpoint's /debug/vars, divided by the requests), with ratios to plain
+# reverse_proxy, to plain-routes on the same path and to Express on the same
+# route. Each round's own figures are in bench/out/results.txt, and the
+# min-max range over rounds in bench/out/ranges.md.
+#
+# Validation targets: POST /batch with a 1 KB and a 100 KB JSON array of
+# small user objects, validated by apigw_validate against a strict schema,
+# next to "plain POST 1KB" / "plain POST 100KB": the same bytes through
+# plain reverse_proxy (their "x plain" columns use that baseline).
 #
 # Settings (environment):
 #   BENCH_DURATION [5s]  per target and round   BENCH_ROUNDS [2]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [2]   wrk's -c and -t
-#   BENCH_PORT_BASE [18000]  ports BASE..BASE+7 must be free (checked)
+#   BENCH_PORT_BASE [18000]  ports BASE..BASE+9 must be free (checked)
 #   BENCH_ONLY  comma list of target names to run (default: all), e.g.
 #               BENCH_ONLY='plain-routes /key,/key'
-#   EXPRESS_DIR  the Express peer [../shared/peers/express from the repo]
+#   EXPRESS_DIR  the Express peer [../shared/peers/express from the repo];
+#               none: leave Express out
+#   BENCH_CADDY  use this Caddy binary instead of building one
+#   BENCH_BASELINE_CADDY  also run this binary as the "before" gateway
 #   BENCH_OUT [bench/out]  logs, raw wrk output, profiles
 # Missing tools: wrk, curl, node/npm are installed with apt-get when run as
 # root, else the exact install command is printed. A port in use is an error.
@@ -66,6 +82,8 @@ only="${BENCH_ONLY:-}"
 up_port=$base plain_port=$((base + 1)) gw_port=$((base + 2)) ex_port=$((base + 3))
 gw_admin=$((base + 4)) plain_admin=$((base + 5))
 pr_port=$((base + 6)) pr_admin=$((base + 7)) # plain-routes: its own admin, for --profile
+bf_port=$((base + 8)) bf_admin=$((base + 9)) # the "before" gateway (BENCH_BASELINE_CADDY)
+baseline_caddy="${BENCH_BASELINE_CADDY:-}"
 jwt_secret="bench-jwt-secret-0123456789abcdef0123456789"
 
 say() { echo "bench: $*" >&2; }
@@ -94,10 +112,11 @@ apt_install npm npm
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for pn in "$up_port:upstream" "$plain_port:plain Caddy" "$gw_port:gateway" "$ex_port:Express peer" \
 	"$gw_admin:gateway admin" "$plain_admin:plain Caddy admin" \
-	"$pr_port:plain-routes Caddy" "$pr_admin:plain-routes Caddy admin"; do
+	"$pr_port:plain-routes Caddy" "$pr_admin:plain-routes Caddy admin" \
+	"$bf_port:before gateway" "$bf_admin:before gateway admin"; do
 	p="${pn%%:*}"
 	if port_in_use "$p"; then
-		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+7)"
+		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+9)"
 	fi
 done
 
@@ -124,8 +143,13 @@ wait_port() { # wait_port <port> <name> <log>: the last started process must lis
 $(tail -20 "$3")"
 }
 
-say "building Caddy (./internal/caddycmd) and the upstream"
-go build -o "$out/caddy" ./internal/caddycmd
+if [ -n "${BENCH_CADDY:-}" ]; then
+	say "using Caddy $BENCH_CADDY; building the upstream"
+	cp "$BENCH_CADDY" "$out/caddy"
+else
+	say "building Caddy (./internal/caddycmd) and the upstream"
+	go build -o "$out/caddy" ./internal/caddycmd
+fi
 go build -o "$out/upstream" ./bench/upstream
 
 export BENCH_UPSTREAM_PORT=$up_port BENCH_PLAIN_PORT=$plain_port BENCH_PLAIN_ADMIN=$plain_admin
@@ -155,7 +179,20 @@ pids+=($!)
 gw_pid=$!
 wait_port "$gw_port" gateway "$out/gateway.log"
 
+bf_pid=""
+if [ -n "$baseline_caddy" ]; then
+	[ -x "$baseline_caddy" ] || die "BENCH_BASELINE_CADDY=$baseline_caddy is not an executable"
+	cp "$baseline_caddy" "$out/caddy-before"
+	HOME="$tmp/home-bf" XDG_DATA_HOME="$tmp/data-bf" XDG_CONFIG_HOME="$tmp/cfg-bf" \
+		BENCH_GATEWAY_PORT=$bf_port BENCH_ADMIN=$bf_admin \
+		"$out/caddy-before" run --config "${BENCH_CADDYFILE:-bench/Caddyfile.bench}" --adapter caddyfile >"$out/before.log" 2>&1 &
+	pids+=($!)
+	bf_pid=$!
+	wait_port "$bf_port" "before gateway" "$out/before.log"
+fi
+
 express_dir="${EXPRESS_DIR:-}"
+[ "$express_dir" = none ] && express_dir=/nonexistent
 if [ -z "$express_dir" ]; then
 	for d in "$repo/../shared/peers/express" "$repo/../../shared/peers/express"; do
 		[ -f "$d/index.js" ] && express_dir="$d" && break
@@ -194,14 +231,36 @@ gw="http://127.0.0.1:$gw_port"
 ex="http://127.0.0.1:$ex_port"
 gw_cookie="$(curl -si -X POST -H 'Content-Type: application/json' \
 	-d '{"username":"demo","password":"demo-password"}' "$gw/login" | cookie_of || true)"
+bf_cookie=""
+[ -n "$bf_pid" ] && bf_cookie="$(curl -si -X POST -H 'Content-Type: application/json' \
+	-d '{"username":"demo","password":"demo-password"}' "http://127.0.0.1:$bf_port/login" | cookie_of || true)"
 ex_cookie=""
 [ -n "$express_dir" ] && ex_cookie="$(curl -si "$ex/login" | cookie_of || true)"
 
-cat >"$tmp/post-users.lua" <<'EOF'
+
+# validation bodies: JSON arrays of small user objects, ~1 KB and ~100 KB
+make_body() { # make_body <bytes> <file>: as many objects as fit in <bytes>
+	awk -v max="$1" 'BEGIN {
+		s = "["; i = 0
+		while (1) {
+			o = sprintf("{\"email\":\"user%d@example.com\",\"name\":\"User %d\",\"age\":%d}", i, i, 20 + i % 60)
+			if (length(s) + length(o) + 2 > max) break
+			s = s (i > 0 ? "," : "") o; i++
+		}
+		printf "%s]", s }' >"$2"
+}
+make_body 1024 "$tmp/post-1k.json"
+make_body 102400 "$tmp/post-100k.json"
+printf '%s' '{"email":"ann@example.com","name":"Ann","age":30}' >"$tmp/post-users.json"
+for sz in 1k 100k users; do
+	cat >"$tmp/post-$sz.lua" <<LUA
 wrk.method = "POST"
-wrk.body = '{"email":"ann@example.com","name":"Ann","age":30}'
+local f = assert(io.open("$tmp/post-$sz.json", "rb"))
+wrk.body = f:read("*a")
+f:close()
 wrk.headers["Content-Type"] = "application/json"
-EOF
+LUA
+done
 
 # --- targets: name|url|header|lua ---------------------------------------------------
 # every gateway route is measured right after "plain-routes <route>": the same
@@ -214,12 +273,20 @@ gw_targets=(
 	"/oidc ES256|/oidc/items|Authorization: Bearer $es_token|"
 	"/session|/session/items|Cookie: $gw_cookie|"
 	"POST /users|/users||$tmp/post-users.lua"
+	"POST /batch 1KB|/batch||$tmp/post-1k.lua"
+	"POST /batch 100KB|/batch||$tmp/post-100k.lua"
 )
 pr="http://127.0.0.1:$pr_port"
+bf="http://127.0.0.1:$bf_port"
 targets=("plain reverse_proxy|http://127.0.0.1:$plain_port/open/items||")
 for t in "${gw_targets[@]}"; do
 	IFS='|' read -r name path header lua <<<"$t"
+	case "$name" in
+	"POST /batch "*) targets+=("plain POST ${name#POST /batch }|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
+	esac
 	targets+=("plain-routes $name|$pr$path|$header|$lua" "$name|$gw$path|$header|$lua")
+	# the before gateway has its own sessions
+	if [ -n "$bf_pid" ]; then targets+=("before $name|$bf$path|${header/"$gw_cookie"/$bf_cookie}|$lua"); fi
 done
 if [ -n "$express_dir" ]; then
 	targets+=(
@@ -238,7 +305,7 @@ for t in "${targets[@]}"; do
 	selected "$name" || continue
 	args=(-s -o "$tmp/smoke" -w '%{http_code}')
 	[ -n "$header" ] && args+=(-H "$header")
-	[ -n "$lua" ] && args+=(-X POST -H 'Content-Type: application/json' -d '{"email":"ann@example.com","name":"Ann","age":30}')
+	[ -n "$lua" ] && args+=(-X POST -H 'Content-Type: application/json' --data-binary "@${lua%.lua}.json")
 	code="$(curl "${args[@]}" "$url" || true)"
 	[ "$code" = 200 ] || die "$name ($url) answered $code, not 200, before the run: $(head -c 300 "$tmp/smoke")"
 done
@@ -258,8 +325,22 @@ gateway_pid() { # the process serving a target
 	plain-routes*) echo "$pr_pid" ;;
 	plain*) echo "$plain_pid" ;;
 	express*) echo "$ex_pid" ;;
+	before*) echo "$bf_pid" ;;
 	*) echo "$gw_pid" ;;
 	esac
+}
+admin_of() { # the admin endpoint of the Caddy serving a target ("" for Express)
+	case "$1" in
+	plain-routes*) echo "http://127.0.0.1:$pr_admin" ;;
+	plain*) echo "http://127.0.0.1:$plain_admin" ;;
+	express*) echo "" ;;
+	before*) echo "http://127.0.0.1:$bf_admin" ;;
+	*) echo "http://127.0.0.1:$gw_admin" ;;
+	esac
+}
+mallocs() { # mallocs <admin>: the Go runtime's count of heap allocations so far
+	[ -n "$1" ] || return 0
+	curl -sf "$1/debug/vars" | tr ',' '\n' | awk -F: '/"Mallocs"/ && !done { gsub(/[^0-9]/, "", $2); print $2; done = 1 }'
 }
 run_wrk() { # run_wrk <file> <duration> <url> <header> <lua>
 	local args=(-t"$threads" -c"$conns" -d"$2" --latency)
@@ -277,9 +358,12 @@ for round in $(seq 1 "$rounds"); do
 		selected "$name" || continue
 		f="$out/wrk-$round-$i.txt"
 		pid="$(gateway_pid "$name")"
+		admin="$(admin_of "$name")"
+		m0="$(mallocs "$admin")"
 		c0="$(cpu_ticks "$pid")"
 		run_wrk "$f" "$duration" "$url" "$header" "$lua"
 		c1="$(cpu_ticks "$pid")"
+		m1="$(mallocs "$admin")"
 		reqs="$(awk '/requests in/ { print $1 }' "$f")"
 		# CPU time the gateway process spent per request: unlike req/s it
 		# hardly depends on what else runs on the machine
@@ -289,34 +373,64 @@ for round in $(seq 1 "$rounds"); do
 		p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")"
 		bad="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")"
 		errs="$(awk '/Socket errors:/ { n = 0; for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i; print n }' "$f")"
-		printf '%s|%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "$((${bad:-0} + ${errs:-0}))" "$cpu_us" >>"$out/results.txt"
-		say "round $round: $name: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu_us CPU µs/req${bad:+, $bad non-2xx}"
+		# the /debug/vars read allocates too: a few hundred objects, well
+		# under one per request at these rates
+		allocs="$(awk -v a="$m0" -v b="$m1" -v r="$reqs" 'BEGIN { if (a != "" && b != "" && r > 0) printf "%.0f", (b - a) / r; else print "-" }')"
+		printf '%s|%s|%s|%s|%s|%s|%s|%s\n' "$name" "$rps" "$p50" "$p99" "$((${bad:-0} + ${errs:-0}))" "$cpu_us" "$allocs" "$round" >>"$out/results.txt"
+		say "round $round: $name: $rps req/s, p50 $p50 ms, p99 $p99 ms, $cpu_us CPU µs/req, $allocs allocs/req${bad:+, $bad non-2xx}"
 	done
 done
 
 # --- table ---------------------------------------------------------------------------
-table() {
-	awk -F'|' '
-	{ n[$1]++; rps[$1] += $2; p50[$1] += $3; p99[$1] += $4; bad[$1] += $5; cpu[$1] += $6
-	  if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+table() { # table <mean|range>: means over rounds, or min-max over rounds
+	awk -F'|' -v mode="$1" '
+	{ t = $1; n[t]++; rps[t] += $2; p50[t] += $3; p99[t] += $4; bad[t] += $5; cpu[t] += $6
+	  if ($7 != "-") { al[t] += $7; nal[t]++ }
+	  R[t, $8] = $2; C[t, $8] = $6; A[t, $8] = $7; rounds[$8] = 1
+	  if (!(t in seen)) { seen[t] = 1; order[++k] = t } }
 	function mean(a, t) { return a[t] / n[t] }
+	function amean(t) { return nal[t] ? al[t] / nal[t] : -1 }
+	# the plain reverse_proxy baseline of a target: the plain POST of the
+	# same bytes for the validation bodies, else the plain GET
+	function base(t, s) { if (t ~ /^plain POST /) return t
+		s = t; sub(/^(before|plain-routes) /, "", s)
+		if (s ~ /^POST \/batch /) { sub(/^POST \/batch /, "plain POST ", s); return s }
+		return "plain reverse_proxy" }
+	function gwname(t, s) { s = t; sub(/^before /, "", s); return s }
+	function isgw(t) { return t !~ /^(express|plain)/ }
+	# min-max over rounds of the per-round ratio x[t, r] / x[b, r]
+	function rr(X, t, b, pct,   r, v, lo, hi, any) {
+		for (r in rounds) if (((t, r) in X) && ((b, r) in X) && X[b, r] > 0 && X[t, r] != "-" && X[b, r] != "-") {
+			v = pct ? X[t, r] - X[b, r] : X[t, r] / X[b, r]
+			if (!any || v < lo) lo = v; if (!any || v > hi) hi = v; any = 1 }
+		if (!any) return "-"
+		return pct ? sprintf("%+.0f…%+.0f", lo, hi) : sprintf("%.2f–%.2f", lo, hi) }
+	function fmtr(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
 	END {
-		p = "plain reverse_proxy"
-		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | req/s × plain | req/s × plain-routes | req/s × Express | CPU/req × plain | CPU/req × plain-routes |\n"
-		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+		if (mode == "range") {
+			printf "| target | req/s × plain | CPU/req × plain | allocs/req − plain | req/s × plain-routes | CPU/req × plain-routes |\n"
+			printf "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+			for (i = 1; i <= k; i++) { t = order[i]; b = base(t)
+				if (t == b) continue
+				prn = "plain-routes " gwname(t)
+				prr = isgw(t) && (prn in n) ? rr(R, t, prn) : "-"
+				prc = isgw(t) && (prn in n) ? rr(C, t, prn) : "-"
+				printf "| %s | %s | %s | %s | %s | %s |\n", t, rr(R, t, b), rr(C, t, b, 0), rr(A, t, b, 1), prr, prc }
+			exit }
+		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | allocs/req | req/s × plain | CPU/req × plain | allocs − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × Express |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 1; i <= k; i++) {
-			t = order[i]; r = mean(rps, t)
-			vsplain = (p in n) ? sprintf("%.2f", r / mean(rps, p)) : "-"
-			cpuplain = (p in n) && mean(cpu, p) > 0 ? sprintf("%.2f", mean(cpu, t) / mean(cpu, p)) : "-"
+			t = order[i]; r = mean(rps, t); b = base(t)
+			vsplain = (b in n) ? fmtr(r, mean(rps, b)) : "-"
+			cpuplain = (b in n) ? fmtr(mean(cpu, t), mean(cpu, b)) : "-"
+			allocs = amean(t) >= 0 ? sprintf("%.0f", amean(t)) : "-"
+			dal = (b in n) && amean(t) >= 0 && amean(b) >= 0 && t != b ? sprintf("%+.0f", amean(t) - amean(b)) : "-"
 			# plain-routes on the same path: only for gateway routes
-			pr = "plain-routes " t; vspr = "-"; cpupr = "-"
-			if (t != p && t !~ /^(express|plain-routes) / && (pr in n)) {
-				vspr = sprintf("%.2f", r / mean(rps, pr))
-				if (mean(cpu, pr) > 0) cpupr = sprintf("%.2f", mean(cpu, t) / mean(cpu, pr))
-			}
-			ex = (t == p) ? "express /open" : "express " t; vsex = "-"
-			if (t !~ /^(express|plain-routes) / && (ex in n)) vsex = sprintf("%.2f", r / mean(rps, ex))
-			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), vsplain, vspr, vsex, cpuplain, cpupr
+			pr = "plain-routes " gwname(t); vspr = "-"; cpupr = "-"
+			if (isgw(t) && (pr in n)) { vspr = fmtr(r, mean(rps, pr)); cpupr = fmtr(mean(cpu, t), mean(cpu, pr)) }
+			ex = (t == "plain reverse_proxy") ? "express /open" : "express " t; vsex = "-"
+			if (t !~ /^(express|plain-routes) / && (ex in n)) vsex = fmtr(r, mean(rps, ex))
+			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), allocs, vsplain, cpuplain, dal, vspr, cpupr, vsex
 		}
 	}' "$out/results.txt"
 }
@@ -324,8 +438,14 @@ table() {
 	echo
 	echo "caddy-apigw load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(go env GOVERSION), wrk -t$threads -c$conns, $rounds x $duration per target, mean of rounds"
 	echo
-	table
+	table mean
 } | tee "$out/table.md"
+{
+	echo
+	echo "per-round ratios, min–max over the $rounds rounds (each round's target against the same round's baseline)"
+	echo
+	table range
+} | tee "$out/ranges.md"
 
 # --- profiles (--profile) ----------------------------------------------------------------
 if [ "$profile" -eq 1 ]; then

@@ -71,7 +71,8 @@ type CORS struct {
 	maxAge       []string
 }
 
-// Shared header values (len == cap == 1, see headerVal).
+// Header values of the handler; copied into the chain writer when written
+// (see chainWriter.one), never put into a header map themselves.
 var (
 	varyOrigin    = []string{"Origin"}
 	valTrue       = []string{"true"}
@@ -150,90 +151,77 @@ func (c *CORS) Validate() error {
 	return nil
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler.
+// ServeHTTP implements caddyhttp.MiddlewareHandler. The grant is written
+// by the chain writer's header pass (see chainWriter), after every
+// Access-Control-* header anyone else set was removed: the gateway owns
+// CORS (a second Access-Control-Allow-Origin voids a grant, and a grant
+// for a disallowed origin must not pass), on every status, scrubbed
+// errors included.
 func (c *CORS) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h := w.Header()
-	var vals headerValues
+	cw, owner := joinChain(w, r)
 	origin := r.Header.Get("Origin")
+	cw.cors = corsState{c: c, origin: origin, on: true}
 	if r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != "" {
-		addVary(h, varyPreflight, &vals)
-		delete(h, "Server") // the preflight ends here, before apigw_errors removes it
-		if c.preflightAllowed(r, origin) {
-			c.grant(h, origin, &vals)
-			h["Access-Control-Allow-Methods"] = vals.one(c.allowMethods[0])
-			if c.anyHeader {
-				if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-					h.Set("Access-Control-Allow-Headers", req)
-				}
-			} else {
-				h["Access-Control-Allow-Headers"] = vals.one(c.allowHeaders[0])
-			}
-			h["Access-Control-Max-Age"] = vals.one(c.maxAge[0])
+		cw.cors.preflight = true
+		cw.cors.allowed = c.preflightAllowed(r, origin)
+		out := w
+		if owner {
+			out = cw
 		}
-		w.WriteHeader(http.StatusNoContent)
+		out.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	addVary(h, varyOrigin, &vals)
-	if origin == "" {
-		return next.ServeHTTP(w, r)
-	}
-	allowed := c.matcher.Match(origin)
-	if allowed {
-		c.grant(h, origin, &vals)
-		h["Access-Control-Expose-Headers"] = vals.one(c.expose[0])
-	}
-	// The gateway owns CORS: what an upstream says about it (a second
-	// Access-Control-Allow-Origin voids the grant; a grant for a
-	// disallowed origin must not pass) is replaced when the response
-	// header is written.
-	return next.ServeHTTP(newHookWriter(w, corsHook{c: c, origin: origin, allowed: allowed}), r)
+	cw.cors.allowed = origin != "" && c.matcher.Match(origin)
+	return serveChain(cw, owner, w, r, next)
 }
 
-// corsHeaders are the response headers the CORS handler owns.
-var corsHeaders = []string{
-	"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods",
-	"Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "Access-Control-Max-Age",
-	"Access-Control-Allow-Private-Network",
-}
-
-// corsHook replaces whatever CORS headers the rest of the chain set with
-// the gateway's own when the response header is written.
-type corsHook struct {
-	c       *CORS
-	origin  string
-	allowed bool
-}
-
-func (k corsHook) beforeHeader(h http.Header, _ int) {
-	for _, name := range corsHeaders {
-		delete(h, name)
+// apply writes the CORS headers of st into h (the chain writer's header
+// pass; every Access-Control-* header is gone by then).
+func (c *CORS) apply(h http.Header, st *corsState, cw *chainWriter) {
+	if st.preflight {
+		addVary(h, varyPreflight, cw)
+		delete(h, "Server") // the preflight ends here, before apigw_errors joins
+		if !st.allowed {
+			return
+		}
+		c.grant(h, st.origin, cw)
+		h["Access-Control-Allow-Methods"] = cw.one(c.allowMethods[0])
+		if c.anyHeader {
+			if req := cw.r.Header.Get("Access-Control-Request-Headers"); req != "" {
+				h["Access-Control-Allow-Headers"] = cw.one(req)
+			}
+		} else {
+			h["Access-Control-Allow-Headers"] = cw.one(c.allowHeaders[0])
+		}
+		h["Access-Control-Max-Age"] = cw.one(c.maxAge[0])
+		return
 	}
-	if k.allowed {
-		var vals headerValues
-		k.c.grant(h, k.origin, &vals)
-		h["Access-Control-Expose-Headers"] = vals.one(k.c.expose[0])
+	addVary(h, varyOrigin, cw)
+	if st.allowed {
+		c.grant(h, st.origin, cw)
+		h["Access-Control-Expose-Headers"] = cw.one(c.expose[0])
 	}
 }
 
-// addVary adds vary to the Vary header, taking a fresh slice from vals
+// addVary adds vary to the Vary header, taking a fresh slice from cw
 // when it is not set yet.
-func addVary(h http.Header, vary []string, vals *headerValues) {
+func addVary(h http.Header, vary []string, cw *chainWriter) {
 	if cur, ok := h["Vary"]; ok {
 		h["Vary"] = append(cur[:len(cur):len(cur)], vary...)
 		return
 	}
-	h["Vary"] = vals.many(vary)
+	h["Vary"] = cw.many(vary)
 }
 
-func (c *CORS) grant(h http.Header, origin string, vals *headerValues) {
+func (c *CORS) grant(h http.Header, origin string, cw *chainWriter) {
 	switch {
 	case c.matcher.any && !c.Credentials:
-		h["Access-Control-Allow-Origin"] = vals.one(valStar[0])
+		h["Access-Control-Allow-Origin"] = cw.one(valStar[0])
 	default:
-		h["Access-Control-Allow-Origin"] = vals.one(origin)
+		h["Access-Control-Allow-Origin"] = cw.one(origin)
 	}
 	if c.Credentials {
-		h["Access-Control-Allow-Credentials"] = vals.one(valTrue[0])
+		h["Access-Control-Allow-Credentials"] = cw.one(valTrue[0])
 	}
 }
 

@@ -1,16 +1,11 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -40,7 +35,10 @@ func init() {
 // problem JSON of DESIGN.md (see ScrubbedProblem), with the original only
 // in the log (once, at ERROR, with the request id, secrets redacted and
 // truncated) and one audit entry (upstream_scrubbed); Server,
-// X-Powered-By and Via headers are removed from every response. Errors
+// X-Powered-By, Via, X-AspNet-Version and X-AspNetMvc-Version headers are
+// removed from every response. The CORS and security headers of the
+// other site-wide directives are written on the problem too; the
+// upstream's own Access-Control-* headers never are. Errors
 // raised by handlers and by Caddy itself (no upstream reachable, body too
 // large, 404) reach the problem renderer through the error route that
 // the apigw_errors directive installs.
@@ -71,115 +69,46 @@ func (e *Errors) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// scrubs reports whether a response with status is replaced by problem
+// JSON.
+func (e *Errors) scrubs(status int) bool {
+	return status >= 500 || (e.Scrub4xx && status >= 400)
+}
 
-// keyPool recycles the header-name snapshots taken before the chain runs.
-var keyPool = sync.Pool{New: func() any { s := make([]string, 0, 32); return &s }}
+// loggedBody is how many bytes of a scrubbed body are kept for the log.
+func (e *Errors) loggedBody() int {
+	return max(e.MaxLoggedBody, 0)
+}
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler.
+// ServeHTTP implements caddyhttp.MiddlewareHandler. The scrubbing itself
+// happens in the chain writer's header pass (see chainWriter): a 5xx is
+// never written and its body is dropped, after the first max_logged_body
+// bytes, which are kept for the log line. Nothing is buffered otherwise.
 func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	h := w.Header()
-	// Caddy's own Server header (and, below, the upstream's) names the
-	// software: leave it out.
-	delete(h, "Server")
-	keysp := keyPool.Get().(*[]string)
-	keys := (*keysp)[:0]
-	for k := range h {
-		keys = append(keys, k)
-	}
-	defer func() {
-		*keysp = keys[:0]
-		keyPool.Put(keysp)
-	}()
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			bufPool.Put(buf)
-		}
-	}()
-	rec := caddyhttp.NewResponseRecorder(w, buf, func(status int, header http.Header) bool {
-		delete(header, "Server")
-		delete(header, "X-Powered-By")
-		delete(header, "Via")
-		return status >= 500 || (e.Scrub4xx && status >= 400)
-	})
-	if err := next.ServeHTTP(&boundedRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: rec}, rec: rec, buf: buf}, r); err != nil {
+	cw, owner := joinChain(w, r)
+	cw.errs = e
+	err := serveChain(cw, owner, w, r, next)
+	if err != nil {
 		e.logHandlerError(w, r, err)
 		return err
 	}
-	if !rec.Buffered() {
+	if !cw.scrubbed || cw.errs != e {
 		return nil
 	}
-	status := rec.Status()
+	status := cw.status
 	p := ScrubbedProblem(status)
 	if c := e.logger.Check(zap.ErrorLevel, "upstream error scrubbed"); c != nil {
-		body := buf.Bytes()
-		if e.MaxLoggedBody < 0 {
-			body = nil
-		} else if len(body) > e.MaxLoggedBody {
-			body = body[:e.MaxLoggedBody]
-		}
 		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("upstream_status", status),
 			zap.Int("status", p.Status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.String("upstream_content_type", h.Get("Content-Type")),
-			zap.ByteString("upstream_body", RedactSecrets(body)))
+			zap.String("upstream_content_type", cw.upstreamCT),
+			zap.ByteString("upstream_body", RedactSecrets(cw.body)))
 	}
 	Audit(r, "upstream_scrubbed", p.Code, zap.Int("upstream_status", status), zap.Int("status", p.Status))
-	// The recorder left the upstream's headers in the map: drop every
-	// header the chain added (they describe the upstream's body, or could
-	// leak internals such as X-Debug-* or Set-Cookie), keeping what was
-	// there before (request id, CORS, security headers) and a 503's
-	// Retry-After.
-	retryAfter := h.Get("Retry-After")
-	for k := range h {
-		if !slices.Contains(keys, k) && !keptOnScrub(k) {
-			delete(h, k)
-		}
-	}
-	if p.Status == http.StatusServiceUnavailable && retryAfter != "" {
-		p.WithHeader("Retry-After", retryAfter)
+	if p.Status == http.StatusServiceUnavailable && cw.retryAfter != "" {
+		p.WithHeader("Retry-After", cw.retryAfter)
 	}
 	return Fail(p)
 }
-
-// maxScrubbedBody is how much of a scrubbed body is kept (for the log);
-// the rest is read and dropped, so a huge error body costs no memory.
-const maxScrubbedBody = 64 << 10
-
-// boundedRecorder stops a buffered (scrubbed) body from growing the
-// buffer past maxScrubbedBody. Flush and Hijack reach the recorder
-// through Unwrap.
-type boundedRecorder struct {
-	caddyhttp.ResponseWriterWrapper
-	rec caddyhttp.ResponseRecorder
-	buf *bytes.Buffer
-}
-
-func (b *boundedRecorder) Write(p []byte) (int, error) {
-	if b.rec.Status() != 0 && b.rec.Buffered() {
-		if room := maxScrubbedBody - b.buf.Len(); room < len(p) {
-			if room > 0 {
-				_, _ = b.rec.Write(p[:room])
-			}
-			return len(p), nil
-		}
-	}
-	return b.rec.Write(p)
-}
-
-func (b *boundedRecorder) ReadFrom(r io.Reader) (int64, error) {
-	if b.rec.Status() == 0 {
-		b.rec.WriteHeader(http.StatusOK)
-	}
-	if rf, ok := b.rec.(io.ReaderFrom); ok && !b.rec.Buffered() {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(writerOnly{b}, r)
-}
-
-// writerOnly hides ReadFrom so io.Copy uses Write.
-type writerOnly struct{ io.Writer }
 
 // logHandlerError records a 5xx error that Caddy or another module
 // raised without a problem of ours (reverse_proxy finding no upstream,
@@ -213,14 +142,6 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 			zap.ByteString("error", RedactSecrets([]byte(msg))))
 	}
 	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
-}
-
-// keptOnScrub reports whether a header set during the chain survives
-// scrubbing whatever the directive order: CORS headers (apigw_cors has
-// already replaced the upstream's with its own grant, and the client
-// must be able to read the problem), Vary and the request id.
-func keptOnScrub(k string) bool {
-	return strings.HasPrefix(k, "Access-Control-") || k == "Vary" || k == "X-Request-Id"
 }
 
 // ScrubbedProblem is the problem a client sees instead of an upstream

@@ -63,4 +63,4 @@ func (w *hookWriter[H]) finish(status int) {
 }
 
 // Interface guards
-var _ io.ReaderFrom = (*hookWriter[securityHook])(nil)
+var _ io.ReaderFrom = (*hookWriter[countingHook])(nil)

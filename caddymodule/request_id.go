@@ -19,6 +19,8 @@ func init() {
 // the X-Request-ID response header, the header sent upstream, the
 // problem JSON of errors, every log line of the request (access and
 // error logs, as request_id) and the {apigw.request_id} placeholder.
+// It joins the site-wide chain writer (see chainWriter), so a site with
+// only this directive gets the chain's response rules too.
 type RequestIDHandler struct {
 	// TrustIncoming keeps a client's id when it is well-formed (1 to 128
 	// characters of A-Z a-z 0-9 and - _ . : + = /). Only enable it behind
@@ -70,11 +72,13 @@ func (h *RequestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 	SetRequestID(w, r, id)
 	// h.Header is canonical (Provision): compare with the canonical form,
 	// or the default header would be set a second time on every request
+	cw, owner := joinChain(w, r)
 	if h.Header != requestIDKey {
 		r.Header.Set(h.Header, id)
 		w.Header().Set(h.Header, id)
+		cw.idHeader = h.Header // kept when apigw_errors scrubs a response
 	}
-	return next.ServeHTTP(w, r)
+	return serveChain(cw, owner, w, r, next)
 }
 
 // WellFormedRequestID reports whether id may be trusted as a request id:

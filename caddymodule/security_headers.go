@@ -148,37 +148,30 @@ func (s *SecurityHeaders) Validate() error {
 	return nil
 }
 
-// headerVal is a header and its value, shared by all responses: the
-// slice has len == cap == 1, so a later Add copies instead of writing
-// into it (Caddy shares its Server header value the same way).
+// headerVal is a header and its value; the value is copied into the
+// request's chain writer when written (see chainWriter.one), never put
+// into a header map itself.
 type headerVal struct {
 	name string
 	val  []string
 }
 
-// noStore is the shared Cache-Control value of the api preset.
-var noStore = []string{"no-store"}
+// noStore is the Cache-Control value of the api preset.
+const noStore = "no-store"
 
-// apply writes the headers into h. Removed headers are not touched, so
-// removing one from the preset leaves it to the upstream. Values are
-// copied into one per-request array (see headerValues); a header that
-// already holds our value (the second call, at WriteHeader) is kept.
-func (s *SecurityHeaders) apply(h http.Header, r *http.Request) {
-	var vals headerValues
-	set := func(name, val string) {
-		if v := h[name]; len(v) == 1 && v[0] == val {
-			return
-		}
-		h[name] = vals.one(val)
-	}
+// apply writes the headers into h, once per response (the chain
+// writer's header pass), replacing an upstream's value. Removed headers
+// are not touched, so removing one from the preset leaves it to the
+// upstream.
+func (s *SecurityHeaders) apply(h http.Header, r *http.Request, cw *chainWriter) {
 	for _, hv := range s.headers {
-		set(hv.name, hv.val[0])
+		h[hv.name] = cw.one(hv.val[0])
 	}
 	if r.TLS != nil && s.hsts != nil {
-		set(HSTSHeader, s.hsts[0])
+		h[HSTSHeader] = cw.one(s.hsts[0])
 	}
 	if s.noStoreAPI && authenticated(r) {
-		set("Cache-Control", noStore[0])
+		h["Cache-Control"] = cw.one(noStore)
 	}
 }
 
@@ -191,22 +184,15 @@ func authenticated(r *http.Request) bool {
 	return h.Get("Authorization") != "" || h.Get("Cookie") != "" || h.Get("X-Api-Key") != ""
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler. The headers are set
-// before the rest of the chain runs (so error routes, which write to the
-// same header map, carry them) and again when the response header is
-// written (so an upstream cannot replace or duplicate them).
+// ServeHTTP implements caddyhttp.MiddlewareHandler. The headers are
+// written by the chain writer's header pass, just before the response
+// header goes out, or, when the chain returns an error, before the error
+// route writes the response (so problem JSON and 404s carry them too).
 func (s *SecurityHeaders) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	s.apply(w.Header(), r)
-	return next.ServeHTTP(newHookWriter(w, securityHook{s: s, r: r}), r)
+	cw, owner := joinChain(w, r)
+	cw.sec = s
+	return serveChain(cw, owner, w, r, next)
 }
-
-// securityHook re-applies the headers when the response header is written.
-type securityHook struct {
-	s *SecurityHeaders
-	r *http.Request
-}
-
-func (k securityHook) beforeHeader(h http.Header, _ int) { k.s.apply(h, k.r) }
 
 // parseSecurityHeaders sets up apigw_security_headers.
 //
