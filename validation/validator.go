@@ -216,7 +216,11 @@ func (v *Validator) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, *probl
 		return nil, problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "compressed request bodies are not accepted here")
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// ReadFrom wants MinRead bytes free before each read, the one
+		// that sees EOF included: without the margin a body of exactly
+		// the announced length is copied once more into a buffer twice
+		// its size.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 	if err != nil {
