@@ -32,10 +32,7 @@ func validEmail(s []byte) bool {
 			return false
 		}
 		for _, ch := range local {
-			switch {
-			case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9':
-			case bytes.IndexByte([]byte(".!#$%&'*+-/=?^_`{|}~"), ch) >= 0:
-			default:
+			if !emailLocal[ch] {
 				return false
 			}
 		}
@@ -49,6 +46,17 @@ func validEmail(s []byte) bool {
 	}
 	return validHostname(domain)
 }
+
+// emailLocal and hostnameChar are the bytes allowed in an unquoted local
+// part and in a hostname label.
+var emailLocal, hostnameChar = func() (l, h [256]bool) {
+	for c := range 256 {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		l[c] = alnum || strings.IndexByte(".!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0
+		h[c] = alnum || c == '-'
+	}
+	return
+}()
 
 // validHostname is jsonschema/v6's "hostname" format check over bytes.
 func validHostname(s []byte) bool {
@@ -66,9 +74,7 @@ func validHostname(s []byte) bool {
 			return false
 		}
 		for _, ch := range label {
-			switch {
-			case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-':
-			default:
+			if !hostnameChar[ch] {
 				return false
 			}
 		}

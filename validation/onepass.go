@@ -65,8 +65,8 @@ func (p *onePass) value(n *cnode, depth int) bool {
 	case c == '[':
 		return n.allows(tArray) && !n.hasEnu && p.array(n, depth+1)
 	case c == '"':
-		s, ok := p.str()
-		return ok && n.allows(tString) && n.checkString(s)
+		s, ascii, ok := p.str()
+		return ok && n.allows(tString) && n.checkString(s, ascii)
 	case c == 't':
 		return p.lit("true") && n.allows(tBool) && n.inEnum(primitive{kind: tBool, b: true})
 	case c == 'f':
@@ -93,9 +93,12 @@ func (n *cnode) inEnum(v primitive) bool {
 	return false
 }
 
-func (n *cnode) checkString(s []byte) bool {
+func (n *cnode) checkString(s []byte, ascii bool) bool {
 	if n.minLen >= 0 || n.maxLen >= 0 {
-		l := utf8.RuneCount(s)
+		l := len(s)
+		if !ascii {
+			l = utf8.RuneCount(s)
+		}
 		if n.minLen >= 0 && l < n.minLen || n.maxLen >= 0 && l > n.maxLen {
 			return false
 		}
@@ -212,16 +215,19 @@ func (p *onePass) object(n *cnode, depth int) bool {
 	if !p.depthOK(depth) {
 		return false
 	}
+	firstKey, keyStart := len(p.keyEnds), len(p.keys)
+	ok := p.members(n, depth, firstKey, keyStart)
+	p.keys, p.keyEnds = p.keys[:keyStart], p.keyEnds[:firstKey]
+	return ok
+}
+
+// members reads an object's members; its undeclared keys are recorded
+// from firstKey and keyStart on.
+func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 	p.pos++ // {
 	var seen uint64
 	count := 0
-	firstKey := len(p.keyEnds)
-	keyStart := len(p.keys)
 	var others map[string]struct{} // once an object has many undeclared keys
-	defer func() {
-		p.keys = p.keys[:keyStart]
-		p.keyEnds = p.keyEnds[:firstKey]
-	}()
 	p.skipWS()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
@@ -232,7 +238,7 @@ func (p *onePass) object(n *cnode, depth int) bool {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return false
 		}
-		key, ok := p.str()
+		key, _, ok := p.str()
 		if !ok {
 			return false
 		}
@@ -380,29 +386,56 @@ func (p *onePass) next(closing byte) (more, ok bool) {
 	return false, false
 }
 
+// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
+// that ends the fast scan ('"', '\\', a control character), 2 a byte
+// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c == '"' || c == '\\' || c < 0x20:
+			t[c] = 1
+		case c >= 0x7f:
+			t[c] = 2
+		}
+	}
+	return
+}()
+
 // str reads the string literal at p.pos and returns its decoded bytes,
-// valid for use until the next call.
-func (p *onePass) str() ([]byte, bool) {
+// valid for use until the next call; ascii reports that they are plain
+// printable ASCII (so their length is their rune count).
+func (p *onePass) str() (s []byte, ascii, ok bool) {
 	p.pos++
 	start := p.pos
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		if c == '"' {
-			s := p.data[start:p.pos]
+	var seen uint8
+	data := p.data
+	for i := p.pos; i < len(data); i++ {
+		cl := strClass[data[i]]
+		if cl == 0 {
+			continue
+		}
+		if cl == 2 {
+			seen = 2
+			continue
+		}
+		p.pos = i
+		switch c := data[i]; {
+		case c == '"':
+			s := data[start:i]
 			p.pos++
-			return s, p.goodString(s)
+			// printable ASCII is valid UTF-8 without control characters
+			return s, seen == 0, seen == 0 || p.goodString(s)
+		case c < 0x20:
+			return nil, false, false
 		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return nil, false
-		}
-		p.pos++
+		break // a backslash
 	}
-	b, ok := p.unescape(append(p.scratch[:0], p.data[start:p.pos]...))
+	if p.pos < start || p.pos >= len(data) || data[p.pos] != '\\' {
+		return nil, false, false // unterminated
+	}
+	b, ok := p.unescape(append(p.scratch[:0], data[start:p.pos]...))
 	p.scratch = b[:0]
-	return b, ok && p.goodString(b)
+	return b, false, ok && p.goodString(b)
 }
 
 // unescape decodes the rest of a string with escapes onto b.
