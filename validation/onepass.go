@@ -159,7 +159,7 @@ func (p *onePass) number(n *cnode) bool {
 			return false
 		}
 	}
-	if n.types != 0 && n.types&(tNumber|tInteger) == 0 {
+	if n.types != 0 && n.types&(tNumber|tInteger) == 0 || !numberInRange(p.data[start:p.pos]) {
 		return false
 	}
 	intOnly := n.types != 0 && n.types&tNumber == 0
