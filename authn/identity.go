@@ -3,7 +3,10 @@
 // method produces.
 package authn
 
-import "strings"
+import (
+	"strings"
+	"sync/atomic"
+)
 
 // Identity is who a request was authenticated as, whatever the method.
 // Every auth provider stores one in the request's replacer under
@@ -23,6 +26,27 @@ type Identity struct {
 	// values are strings, float64s, bools, []any or map[string]any as
 	// decoded from JSON.
 	Claims map[string]any
+
+	// derived is what a provider derived from the identity (see Derive).
+	derived atomic.Pointer[derivedValue]
+}
+
+type derivedValue struct{ key, val any }
+
+// Derive returns build's result for key (a comparable value naming what
+// is derived, such as a provider's publishing configuration), computing it
+// once per identity and key: an identity shared between requests (from
+// the verified-token cache, or a configured API key) then gets its
+// metadata map and upstream header values built once, not per request.
+// The result is shared and must be treated as read-only. One key is
+// remembered at a time (an identity belongs to one provider).
+func (id *Identity) Derive(key any, build func() any) any {
+	if d := id.derived.Load(); d != nil && d.key == key {
+		return d.val
+	}
+	v := build()
+	id.derived.Store(&derivedValue{key: key, val: v})
+	return v
 }
 
 // IdentityVar is the replacer key under which providers store *Identity.

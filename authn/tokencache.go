@@ -3,7 +3,9 @@ package authn
 import (
 	"crypto/sha256"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -67,6 +69,14 @@ type cachedToken struct {
 	until         time.Time // min(exp, insert time + ttl)
 	exp, nbf, iat time.Time // zero when the claim is absent
 	gen           uint64
+	// ident is the identity built from claims by the first
+	// VerifyIdentity that hit the entry, shared by the later ones.
+	ident *atomic.Pointer[cachedIdentity]
+}
+
+type cachedIdentity struct {
+	userClaim string
+	id        *Identity
 }
 
 // newTokenCache returns a cache holding at most size tokens for at most
@@ -90,14 +100,20 @@ func (c *tokenCache) shard(sum *[sha256.Size]byte) *cacheShard {
 // get returns the claims cached for sum if the entry belongs to key-set
 // generation gen and the token is still valid at now with leeway.
 func (c *tokenCache) get(sum *[sha256.Size]byte, gen uint64, now time.Time, leeway time.Duration) (jwt.MapClaims, bool) {
+	e, ok := c.lookup(sum, gen, now, leeway)
+	return e.claims, ok
+}
+
+// lookup is get returning the whole entry.
+func (c *tokenCache) lookup(sum *[sha256.Size]byte, gen uint64, now time.Time, leeway time.Duration) (cachedToken, bool) {
 	s := c.shard(sum)
 	s.mu.RLock()
 	e, ok := s.m[*sum]
 	s.mu.RUnlock()
 	if !ok || !e.fresh(gen, now, leeway) {
-		return nil, false
+		return cachedToken{}, false
 	}
-	return e.claims, true
+	return e, true
 }
 
 // fresh re-checks an entry against the current generation and time, the
@@ -122,7 +138,7 @@ func (e *cachedToken) fresh(gen uint64, now time.Time, leeway time.Duration) boo
 // generation gen. Claims whose time claims cannot be read, or whose exp is
 // already past, are not cached.
 func (c *tokenCache) put(sum *[sha256.Size]byte, gen uint64, claims jwt.MapClaims, now time.Time) {
-	e := cachedToken{claims: claims, gen: gen, until: now.Add(c.ttl)}
+	e := cachedToken{claims: claims, gen: gen, until: now.Add(c.ttl), ident: new(atomic.Pointer[cachedIdentity])}
 	exp, err := claims.GetExpirationTime()
 	if err != nil {
 		return
@@ -191,4 +207,49 @@ func (c *tokenCache) len() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// VerifyIdentity is Verify followed by IdentityFromClaims(claims,
+// userClaim). With the verified-token cache, the identity is built once
+// per cached token and shared by every request presenting it (like the
+// claims): callers must treat it as read-only. That sharing is what makes
+// a cache hit cost no allocation.
+func (v *JWTVerifier) VerifyIdentity(token, userClaim string) (*Identity, jwt.MapClaims, error) {
+	cache := v.cache
+	if cache == nil || len(token) > MaxCachedTokenLen {
+		claims, err := v.Verify(token)
+		if err != nil {
+			return nil, nil, err
+		}
+		id, err := IdentityFromClaims(claims, userClaim)
+		return id, claims, err
+	}
+	// as in Verify: hash the string's bytes in place
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	gen := v.generation()
+	if e, ok := cache.lookup(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
+		if ci := e.ident.Load(); ci != nil && ci.userClaim == userClaim {
+			return ci.id, e.claims, nil
+		}
+		id, err := IdentityFromClaims(e.claims, userClaim)
+		if err != nil {
+			return nil, nil, err
+		}
+		e.ident.Store(&cachedIdentity{userClaim: userClaim, id: id})
+		return id, e.claims, nil
+	}
+	// A miss: full verification (which caches the claims), then the
+	// identity goes into the entry just made.
+	claims, err := v.Verify(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := IdentityFromClaims(claims, userClaim)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e, ok := cache.lookup(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
+		e.ident.Store(&cachedIdentity{userClaim: userClaim, id: id})
+	}
+	return id, claims, nil
 }

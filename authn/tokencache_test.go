@@ -301,3 +301,42 @@ func TestVerifiedTokenCacheConcurrent(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound 32", n)
 	}
 }
+
+// VerifyIdentity builds the identity once per cached token and hands the
+// same one to every later request; another user claim gets its own.
+func TestVerifyIdentityShared(t *testing.T) {
+	v := mustVerifier(t, JWTConfig{Secret: []byte(testSecret), CacheTTL: DefaultVerifiedCacheTTL})
+	tok := sign(t, "HS256", []byte(testSecret), claims(map[string]any{"scope": "read write", "email": "a@example.com"}), nil)
+	first, _, err := v.VerifyIdentity(tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := v.VerifyIdentity(tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != again {
+		t.Fatal("a cache hit built a new identity")
+	}
+	if !again.HasScope("write") || again.Claims["email"] != "a@example.com" {
+		t.Fatalf("identity %+v", again)
+	}
+	byEmail, _, err := v.VerifyIdentity(tok, "email")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byEmail.ID != "a@example.com" {
+		t.Fatalf("user claim email: id %q", byEmail.ID)
+	}
+	if _, _, err := v.VerifyIdentity(tok, "missing"); err == nil {
+		t.Fatal("a token without the user claim was accepted from the cache")
+	}
+	uncached := mustVerifier(t, JWTConfig{Secret: []byte(testSecret)})
+	a, _, err := uncached.VerifyIdentity(tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _, _ := uncached.VerifyIdentity(tok, ""); a == b {
+		t.Fatal("without a cache, identities must not be shared")
+	}
+}

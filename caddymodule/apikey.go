@@ -63,6 +63,7 @@ type APIKeyAuth struct {
 	keyStore   *authn.KeyStore
 	unregister func()
 	logger     *zap.Logger
+	publisher  *IdentityPublisher
 
 	missing, invalid, unavailable *problem.Problem
 }
@@ -112,6 +113,7 @@ func (a *APIKeyAuth) Provision(ctx caddy.Context) error {
 }
 
 func (a *APIKeyAuth) provision(logger *zap.Logger, st store.Store) error {
+	a.publisher = NewIdentityPublisher(a.IdentityHeaders)
 	a.logger = logger
 	a.header = DefaultAPIKeyHeader
 	if a.Header != "" {
@@ -266,7 +268,7 @@ func (a *APIKeyAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddy
 	if c := a.logger.Check(zapcore.DebugLevel, "api key accepted"); c != nil {
 		c.Write(zap.String("user", id.ID), zap.Any("key_id", id.Claims["key_id"]))
 	}
-	return PublishIdentity(r, id, a.IdentityHeaders), true, nil
+	return a.publisher.Publish(r, id), true, nil
 }
 
 func (a *APIKeyAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, keyID string, fields ...zap.Field) {

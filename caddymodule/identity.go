@@ -33,22 +33,63 @@ type IdentityHeaders struct {
 // to claim an identity by sending X-Auth-User itself) and sets them from
 // id. It returns the caddyauth.User for Caddy's authentication handler, so
 // {http.auth.user.id} and {http.auth.user.<metadata>} work as usual.
+// Providers publish through an IdentityPublisher made at provision, which
+// builds the metadata and header values once per identity.
 func PublishIdentity(r *http.Request, id *authn.Identity, hdr IdentityHeaders) caddyauth.User {
-	observeAuthSuccess(id.Method)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(authn.IdentityVar, id)
-		repl.Delete(authn.AuthProblemVar)
+	p := IdentityPublisher{hdr: hdr}
+	var pub publishedIdentity
+	p.buildInto(&pub, id)
+	return p.publish(r, id, &pub, false)
+}
+
+// IdentityPublisher is PublishIdentity for one provider's header
+// configuration. What it derives from an identity (the metadata map, the
+// upstream header names and values) is computed once per identity and
+// reused: an identity from the verified-token cache or a configured API
+// key is published with one allocation (the request's own header values).
+type IdentityPublisher struct {
+	hdr IdentityHeaders
+}
+
+// NewIdentityPublisher returns the publisher for hdr.
+func NewIdentityPublisher(hdr IdentityHeaders) *IdentityPublisher {
+	return &IdentityPublisher{hdr: hdr}
+}
+
+// Publish is PublishIdentity with the publisher's configuration.
+func (p *IdentityPublisher) Publish(r *http.Request, id *authn.Identity) caddyauth.User {
+	pub := id.Derive(p, func() any {
+		pub := new(publishedIdentity)
+		p.buildInto(pub, id)
+		return pub
+	}).(*publishedIdentity)
+	return p.publish(r, id, pub, true)
+}
+
+// publishedIdentity is what an identity looks like to Caddy and the
+// upstream under one header configuration. It is shared: read-only.
+type publishedIdentity struct {
+	meta map[string]string
+	// hv holds upstream headers to set, in this order: canonical name,
+	// value, name, value…
+	hv []string
+}
+
+func (p *IdentityPublisher) buildInto(pub *publishedIdentity, id *authn.Identity) {
+	pub.meta = make(map[string]string, len(id.Claims)+3)
+	pub.hv = make([]string, 0, 2*(2+len(p.hdr.Claims)))
+	set := func(name, v string) {
+		pub.hv = append(pub.hv, http.CanonicalHeaderKey(name), v)
 	}
-	userHdr := hdr.User
+	userHdr := p.hdr.User
 	if userHdr == "" {
 		userHdr = DefaultUserHeader
 	}
-	StripIdentityHeaders(r, hdr)
 	if userHdr != "-" {
-		r.Header.Set(userHdr, id.ID)
+		set(userHdr, id.ID)
 	}
-	r.Header.Set(DefaultMethodHeader, id.Method)
-	meta := make(map[string]string, len(id.Claims)+3)
+	set(DefaultMethodHeader, id.Method)
+	meta := pub.meta
 	meta["method"] = id.Method
 	if len(id.Scopes) > 0 {
 		meta["scope"] = strings.Join(id.Scopes, " ")
@@ -63,14 +104,34 @@ func PublishIdentity(r *http.Request, id *authn.Identity, hdr IdentityHeaders) c
 			}
 		}
 	}
-	for claim, header := range hdr.Claims {
+	for claim, header := range p.hdr.Claims {
 		// a claim with CR/LF or NUL cannot travel as a header: leave it out
 		// (the proxy would fail with a 502, or it would inject a header)
 		if v, ok := meta[claim]; ok && authn.ValidHeaderValue(v) {
-			r.Header.Set(header, v)
+			set(header, v)
 		}
 	}
-	return caddyauth.User{ID: id.ID, Metadata: meta}
+}
+
+// publish sets pub on r. A shared pub (from Derive) gives the request its
+// own copy of the values (one allocation): a later handler may edit a
+// header value in place.
+func (p *IdentityPublisher) publish(r *http.Request, id *authn.Identity, pub *publishedIdentity, shared bool) caddyauth.User {
+	observeAuthSuccess(id.Method)
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(authn.IdentityVar, id)
+		repl.Delete(authn.AuthProblemVar)
+	}
+	StripIdentityHeaders(r, p.hdr)
+	hv := pub.hv
+	if shared {
+		hv = make([]string, len(pub.hv))
+		copy(hv, pub.hv)
+	}
+	for i := 0; i+1 < len(hv); i += 2 {
+		r.Header[hv[i]] = hv[i+1 : i+2 : i+2]
+	}
+	return caddyauth.User{ID: id.ID, Metadata: pub.meta}
 }
 
 // StripIdentityHeaders removes client-sent identity headers: X-Auth-*

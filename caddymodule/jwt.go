@@ -127,6 +127,7 @@ type JWTAuth struct {
 	revocations *authn.Revocations
 	logger      *zap.Logger
 	dpop        *jwtDPoP // nil unless DPoP is allowed or required
+	publisher   *IdentityPublisher
 
 	missing, unavailable *problem.Problem
 	challenge            string
@@ -155,6 +156,7 @@ func (j *JWTAuth) Provision(ctx caddy.Context) error {
 
 func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 	j.logger = logger
+	j.publisher = NewIdentityPublisher(j.IdentityHeaders)
 	repl := caddy.NewReplacer()
 	secret := repl.ReplaceKnown(j.Secret, "")
 	jwksURL := repl.ReplaceKnown(j.JWKSURL, "")
@@ -312,7 +314,8 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 		}
 		return caddyauth.User{}, false, nil
 	}
-	claims, err := j.verifier.Verify(token)
+	// the identity is built once per verified token (the token cache)
+	id, claims, err := j.verifier.VerifyIdentity(token, j.UserClaim)
 	if err != nil {
 		var te *authn.TokenError
 		if !errors.As(err, &te) {
@@ -321,18 +324,23 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 		j.reject(w, r, j.invalid(te.Code, te.Detail), "")
 		return caddyauth.User{}, false, nil
 	}
-	id, err := authn.IdentityFromClaims(claims, j.UserClaim)
-	if err != nil {
-		var te *authn.TokenError
-		errors.As(err, &te)
-		j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
-		return caddyauth.User{}, false, nil
-	}
 	if !j.checkBinding(w, r, token, dpopScheme, claims) {
 		return caddyauth.User{}, false, nil
 	}
 	if dpopScheme {
-		id.Method = "dpop"
+		// the cached identity is shared by every request with this
+		// token: a proof-checked request gets an identity of its own
+		did, err := authn.IdentityFromClaims(claims, j.UserClaim)
+		if err != nil {
+			var te *authn.TokenError
+			if !errors.As(err, &te) {
+				te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
+			}
+			j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
+			return caddyauth.User{}, false, nil
+		}
+		did.Method = "dpop"
+		id = did
 	}
 	if jti, _ := claims["jti"].(string); jti != "" {
 		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
@@ -355,7 +363,7 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 	if c := j.logger.Check(zapcore.DebugLevel, "jwt accepted"); c != nil {
 		c.Write(zap.String("user", id.ID))
 	}
-	return PublishIdentity(r, id, j.IdentityHeaders), true, nil
+	return j.publisher.Publish(r, id), true, nil
 }
 
 // invalid returns the problem for a rejected token, with the RFC 6750

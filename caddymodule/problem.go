@@ -87,7 +87,7 @@ func SetRequestID(w http.ResponseWriter, r *http.Request, id string) {
 	if w != nil {
 		w.Header()[requestIDKey] = vals[1:2:2]
 	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(r) {
 		extra.Set(zap.String("request_id", id))
 	}
 }

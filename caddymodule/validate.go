@@ -183,10 +183,14 @@ func (v *Validate) Validate() error {
 	return nil
 }
 
-// bodyBufs recycles body buffers of up to 64 KiB.
+// bodyBufs recycles body buffers up to the default body limit (a pool
+// is emptied by the garbage collector, so idle buffers do not stay).
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-const maxPooledBody = 64 << 10
+// maxPooledBody covers a default-limit body read with its read margin:
+// above 64 KiB the buffer was measured to cost more than validating the
+// body in one pass.
+const maxPooledBody = validation.DefaultMaxBody + 2*bytes.MinRead
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (v *Validate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {

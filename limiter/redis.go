@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -168,7 +170,10 @@ type RedisOptions struct {
 	OnRecover func()
 }
 
-// NewRedisConn returns the limiter's connection state for client.
+// NewRedisConn returns the limiter's connection state for client. The
+// client must have ContextTimeoutEnabled (the store's clients do), so that
+// the per-decision Timeout bounds the socket reads and writes; without it
+// a hung Redis holds a request for the client's own ReadTimeout.
 func NewRedisConn(client redis.UniversalClient, opts RedisOptions) *RedisConn {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 100 * time.Millisecond
@@ -205,25 +210,18 @@ func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode str
 	if c.down.Load() && time.Now().UnixNano() < c.retryAt.Load() {
 		return nil, fmt.Errorf("%w: cooling down after a failure", ErrUnavailable)
 	}
+	// The deadline reaches the socket through the client: go-redis sets
+	// read and write deadlines from the context when the client has
+	// ContextTimeoutEnabled (see NewRedisConn), so a decision costs no
+	// goroutine of its own.
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	// go-redis only honours context deadlines on sockets when the client
-	// has ContextTimeoutEnabled; wait for the reply here so that Timeout
-	// bounds the request whatever the client's options. A call that
-	// outlives it ends at the client's own read timeout.
-	done := make(chan scriptReply, 1)
-	go func() {
-		vals, err := script.Run(callCtx, c.client, []string{key}, arg1, arg2, mode).Int64Slice()
-		done <- scriptReply{vals, err}
-	}()
-	var vals []int64
-	var err error
-	select {
-	case rep := <-done:
-		vals, err = rep.vals, rep.err
-	case <-callCtx.Done():
-		err = callCtx.Err()
+	vals, err := script.Run(callCtx, c.client, []string{key}, arg1, arg2, mode).Int64Slice()
+	var ne net.Error
+	if err != nil && (errors.Is(callCtx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+		// the socket deadline is the context's: report it as such
+		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}
+	cancel()
 	if err == nil && len(vals) != 4 {
 		err = fmt.Errorf("unexpected script reply %v", vals)
 	}
@@ -242,11 +240,6 @@ func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode str
 		c.onRecover()
 	}
 	return vals, nil
-}
-
-type scriptReply struct {
-	vals []int64
-	err  error
 }
 
 // Redis is one zone's limiter on a RedisConn, running the zone's

@@ -206,7 +206,7 @@ func TestRedisHungServerTimesOut(t *testing.T) {
 		mu.Unlock()
 	}()
 	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, MaxRetries: -1, Protocol: 2, DisableIdentity: true})
+		WriteTimeout: time.Minute, MaxRetries: -1, Protocol: 2, DisableIdentity: true, ContextTimeoutEnabled: true})
 	defer client.Close()
 	var outages atomic.Int32
 	z, err := NewRedisConn(client, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }}).

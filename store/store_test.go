@@ -627,3 +627,28 @@ func exerciseStore(t *testing.T, ctx context.Context, s Store) {
 		t.Fatalf("left after delete: %v", keys)
 	}
 }
+
+// Every Redis client the store builds honours context deadlines on its
+// sockets: the limiter's per-decision timeout relies on it.
+func TestRedisClientsHonourContextDeadlines(t *testing.T) {
+	for _, u := range []string{"redis://h:1", "redis-sentinel://h:1,h2:2?master=m", "redis-cluster://h:1,h2:2"} {
+		t.Run(u, func(t *testing.T) {
+			s, err := parseRedisURL(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var enabled bool
+			switch {
+			case s.single != nil:
+				enabled = s.single.ContextTimeoutEnabled
+			case s.failover != nil:
+				enabled = s.failover.ContextTimeoutEnabled
+			case s.cluster != nil:
+				enabled = s.cluster.ContextTimeoutEnabled
+			}
+			if !enabled {
+				t.Fatal("ContextTimeoutEnabled is off")
+			}
+		})
+	}
+}

@@ -217,6 +217,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
 		if !q.Has("max_retries") {
 			o.MaxRetries = 1
 		}
@@ -239,6 +240,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 		}
 		o.SentinelUsername, o.SentinelPassword = sentUser, sentPass
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
 		if !q.Has("max_retries") {
 			o.MaxRetries = 1
 		}
@@ -253,6 +255,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 			return nil, err
 		}
 		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
+		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
 		if !q.Has("max_retries") {
 			o.MaxRetries = 1
 		}

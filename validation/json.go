@@ -183,7 +183,43 @@ func (p *parser) number() any {
 			return nil
 		}
 	}
+	if !numberInRange(p.data[start:p.pos]) {
+		p.fail(p.path(), "numberRange", "numbers may have at most "+strconv.Itoa(maxNumberLen)+
+			" characters and an exponent of at most "+strconv.Itoa(maxNumberExp))
+		return nil
+	}
 	return json.Number(p.data[start:p.pos])
+}
+
+// Bounds on a JSON number literal. Schema checks compare numbers exactly
+// (math/big in the schema library): a 9-byte 1e1000000 costs it ~0.1 s,
+// so a small body of them was a denial of service. Every float64 and
+// int64 literal, and far more, is within the bounds.
+const (
+	maxNumberLen = 400
+	maxNumberExp = 400
+)
+
+// numberInRange reports whether the valid number literal lit is within
+// maxNumberLen and maxNumberExp.
+func numberInRange(lit []byte) bool {
+	if len(lit) > maxNumberLen {
+		return false
+	}
+	i := len(lit) - 1
+	for i >= 0 && lit[i] >= '0' && lit[i] <= '9' {
+		i--
+	}
+	if i < 0 || lit[i] != 'e' && lit[i] != 'E' && lit[i] != '+' && lit[i] != '-' || lit[i] == '-' && i == 0 {
+		return true // no exponent
+	}
+	e := 0
+	for _, c := range lit[i+1:] {
+		if e = e*10 + int(c-'0'); e > maxNumberExp {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *parser) enter(depth int) bool {

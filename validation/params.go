@@ -152,7 +152,9 @@ func coerce(s string, types []string) any {
 		return s
 	}
 	if has(types, "number") {
-		if isJSONNumber(s) {
+		// beyond numberInRange the exact checks would cost too much: it
+		// stays a string and fails the type
+		if isJSONNumber(s) && numberInRange([]byte(s)) {
 			return json.Number(s)
 		}
 	} else if has(types, "integer") {

@@ -21,6 +21,9 @@ import (
 type Schema struct {
 	sch *jsonschema.Schema
 	raw map[string]any
+	// fast is the one-pass form of the schema (compiled.go), nil if the
+	// schema uses keywords outside its subset.
+	fast *cnode
 }
 
 // knownFormats are the formats jsonschema/v6 asserts.
@@ -70,7 +73,7 @@ func CompileSchema(name string, src []byte, strict bool) (*Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a valid JSON Schema: %w", name, err)
 	}
-	return &Schema{sch: sch, raw: obj}, nil
+	return &Schema{sch: sch, raw: obj, fast: compileSubset(doc, true)}, nil
 }
 
 type noLoader struct{}

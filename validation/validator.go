@@ -116,14 +116,18 @@ func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) *problem.Proble
 				return p
 			}
 		}
-		if len(body) > 0 && isJSON(r.Header.Get("Content-Type")) {
-			val, fes := ParseJSON(body, c.Limits)
-			if len(fes) > 0 {
-				errs = append(errs, fes...)
-			} else if c.Body != nil {
-				errs = append(errs, c.Body.Validate(val, "")...)
+		switch {
+		case len(body) > 0 && isJSON(r.Header.Get("Content-Type")):
+			if !v.onePass(body) {
+				// Not shown valid in one pass: parse and validate with
+				// the library, which words the errors.
+				if val, fes := ParseJSON(body, c.Limits); len(fes) > 0 {
+					errs = append(errs, fes...)
+				} else if c.Body != nil {
+					errs = append(errs, c.Body.Validate(val, "")...)
+				}
 			}
-		} else if c.Body != nil && len(body) == 0 {
+		case c.Body != nil && len(body) == 0:
 			errs = append(errs, problem.FieldError{Field: "", Rule: "required", Message: "a JSON request body is required"})
 		}
 	}
@@ -158,6 +162,15 @@ func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) *problem.Proble
 		r.URL.RawQuery = b.String()
 	}
 	return nil
+}
+
+// onePass reports whether body was shown valid (limits and schema) in
+// one pass over its bytes (onepass.go), without building a document.
+func (v *Validator) onePass(body []byte) bool {
+	if v.cfg.Body == nil {
+		return anyNode.accepts(body, v.cfg.Limits)
+	}
+	return v.cfg.Body.fast != nil && v.cfg.Body.fast.accepts(body, v.cfg.Limits)
 }
 
 // sanitizeQuery applies the operator and control-character rules to a
@@ -203,7 +216,11 @@ func (v *Validator) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, *probl
 		return nil, problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "compressed request bodies are not accepted here")
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// ReadFrom wants MinRead bytes free before each read, the one
+		// that sees EOF included: without the margin a body of exactly
+		// the announced length is copied once more into a buffer twice
+		// its size.
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
 	if err != nil {

@@ -1,0 +1,56 @@
+package sessions
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/apigw/caddy-apigw/store"
+)
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestSessionsScale creates 10k sessions (one per user, with scope and
+// an e-mail as metadata) in the memory store and logs the heap they cost
+// (docs/GUIDE.md, "Scaling"); one user's logins stay capped at
+// MaxPerUser.
+func TestSessionsScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 10k sessions")
+	}
+	const n = 10_000
+	st := store.NewMemory(time.Hour)
+	defer st.Close()
+	m := NewManager(st, Config{})
+	ctx := context.Background()
+	users := make([]string, n)
+	for i := range users {
+		users[i] = "user-" + strconv.Itoa(i)
+	}
+	before := heapInUse()
+	for _, u := range users {
+		if _, _, err := m.Create(ctx, u, map[string]string{"scope": "read write", "email": u + "@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := heapInUse()
+	t.Logf("sessions: %d, %.1f MiB heap, %d bytes per session", n, float64(after-before)/(1<<20), (after-before)/n)
+	max := m.Config().MaxPerUser
+	for range 3 * max {
+		if _, _, err := m.Create(ctx, "busy", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if infos, err := m.List(ctx, "busy"); err != nil || len(infos) != max {
+		t.Fatalf("one user holds %d sessions (err %v), cap %d", len(infos), err, max)
+	}
+	runtime.KeepAlive(users)
+}

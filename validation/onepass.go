@@ -1,0 +1,537 @@
+package validation
+
+import (
+	"bytes"
+	"math/big"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// onePass checks a JSON body against a compiled schema (compiled.go) in
+// one pass over its bytes, with the limits and well-formedness rules of
+// ParseJSON, building nothing. It only answers "valid"; false means
+// "not shown valid here" and the caller validates again with ParseJSON
+// and the library, which word the errors.
+type onePass struct {
+	data    []byte
+	pos     int
+	lim     Limits
+	scratch []byte // the decoded form of a string with escapes
+	keys    []byte // keys of the open objects that are not declared properties
+	keyEnds []int
+}
+
+var onePasses = sync.Pool{New: func() any { return new(onePass) }}
+
+// anyNode is the empty schema (everything valid).
+var anyNode = &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+
+// accepts reports whether data is one JSON document within lim that n
+// accepts.
+func (n *cnode) accepts(data []byte, lim Limits) bool {
+	p := onePasses.Get().(*onePass)
+	p.data, p.pos, p.lim = data, 0, lim
+	p.keys, p.keyEnds = p.keys[:0], p.keyEnds[:0]
+	p.skipWS()
+	ok := p.value(n, 0)
+	if ok {
+		p.skipWS()
+		ok = p.pos == len(p.data)
+	}
+	p.data = nil
+	onePasses.Put(p)
+	return ok
+}
+
+func (p *onePass) skipWS() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *onePass) value(n *cnode, depth int) bool {
+	if n.never || p.pos >= len(p.data) {
+		return false
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return n.allows(tObject) && !n.hasEnu && p.object(n, depth+1)
+	case c == '[':
+		return n.allows(tArray) && !n.hasEnu && p.array(n, depth+1)
+	case c == '"':
+		s, ascii, ok := p.str()
+		return ok && n.allows(tString) && n.checkString(s, ascii)
+	case c == 't':
+		return p.lit("true") && n.allows(tBool) && n.inEnum(primitive{kind: tBool, b: true})
+	case c == 'f':
+		return p.lit("false") && n.allows(tBool) && n.inEnum(primitive{kind: tBool})
+	case c == 'n':
+		return p.lit("null") && n.allows(tNull) && n.inEnum(primitive{kind: tNull})
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number(n)
+	}
+	return false
+}
+
+func (n *cnode) allows(t uint8) bool { return n.types == 0 || n.types&t != 0 }
+
+func (n *cnode) inEnum(v primitive) bool {
+	if !n.hasEnu {
+		return true
+	}
+	for _, e := range n.enum {
+		if e.kind == v.kind && (v.kind == tNull || v.kind == tBool && e.b == v.b) {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *cnode) checkString(s []byte, ascii bool) bool {
+	if n.minLen >= 0 || n.maxLen >= 0 {
+		l := len(s)
+		if !ascii {
+			l = utf8.RuneCount(s)
+		}
+		if n.minLen >= 0 && l < n.minLen || n.maxLen >= 0 && l > n.maxLen {
+			return false
+		}
+	}
+	if n.email && !validEmail(s) {
+		return false
+	}
+	if n.hasEnu {
+		for _, e := range n.enum {
+			if e.kind == tString && e.s == string(s) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (p *onePass) lit(word string) bool {
+	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+		return false
+	}
+	p.pos += len(word)
+	return true
+}
+
+func (p *onePass) digits() int {
+	n := 0
+	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+		p.pos++
+		n++
+	}
+	return n
+}
+
+func (p *onePass) number(n *cnode) bool {
+	start := p.pos
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '0' {
+		p.pos++
+	} else if p.digits() == 0 {
+		return false
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if p.digits() == 0 {
+			return false
+		}
+	}
+	if n.types != 0 && n.types&(tNumber|tInteger) == 0 || !numberInRange(p.data[start:p.pos]) {
+		return false
+	}
+	intOnly := n.types != 0 && n.types&tNumber == 0
+	if !intOnly && len(n.bounds) == 0 && !n.hasEnu {
+		return true
+	}
+	lit := p.data[start:p.pos]
+	d, fits := parseDec(lit)
+	var r *big.Rat
+	if !fits {
+		// Beyond 19 digits: exact, as the library does it.
+		var ok bool
+		if r, ok = new(big.Rat).SetString(string(lit)); !ok {
+			return false
+		}
+	}
+	if intOnly && (fits && !d.isInt() || !fits && !r.IsInt()) {
+		return false
+	}
+	if in, ok := inBounds(n.bounds, d, lit, !fits); !in || !ok {
+		return false
+	}
+	if n.hasEnu {
+		for _, e := range n.enum {
+			if e.kind != tNumber {
+				continue
+			}
+			if fits && !e.num.big && cmpDec(d, e.num.d) == 0 {
+				return true
+			}
+			if (!fits || e.num.big) && ratOf(r, lit).Cmp(e.num.rat) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func ratOf(r *big.Rat, lit []byte) *big.Rat {
+	if r != nil {
+		return r
+	}
+	r, _ = new(big.Rat).SetString(string(lit))
+	return r
+}
+
+func (p *onePass) depthOK(depth int) bool {
+	return p.lim.MaxDepth <= 0 || depth <= p.lim.MaxDepth
+}
+
+func (p *onePass) object(n *cnode, depth int) bool {
+	if !p.depthOK(depth) {
+		return false
+	}
+	firstKey, keyStart := len(p.keyEnds), len(p.keys)
+	ok := p.members(n, depth, firstKey, keyStart)
+	p.keys, p.keyEnds = p.keys[:keyStart], p.keyEnds[:firstKey]
+	return ok
+}
+
+// members reads an object's members; its undeclared keys are recorded
+// from firstKey and keyStart on.
+func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
+	p.pos++ // {
+	var seen uint64
+	count := 0
+	var others map[string]struct{} // once an object has many undeclared keys
+	p.skipWS()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return n.objectDone(seen, 0)
+	}
+	for {
+		p.skipWS()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return false
+		}
+		key, _, ok := p.str()
+		if !ok {
+			return false
+		}
+		count++
+		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys ||
+			p.lim.RejectDollarKeys && len(key) > 0 && key[0] == '$' ||
+			p.lim.RejectDottedKeys && bytes.IndexByte(key, '.') >= 0 {
+			return false
+		}
+		sub := n.additional
+		idx := n.find(key)
+		if idx >= 0 {
+			if seen&(1<<idx) != 0 {
+				return false // duplicate
+			}
+			seen |= 1 << idx
+			if pn := n.props[idx].node; pn != nil {
+				sub = pn
+			}
+		} else if !p.newKey(key, firstKey, keyStart, &others) {
+			return false // duplicate
+		}
+		if sub == nil {
+			sub = anyNode
+		}
+		p.skipWS()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return false
+		}
+		p.pos++
+		p.skipWS()
+		if !p.value(sub, depth) {
+			return false
+		}
+		more, ok := p.next('}')
+		if !ok {
+			return false
+		}
+		if !more {
+			return n.objectDone(seen, count)
+		}
+	}
+}
+
+// newKey records an undeclared key of the object whose keys start at
+// firstKey, reporting false if it was already there.
+func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]struct{}) bool {
+	if *others != nil {
+		if _, dup := (*others)[string(key)]; dup {
+			return false
+		}
+		(*others)[string(key)] = struct{}{}
+		return true
+	}
+	from := keyStart
+	for _, end := range p.keyEnds[firstKey:] {
+		if string(p.keys[from:end]) == string(key) {
+			return false
+		}
+		from = end
+	}
+	p.keys = append(p.keys, key...)
+	p.keyEnds = append(p.keyEnds, len(p.keys))
+	if len(p.keyEnds)-firstKey > 16 {
+		// Many undeclared keys: a set keeps the check linear.
+		m := make(map[string]struct{}, 32)
+		from := keyStart
+		for _, end := range p.keyEnds[firstKey:] {
+			m[string(p.keys[from:end])] = struct{}{}
+			from = end
+		}
+		*others = m
+	}
+	return true
+}
+
+func (n *cnode) find(key []byte) int {
+	for i := range n.props {
+		if n.props[i].name == string(key) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (n *cnode) objectDone(seen uint64, count int) bool {
+	if n.nRequired > 0 {
+		for i := range n.props {
+			if n.props[i].required && seen&(1<<i) == 0 {
+				return false
+			}
+		}
+	}
+	return (n.minProps < 0 || count >= n.minProps) && (n.maxProps < 0 || count <= n.maxProps)
+}
+
+func (p *onePass) array(n *cnode, depth int) bool {
+	if !p.depthOK(depth) {
+		return false
+	}
+	p.pos++ // [
+	items := n.items
+	if items == nil {
+		items = anyNode
+	}
+	count := 0
+	p.skipWS()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+	} else {
+		for {
+			count++
+			if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys {
+				return false
+			}
+			p.skipWS()
+			if !p.value(items, depth) {
+				return false
+			}
+			more, ok := p.next(']')
+			if !ok {
+				return false
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return (n.minItems < 0 || count >= n.minItems) && (n.maxItems < 0 || count <= n.maxItems)
+}
+
+// next reads ',' (more) or closing (!more) after a member.
+func (p *onePass) next(closing byte) (more, ok bool) {
+	p.skipWS()
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			return true, true
+		case closing:
+			p.pos++
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
+// that ends the fast scan ('"', '\\', a control character), 2 a byte
+// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c == '"' || c == '\\' || c < 0x20:
+			t[c] = 1
+		case c >= 0x7f:
+			t[c] = 2
+		}
+	}
+	return
+}()
+
+// str reads the string literal at p.pos and returns its decoded bytes,
+// valid for use until the next call; ascii reports that they are plain
+// printable ASCII (so their length is their rune count).
+func (p *onePass) str() (s []byte, ascii, ok bool) {
+	p.pos++
+	start := p.pos
+	var seen uint8
+	data := p.data
+	for i := p.pos; i < len(data); i++ {
+		cl := strClass[data[i]]
+		if cl == 0 {
+			continue
+		}
+		if cl == 2 {
+			seen = 2
+			continue
+		}
+		p.pos = i
+		switch c := data[i]; {
+		case c == '"':
+			s := data[start:i]
+			p.pos++
+			// printable ASCII is valid UTF-8 without control characters
+			return s, seen == 0, seen == 0 || p.goodString(s)
+		case c < 0x20:
+			return nil, false, false
+		}
+		break // a backslash
+	}
+	if p.pos < start || p.pos >= len(data) || data[p.pos] != '\\' {
+		return nil, false, false // unterminated
+	}
+	b, ok := p.unescape(append(p.scratch[:0], data[start:p.pos]...))
+	p.scratch = b[:0]
+	return b, false, ok && p.goodString(b)
+}
+
+// unescape decodes the rest of a string with escapes onto b.
+func (p *onePass) unescape(b []byte) ([]byte, bool) {
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return b, true
+		case c < 0x20:
+			return b, false
+		case c != '\\':
+			b = append(b, c)
+			p.pos++
+			continue
+		}
+		p.pos++
+		if p.pos >= len(p.data) {
+			return b, false
+		}
+		e := p.data[p.pos]
+		p.pos++
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return b, false
+			}
+			if utf16.IsSurrogate(r) {
+				if p.pos+1 >= len(p.data) || p.data[p.pos] != '\\' || p.data[p.pos+1] != 'u' {
+					return b, false
+				}
+				p.pos += 2
+				r2, ok := p.hex4()
+				if !ok {
+					return b, false
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return b, false
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			return b, false
+		}
+	}
+	return b, false
+}
+
+func (p *onePass) goodString(s []byte) bool {
+	return utf8.Valid(s) && !(p.lim.RejectControlChars && hasControlBytes(s))
+}
+
+func (p *onePass) hex4() (rune, bool) {
+	if len(p.data)-p.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.pos : p.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// hasControlBytes is HasControlChars over bytes.
+func hasControlBytes(s []byte) bool {
+	for i, c := range s {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return true
+		}
+		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
