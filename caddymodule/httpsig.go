@@ -485,9 +485,7 @@ func (a *HTTPSignatureAuth) Authenticate(w http.ResponseWriter, r *http.Request)
 // the key id alone for a JWKS key without a key block.
 func (a *HTTPSignatureAuth) identity(keyID string) *authn.Identity {
 	if c, ok := a.identities[keyID]; ok {
-		id := *c
-		id.Claims = maps.Clone(c.Claims)
-		return &id
+		return &authn.Identity{ID: c.ID, Method: c.Method, Scopes: c.Scopes, Roles: c.Roles, Claims: maps.Clone(c.Claims)}
 	}
 	return &authn.Identity{ID: keyID, Method: HTTPSignatureMethod, Claims: map[string]any{"key_id": keyID}}
 }
