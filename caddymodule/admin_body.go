@@ -178,4 +178,3 @@ func timePtr(t time.Time) *time.Time {
 	}
 	return &t
 }
-

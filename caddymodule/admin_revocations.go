@@ -105,4 +105,3 @@ func (a *AdminAPI) handleRevocation(w http.ResponseWriter, r *http.Request) erro
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-

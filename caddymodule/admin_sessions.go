@@ -76,4 +76,3 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
