@@ -77,14 +77,14 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the configured store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if err := registerMetrics(ctx); err != nil {
-		return err
-	}
 	repl := caddy.NewReplacer()
 	raw := store.ExpandURL(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
 	cfg, err := store.ParseURL(raw)
 	if err != nil {
 		return fmt.Errorf("apigw store: %w", err)
+	}
+	if err := registerMetrics(ctx, cfg.Kind == "redis"); err != nil {
+		return err
 	}
 	key := "memory"
 	if cfg.Kind == "redis" {

@@ -137,6 +137,7 @@ type RateLimitZone struct {
 	key        keyTemplate
 	countSet   map[int]struct{}
 	policyItem string // RateLimit-Policy list item
+	metrics    limitCounters
 }
 
 // CaddyModule returns the Caddy module information.
@@ -339,6 +340,7 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 		item += ";apigw-burst=" + strconv.FormatInt(z.Burst, 10)
 	}
 	z.policyItem = item
+	z.metrics = newLimitCounters(z.Name)
 	return nil
 }
 
@@ -407,7 +409,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				"the request lacks the value this route is rate limited by"))
 		}
 		res, err := z.lim.Take(r.Context(), key)
-		ObserveLimitTake(z.Name, res.Allowed, err)
+		z.metrics.observe(res.Allowed, err)
 		if err != nil {
 			if rl.failClosed {
 				rl.refundAll(r, states)
