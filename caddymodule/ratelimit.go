@@ -333,12 +333,7 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 			}
 		}
 	}
-	// draft-ietf-httpapi-ratelimit-headers-11 §3.1: "name";q=<quota>;w=<window
-	// seconds>; our burst is a vendor-prefixed parameter when it differs.
-	item := strconv.Quote(z.Name) + ";q=" + strconv.FormatInt(rate.Events, 10) + ";w=" + strconv.FormatInt(ceilSeconds(rate.Window), 10)
-	if z.Burst != rate.Events {
-		item += ";apigw-burst=" + strconv.FormatInt(z.Burst, 10)
-	}
+	item := string(z.policy.AppendPolicyItem(nil, z.Name))
 	z.policyItem = item
 	z.metrics = newLimitCounters(z.Name)
 	return nil
@@ -497,12 +492,7 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 		if st.taken {
 			st.taken = false
 			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
-				st.res.Remaining++
-				if st.z.policy.Algorithm == limiter.SlidingWindow {
-					st.res.Reset = 0 // a request remains
-				} else {
-					st.res.Reset -= st.z.policy.Rate.Interval()
-				}
+				st.refunded()
 			}
 		}
 	}
@@ -510,8 +500,10 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 
 // setHeaders writes the RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers-11, §3 and §4: lists of
-// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds>`) and, if
-// configured, the legacy X-RateLimit-* fields of the most restrictive zone.
+// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds until one more
+// unit>`, formatted by package limiter) and, if configured, the legacy
+// X-RateLimit-* fields of the most restrictive zone as express-rate-limit
+// sends them (X-RateLimit-Reset a Unix time in seconds).
 func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 	var pol, lim []byte
 	var pbuf, lbuf [128]byte
@@ -531,12 +523,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		if len(lim) > 0 {
 			lim = append(lim, ", "...)
 		}
-		lim = append(lim, '"')
-		lim = append(lim, st.z.Name...)
-		lim = append(lim, `";r=`...)
-		lim = strconv.AppendInt(lim, st.res.Remaining, 10)
-		lim = append(lim, ";t="...)
-		lim = strconv.AppendInt(lim, st.resetSeconds(), 10)
+		lim = st.z.policy.AppendServiceLimit(lim, st.z.Name, st.res)
 		if tightest == nil || st.res.Remaining < tightest.res.Remaining {
 			tightest = st
 		}
@@ -557,28 +544,25 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		delete(h, "Ratelimit")
 	}
 	if rl.LegacyHeaders && tightest != nil {
+		reset := time.Now().Add(tightest.z.policy.NextAvailable(tightest.res))
 		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.z.policy.Rate.Events, 10)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.res.Remaining, 10)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(tightest.resetSeconds(), 10)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(limiter.CeilSeconds(time.Duration(reset.UnixNano())), 10)}
 	}
 }
 
-// resetSeconds is the "t" of the RateLimit field: for a denied request the
-// seconds until one request passes, otherwise until the bucket is full
-// (GCRA) or, for a sliding window, 0 while requests remain and else until
-// the next one passes.
-func (st *zoneState) resetSeconds() int64 {
-	if !st.res.Allowed {
-		return ceilSeconds(st.res.RetryAfter)
-	}
-	return ceilSeconds(st.res.Reset)
-}
+func ceilSeconds(d time.Duration) int64 { return limiter.CeilSeconds(d) }
 
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
+// refunded updates the zone's result after its unit was given back: one
+// more remains. For GCRA the time until the next unit is unchanged (its
+// tat moved back by one interval, so Reset, the time until the bucket is
+// full, shrinks by one interval); for the sliding window the refunded
+// decision's time stays: a lower bound of the new one, so t stays true.
+func (st *zoneState) refunded() {
+	st.res.Remaining++
+	if st.z.policy.Algorithm != limiter.SlidingWindow {
+		st.res.Reset -= st.z.policy.Rate.Interval()
 	}
-	return int64((d + time.Second - 1) / time.Second)
 }
 
 // countingHook settles the failed-attempt zones (through hookWriter) when
@@ -599,8 +583,7 @@ func (k countingHook) beforeHeader(h http.Header, status int) {
 		}
 		st.taken = false
 		if err := st.z.lim.Refund(k.r.Context(), st.key); err == nil {
-			st.res.Remaining++
-			st.res.Reset -= st.z.policy.Rate.Interval()
+			st.refunded()
 		}
 	}
 	k.rl.setHeaders(h, k.states)

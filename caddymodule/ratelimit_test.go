@@ -113,12 +113,18 @@ func TestRateLimitHandlerAllowDeny(t *testing.T) {
 		if got, want := w.Header().Get("RateLimit-Policy"), `"per_key";q=3;w=60`; got != want {
 			t.Fatalf("RateLimit-Policy %q, want %q", got, want)
 		}
-		want := []string{`"per_key";r=2;t=20`, `"per_key";r=1;t=40`, `"per_key";r=0;t=60`}[i]
+		want := []string{`"per_key";r=2;t=20`, `"per_key";r=1;t=20`, `"per_key";r=0;t=20`}[i]
 		if got := w.Header().Get("RateLimit"); got != want {
 			t.Fatalf("request %d: RateLimit %q, want %q", i+1, got, want)
 		}
 		if got := w.Header().Get("X-RateLimit-Remaining"); got != []string{"2", "1", "0"}[i] {
 			t.Fatalf("request %d: X-RateLimit-Remaining %q", i+1, got)
+		}
+		// express-rate-limit's legacy headers: X-RateLimit-Reset is a Unix time
+		reset, err := strconv.ParseInt(w.Header().Get("X-RateLimit-Reset"), 10, 64)
+		if now := time.Now().Unix(); err != nil || reset < now+19 || reset > now+21 || w.Header().Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("request %d: X-RateLimit-Reset %q X-RateLimit-Limit %q, want the Unix time 20 s from now and 3", i+1,
+				w.Header().Get("X-RateLimit-Reset"), w.Header().Get("X-RateLimit-Limit"))
 		}
 	}
 	clk.ns.Add(int64(5 * time.Second))
@@ -163,7 +169,8 @@ func TestRateLimitCountStatus(t *testing.T) {
 			// successes never count
 			for i := 0; i < 10; i++ {
 				w, err, _ := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
-				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=0` {
+				// the whole quota is there: the next unit is one interval away once one is used
+				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=180` {
 					t.Fatalf("success %d: %v, RateLimit %q", i, err, w.Header().Get("RateLimit"))
 				}
 			}
@@ -249,7 +256,7 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 		t.Fatal("third POST allowed")
 	}
 	// the denied request was not counted by the zone that allowed it
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=98;t=72, "writes";r=0;t=1800` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=98;t=36, "writes";r=0;t=1800` {
 		t.Fatalf("RateLimit on 429: %q", got)
 	}
 	// GETs are not limited by "writes" and carry only "wide"
@@ -257,7 +264,7 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=97;t=108` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=97;t=36` {
 		t.Fatalf("RateLimit on GET: %q", got)
 	}
 	if got := w.Header().Get("RateLimit-Policy"); got != `"wide";q=100;w=3600` {
@@ -266,8 +273,8 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 }
 
 // With sliding windows, the zone that allowed a request another zone
-// denied gives it back too, and its RateLimit stays t=0 while requests
-// remain.
+// denied gives it back too; its t stays the refunded decision's (a lower
+// bound of the time until the next unit).
 func TestRateLimitZonesSlidingRefund(t *testing.T) {
 	clk := new(testClock)
 	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{
@@ -285,7 +292,7 @@ func TestRateLimitZonesSlidingRefund(t *testing.T) {
 		t.Fatal("third POST allowed")
 	}
 	// writes: previous count 2 must decay to 1: the window's end (1h) + 30m
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=0, "writes";r=0;t=5400` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=4800, "writes";r=0;t=5400` {
 		t.Fatalf("RateLimit on 429: %q", got)
 	}
 	// the refunded unit is there: one GET passes, the next is denied
@@ -576,9 +583,11 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 			if got, want := w.Header().Get("RateLimit-Policy"), `"per_key";q=3;w=60`; got != want {
 				t.Fatalf("RateLimit-Policy %q, want %q", got, want)
 			}
-			// after the 3rd (at 38s): the window ends at 60s, then the
-			// previous count 3 must weigh ≤ 2, i.e. 20s into the next
-			want := []string{`"per_key";r=2;t=0`, `"per_key";r=1;t=0`, `"per_key";r=0;t=42`}[i]
+			// t: until one more unit. 1st (0s, count 1): when the count
+			// stops weighing, the next window's end (120s); 2nd (19s,
+			// count 2): when it weighs ≤ 1, 30s into the next (71s); 3rd
+			// (38s): when 3 weighs ≤ 2, 20s into the next (42s)
+			want := []string{`"per_key";r=2;t=120`, `"per_key";r=1;t=71`, `"per_key";r=0;t=42`}[i]
 			if got := w.Header().Get("RateLimit"); got != want {
 				t.Fatalf("request %d: RateLimit %q, want %q", i+1, got, want)
 			}
@@ -617,7 +626,7 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 			}}}, clk, nil)
 			for i := 0; i < 10; i++ {
 				w, err, _ := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
-				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=0` {
+				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=900` {
 					t.Fatalf("success %d: %v, RateLimit %q", i, err, w.Header().Get("RateLimit"))
 				}
 			}

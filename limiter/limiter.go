@@ -193,8 +193,9 @@ type Result struct {
 	// RetryAfter is, when !Allowed, how long until one event passes.
 	RetryAfter time.Duration
 	// Reset is, for GCRA, how long until the bucket is full again (the
-	// key is idle); for the sliding window, 0 while Remaining > 0, else
-	// how long until one event passes.
+	// key is idle); for the sliding window, how long until one more event
+	// is available (Remaining+1 would pass). Policy.NextAvailable gives
+	// the latter for both algorithms.
 	Reset time.Duration
 }
 
