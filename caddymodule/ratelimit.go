@@ -106,8 +106,18 @@ type RateLimitZone struct {
 	// The Caddyfile shorthands {client_ip}, {path}, {host}, {method} and
 	// {remote_host} are accepted too. Keys are hashed before storage.
 	Key string `json:"key"`
-	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m".
-	Rate string `json:"rate"`
+	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m". Leave it
+	// out when RateFrom and Plans give the rate per consumer.
+	Rate string `json:"rate,omitempty"`
+	// RateFrom takes the rate from the identity: a placeholder such as
+	// "{http.auth.user.tier}" (an API key's metadata, a JWT claim) whose
+	// value names one of Plans; a missing or unknown value gets the
+	// "default" plan. Each plan counts on its own.
+	RateFrom string `json:"rate_from,omitempty"`
+	// Plans maps a plan (tier) name to its rate, e.g. {"gold":
+	// "1000/1m", "silver": "100/1m", "default": "10/1m"}; "default" is
+	// required. Only with RateFrom.
+	Plans map[string]string `json:"plans,omitempty"`
 	// Burst is how many requests may pass at once from a full bucket
 	// (default: the rate's events). GCRA only: with sliding_window it
 	// must be left out or equal the rate's events.
@@ -131,13 +141,15 @@ type RateLimitZone struct {
 	// keys expire by TTL.
 	MaxKeys int `json:"max_keys,omitempty"`
 
-	policy     limiter.Policy
-	lim        limiter.Limiter
-	match      caddyhttp.MatcherSet
-	key        keyTemplate
-	countSet   map[int]struct{}
-	policyItem string // RateLimit-Policy list item
-	metrics    limitCounters
+	match    caddyhttp.MatcherSet
+	key      keyTemplate
+	countSet map[int]struct{}
+	metrics  limitCounters
+	// limits are the zone's rates: one for a plain zone, one per plan
+	// (def is the default plan's, or the only one)
+	limits map[string]*zoneLimit
+	def    *zoneLimit
+	policy limiter.Policy // the default limit's policy
 }
 
 // CaddyModule returns the Caddy module information.
@@ -233,35 +245,11 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 		conn = val.(redisConn).RedisConn
 	}
 	for _, z := range rl.Zones {
-		if conn != nil {
-			lim, err := conn.Zone(z.Name+":"+z.signature(), z.policy)
-			if err != nil {
-				return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+		for _, zl := range z.limits {
+			if err := rl.openLimit(z, zl, conn); err != nil {
+				return err
 			}
-			z.lim = lim
-			continue
 		}
-		key := "memory|" + z.Name + "|" + z.signature() + "|" + strconv.Itoa(z.MaxKeys)
-		name := z.Name
-		logger := rl.logger
-		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
-			m, err := limiter.NewMemoryTable(z.policy, limiter.MemoryOptions{
-				MaxKeys: z.MaxKeys,
-				OnFull: func() {
-					logger.Warn("rate limit zone is full; evicting the keys closest to idle (raise max_keys if this is legitimate traffic)",
-						zap.String("zone", name), zap.Int("max_keys", z.MaxKeys))
-				},
-			})
-			if err != nil {
-				return nil, err
-			}
-			return memTable{m}, nil
-		})
-		if err != nil {
-			return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
-		}
-		rl.poolKeys = append(rl.poolKeys, key)
-		z.lim = val.(memTable).MemoryTable
 	}
 	return nil
 }
@@ -278,36 +266,17 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_rate_limit zone %s: key: %w", z.Name, err)
 	}
 	z.key = kt
-	if z.Rate == "" {
-		return fmt.Errorf("apigw_rate_limit zone %s: rate is required, e.g. `rate 100/1m`", z.Name)
-	}
-	rate, err := limiter.ParseRate(z.Rate)
-	if err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+	if err := z.provisionLimits(); err != nil {
+		return err
 	}
 	if z.Burst < 0 {
 		return fmt.Errorf("apigw_rate_limit zone %s: burst %d must be at least 1", z.Name, z.Burst)
-	}
-	alg, err := limiter.ParseAlgorithm(z.Algorithm)
-	if err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
-	}
-	if alg == limiter.SlidingWindow && z.Burst != 0 && z.Burst != rate.Events {
-		return fmt.Errorf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
-			z.Name, z.Burst, rate.Events)
-	}
-	if z.Burst == 0 {
-		z.Burst = rate.Events
 	}
 	if z.MaxKeys < 0 {
 		return fmt.Errorf("apigw_rate_limit zone %s: max_keys %d must be positive", z.Name, z.MaxKeys)
 	}
 	if z.MaxKeys == 0 {
 		z.MaxKeys = limiter.DefaultMaxKeys
-	}
-	z.policy = limiter.Policy{Rate: rate, Burst: z.Burst, Algorithm: alg}
-	if err := z.policy.Validate(); err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
 	}
 	z.countSet = nil
 	for _, c := range z.CountStatus {
@@ -333,22 +302,8 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 			}
 		}
 	}
-	item := string(z.policy.AppendPolicyItem(nil, z.Name))
-	z.policyItem = item
 	z.metrics = newLimitCounters(z.Name)
 	return nil
-}
-
-// signature identifies the zone's policy in storage keys, so a changed
-// rate starts from fresh counters instead of misreading old ones.
-func (z *RateLimitZone) signature() string {
-	sig := strconv.FormatInt(z.policy.Rate.Events, 10) + "-" + strconv.FormatInt(int64(z.policy.Rate.Window/time.Millisecond), 10) +
-		"ms-" + strconv.FormatInt(z.policy.Burst, 10)
-	if z.policy.Algorithm == limiter.SlidingWindow {
-		// another value layout: never share counters with a GCRA zone
-		sig += "-sw"
-	}
-	return sig
 }
 
 func (z *RateLimitZone) counts(status int) bool {
@@ -368,6 +323,7 @@ func (rl *RateLimit) Cleanup() error {
 // zoneState is one zone's decision for one request.
 type zoneState struct {
 	z       *RateLimitZone
+	zl      *zoneLimit // the zone's limit that applied (its plan)
 	key     string
 	res     limiter.Result
 	taken   bool // counted (to refund if the request is denied or does not count)
@@ -403,7 +359,8 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 			return Fail(problem.New(http.StatusBadRequest, problem.CodeBadRequest,
 				"the request lacks the value this route is rate limited by"))
 		}
-		res, err := z.lim.Take(r.Context(), key)
+		zl := z.limitFor(repl)
+		res, err := zl.lim.Take(r.Context(), key)
 		z.metrics.observe(res.Allowed, err)
 		if err != nil {
 			if rl.failClosed {
@@ -413,10 +370,10 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
 					"rate limiting is temporarily unavailable"))
 			}
-			states = append(states, zoneState{z: z, unknown: true})
+			states = append(states, zoneState{z: z, zl: zl, unknown: true})
 			continue
 		}
-		states = append(states, zoneState{z: z, key: key, res: res, taken: res.Allowed})
+		states = append(states, zoneState{z: z, zl: zl, key: key, res: res, taken: res.Allowed})
 		if !res.Allowed && res.RetryAfter >= retry {
 			denied, retry = z, res.RetryAfter
 		}
@@ -491,7 +448,7 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 		st := &states[i]
 		if st.taken {
 			st.taken = false
-			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
+			if err := st.zl.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
 				st.refunded()
 			}
 		}
@@ -515,7 +472,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 			if len(pol) > 0 {
 				pol = append(pol, ", "...)
 			}
-			pol = append(pol, st.z.policyItem...)
+			pol = append(pol, st.zl.policyItem...)
 		}
 		if st.unknown {
 			continue
@@ -523,7 +480,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		if len(lim) > 0 {
 			lim = append(lim, ", "...)
 		}
-		lim = st.z.policy.AppendServiceLimit(lim, st.z.Name, st.res)
+		lim = st.zl.policy.AppendServiceLimit(lim, st.z.Name, st.res)
 		if tightest == nil || st.res.Remaining < tightest.res.Remaining {
 			tightest = st
 		}
@@ -532,7 +489,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 	// to one header never writes into the other
 	vals := make([]string, 2)
 	if len(states) == 1 {
-		vals[0] = states[0].z.policyItem
+		vals[0] = states[0].zl.policyItem
 	} else {
 		vals[0] = string(pol)
 	}
@@ -544,8 +501,8 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		delete(h, "Ratelimit")
 	}
 	if rl.LegacyHeaders && tightest != nil {
-		reset := time.Now().Add(tightest.z.policy.NextAvailable(tightest.res))
-		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.z.policy.Rate.Events, 10)}
+		reset := time.Now().Add(tightest.zl.policy.NextAvailable(tightest.res))
+		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.zl.policy.Rate.Events, 10)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.res.Remaining, 10)}
 		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(limiter.CeilSeconds(time.Duration(reset.UnixNano())), 10)}
 	}
@@ -560,8 +517,8 @@ func ceilSeconds(d time.Duration) int64 { return limiter.CeilSeconds(d) }
 // decision's time stays: a lower bound of the new one, so t stays true.
 func (st *zoneState) refunded() {
 	st.res.Remaining++
-	if st.z.policy.Algorithm != limiter.SlidingWindow {
-		st.res.Reset -= st.z.policy.Rate.Interval()
+	if st.zl.policy.Algorithm != limiter.SlidingWindow {
+		st.res.Reset -= st.zl.policy.Rate.Interval()
 	}
 }
 
@@ -582,7 +539,7 @@ func (k countingHook) beforeHeader(h http.Header, status int) {
 			continue
 		}
 		st.taken = false
-		if err := st.z.lim.Refund(k.r.Context(), st.key); err == nil {
+		if err := st.zl.lim.Refund(k.r.Context(), st.key); err == nil {
 			st.refunded()
 		}
 	}

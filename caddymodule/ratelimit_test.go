@@ -37,20 +37,22 @@ func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[stri
 		t.Fatal(err)
 	}
 	for _, z := range rl.Zones {
-		if l, ok := lims[z.Name]; ok {
-			z.lim = l
-			continue
+		for _, zl := range z.limits {
+			if l, ok := lims[z.Name]; ok {
+				zl.lim = l
+				continue
+			}
+			opts := limiter.MemoryOptions{SweepEvery: -1}
+			if clk != nil {
+				opts.Clock = clk.now
+			}
+			m, err := limiter.NewMemoryTable(zl.policy, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			zl.lim = m
 		}
-		opts := limiter.MemoryOptions{SweepEvery: -1}
-		if clk != nil {
-			opts.Clock = clk.now
-		}
-		m, err := limiter.NewMemoryTable(z.policy, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		z.lim = m
 	}
 	return rl
 }
@@ -651,4 +653,56 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Consumer plans: the zone's rate comes from a placeholder (here a header;
+// {http.auth.user.tier} through the binary); an unknown or missing tier
+// gets the default plan; plans count apart.
+func TestRateLimitPlans(t *testing.T) {
+	clk := new(testClock)
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{{
+		Name: "per_tier", Key: "{http.request.header.X-Client}", RateFrom: "{http.request.header.X-Tier}",
+		Plans: map[string]string{"gold": "3/1m", "default": "1/1m"},
+	}}}, clk, nil)
+	for _, tc := range []struct {
+		name, client, tier string
+		allowed            int
+		policy             string
+	}{
+		{"gold", "a", "gold", 3, `"per_tier";q=3;w=60`},
+		{"unknown tier gets the default", "b", "platinum", 1, `"per_tier";q=1;w=60`},
+		{"no tier gets the default", "c", "", 1, `"per_tier";q=1;w=60`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; ; i++ {
+				req := newReq("GET", "/", "10.0.0.1", "X-Client", tc.client, "X-Tier", tc.tier)
+				w, err, _ := serve(t, rl, req, 200, false)
+				if err != nil {
+					if i != tc.allowed {
+						t.Fatalf("denied after %d requests, want %d", i, tc.allowed)
+					}
+					break
+				}
+				if got := w.Header().Get("RateLimit-Policy"); got != tc.policy {
+					t.Fatalf("RateLimit-Policy %q, want %q", got, tc.policy)
+				}
+				if i >= tc.allowed {
+					t.Fatalf("request %d allowed; plan allows %d", i+1, tc.allowed)
+				}
+			}
+		})
+	}
+	t.Run("config errors", func(t *testing.T) {
+		for _, z := range []*RateLimitZone{
+			{Name: "z", Key: "{client_ip}", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"gold": "3/1m"}},
+			{Name: "z", Key: "{client_ip}", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"gold": "", "default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", Plans: map[string]string{"default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", Rate: "1/1m", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", RateFrom: "tier", Plans: map[string]string{"default": "1/1m"}},
+		} {
+			if err := z.provisionLimits(); err == nil {
+				t.Errorf("zone %+v provisioned", z)
+			}
+		}
+	})
 }
