@@ -137,6 +137,9 @@ func (zl *zoneLimit) signature() string {
 		// another value layout: never share counters with a GCRA zone
 		sig += "-sw"
 	}
+	if p.Rate.Calendar != limiter.Rolling {
+		sig += "-" + p.Rate.Calendar.String()
+	}
 	if zl.plan != "" {
 		sig += "-plan-" + zl.plan
 	}
@@ -199,12 +202,9 @@ func parsePlan(z *RateLimitZone, args []string) error {
 	return nil
 }
 
-// checkPlans is the adapt-time check of a zone's plans (the Caddyfile
-// names the directive and the fix before provision does).
+// checkPlans is the adapt-time check of a zone's rates and plans (the
+// Caddyfile names the directive and the fix before provision does).
 func checkPlans(z *RateLimitZone) error {
-	if z.RateFrom == "" && len(z.Plans) == 0 {
-		return nil
-	}
 	cp := *z
 	if err := cp.provisionLimits(); err != nil {
 		return err

@@ -706,3 +706,27 @@ func TestRateLimitPlans(t *testing.T) {
 		}
 	})
 }
+
+// A calendar quota through the handler: RateLimit-Policy has no w for a
+// month, and t is the time until the period ends.
+func TestRateLimitCalendar(t *testing.T) {
+	clk := new(testClock)
+	clk.ns.Store(time.Date(2027, 1, 31, 22, 0, 0, 0, time.UTC).UnixNano())
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{{
+		Name: "monthly", Key: "{http.request.header.X-Client}", Rate: "2/calendar_month",
+	}}}, clk, nil)
+	for i := 0; i < 2; i++ {
+		w, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+		if err != nil || w.Header().Get("RateLimit-Policy") != `"monthly";q=2` || w.Header().Get("RateLimit") != `"monthly";r=`+strconv.Itoa(1-i)+`;t=7200` {
+			t.Fatalf("request %d: %v %v", i+1, err, w.Header())
+		}
+	}
+	_, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+	if p := problemOf(t, err); p.Status != 429 || p.Header.Get("Retry-After") != "7200" {
+		t.Fatalf("3rd request: %+v", p)
+	}
+	clk.ns.Store(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	if _, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false); err != nil {
+		t.Fatalf("denied in the next month: %v", err)
+	}
+}

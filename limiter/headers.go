@@ -28,8 +28,10 @@ func (p Policy) AppendPolicyItem(b []byte, name string) []byte {
 	b = appendSFString(b, name)
 	b = append(b, ";q="...)
 	b = strconv.AppendInt(b, p.Rate.Events, 10)
-	b = append(b, ";w="...)
-	b = strconv.AppendInt(b, CeilSeconds(p.Rate.Window), 10)
+	if p.Rate.Calendar != CalendarMonth { // months differ in length: no w
+		b = append(b, ";w="...)
+		b = strconv.AppendInt(b, CeilSeconds(p.Rate.Window), 10)
+	}
 	if p.Burst != 0 && p.Burst != p.Rate.Events {
 		b = append(b, ";apigw-burst="...)
 		b = strconv.AppendInt(b, p.Burst, 10)
@@ -51,12 +53,16 @@ func (p Policy) AppendServiceLimit(b []byte, name string, res Result) []byte {
 // decision res: for a denied request, until it would pass (RetryAfter);
 // for GCRA, until the bucket refills by one unit (at most one emission
 // interval; one interval when the bucket is full again, after a refund);
-// for the sliding window, res.Reset (after a refund, the value of the
+// for a calendar quota, until the period ends; for the sliding window,
+// res.Reset (after a refund, the value of the
 // refunded decision: a lower bound, so the statement "no more than r
 // within t" stays true), or the window when the whole quota is available.
 func (p Policy) NextAvailable(res Result) time.Duration {
 	if !res.Allowed {
 		return res.RetryAfter
+	}
+	if p.Rate.Calendar != Rolling {
+		return res.Reset // the whole quota comes back when the period ends
 	}
 	if p.Algorithm == SlidingWindow {
 		if res.Remaining >= p.Rate.Events || res.Reset <= 0 {

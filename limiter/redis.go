@@ -63,6 +63,9 @@ return {1, math.floor((tau - (nxt - now)) / interval), 0, nxt - now}
 // Returns {allowed, remaining, retry_after_us, reset_us}.
 var slidingScript = redis.NewScript(slidingLua)
 
+// calendarScript is calendarLua (calendar.go).
+var calendarScript = redis.NewScript(calendarLua)
+
 const slidingLua = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -185,6 +188,14 @@ func NewRedisConn(client redis.UniversalClient, opts RedisOptions) *RedisConn {
 func (c *RedisConn) Zone(zone string, policy Policy) (*Redis, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
+	}
+	if policy.Rate.Calendar != Rolling {
+		period := "day"
+		if policy.Rate.Calendar == CalendarMonth {
+			period = "month"
+		}
+		return &Redis{conn: c, script: calendarScript, prefix: c.prefix + zone + ":", arg1: period,
+			arg2: strconv.FormatInt(policy.Rate.Events, 10)}, nil
 	}
 	if policy.Algorithm == SlidingWindow {
 		us := int64(policy.Rate.Window / time.Microsecond)
