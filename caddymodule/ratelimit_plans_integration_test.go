@@ -2,7 +2,9 @@ package caddymodule_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/apigw/caddy-apigw/internal/testutil"
 )
@@ -30,6 +32,16 @@ http://:{$APIGW_HTTP_PORT} {
 				plan silver 3/1h
 				plan default 2/1h
 				algorithm sliding_window
+			}
+		}
+		respond "ok"
+	}
+
+	handle /daily/* {
+		apigw_rate_limit {
+			zone daily {
+				key {http.request.header.X-Client}
+				rate 2/calendar_day
 			}
 		}
 		respond "ok"
@@ -89,6 +101,22 @@ func TestRateLimitPlansBinary(t *testing.T) {
 			soExpect(t, "silver exhausted", soDo(t, "GET", c.URL("/api/x"), nil, "X-API-Key", out.Key), 429, "rate_limited")
 			soExpect(t, "upgrade", adminRaw(t, "PATCH", c.AdminURL("/apigw/keys/upgrade-"+backend), "application/merge-patch+json", `{"metadata":{"tier":"gold"}}`), 200, "")
 			soExpect(t, "gold after the upgrade", soDo(t, "GET", c.URL("/api/x"), nil, "X-API-Key", out.Key), 200, "")
+
+			// a calendar quota: 2 per UTC day, back at midnight UTC
+			for i := 0; i < 2; i++ {
+				r := soDo(t, "GET", c.URL("/daily/x"), nil, "X-Client", backend)
+				soExpect(t, "daily quota", r, 200, "")
+				if r.header.Get("RateLimit-Policy") != `"daily";q=2;w=86400` {
+					t.Fatalf("RateLimit-Policy %q", r.header.Get("RateLimit-Policy"))
+				}
+			}
+			r = soDo(t, "GET", c.URL("/daily/x"), nil, "X-Client", backend)
+			soExpect(t, "daily quota spent", r, 429, "rate_limited")
+			midnight := time.Now().UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
+			ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+			if want := int(time.Until(midnight).Seconds()); err != nil || ra < want-2 || ra > want+2 {
+				t.Fatalf("Retry-After %q, want about %d (until 00:00 UTC)", r.header.Get("Retry-After"), want)
+			}
 		})
 	}
 }
