@@ -108,6 +108,25 @@ func (r *Revocations) List(ctx context.Context) ([]Revocation, error) {
 	return out, nil
 }
 
+// Get returns the revocation of jti; ok is false if there is none.
+func (r *Revocations) Get(ctx context.Context, jti string) (Revocation, bool, error) {
+	if jti == "" {
+		return Revocation{}, false, nil
+	}
+	val, err := r.s.Get(ctx, jtiPrefix+jti)
+	if errors.Is(err, store.ErrNotFound) {
+		return Revocation{}, false, nil
+	}
+	if err != nil {
+		return Revocation{}, false, fmt.Errorf("reading revocation: %w", err)
+	}
+	rv := Revocation{JTI: jti}
+	if sec, err := strconv.ParseInt(string(val), 10, 64); err == nil && sec > 1 {
+		rv.Expires = time.Unix(sec, 0).UTC()
+	}
+	return rv, true, nil
+}
+
 // Unrevoke undoes the revocation of jti; found is false if there was none.
 func (r *Revocations) Unrevoke(ctx context.Context, jti string) (bool, error) {
 	if jti == "" {

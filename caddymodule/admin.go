@@ -68,6 +68,7 @@ var errNoApp = errors.New("no caddy-apigw store in the running config")
 //	DELETE /apigw/keys/{id}                204
 //	POST   /apigw/revocations              {"jti","exp"?} → 201
 //	GET    /apigw/revocations              [{"jti","exp"}]
+//	GET    /apigw/revocations/{jti}        {"jti","exp"}
 //	DELETE /apigw/revocations/{jti}        204
 //	GET    /apigw/sessions[?user=]         list a user's (or every) session
 //	DELETE /apigw/sessions/{id}            204

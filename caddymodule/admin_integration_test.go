@@ -194,6 +194,7 @@ func TestAdminV2RevocationsBinary(t *testing.T) {
 	tok := soHs256(map[string]any{"sub": "bob", "jti": jti, "exp": exp})
 	r := soDo(t, "POST", p.a.AdminURL("/apigw/revocations"), map[string]any{"jti": jti, "exp": exp})
 	soExpect(t, "revoke on A", r, 201, "")
+	soExpect(t, "GET Location on B", soDo(t, "GET", p.b.AdminURL(r.header.Get("Location")), nil), 200, "")
 	list := soDo(t, "GET", p.b.AdminURL("/apigw/revocations"), nil)
 	soExpect(t, "list on B", list, 200, "")
 	want := fmt.Sprintf(`{"jti":%q,"exp":%q}`, jti, time.Unix(exp, 0).UTC().Format(time.RFC3339))

@@ -81,19 +81,30 @@ type revocationJSON struct {
 	Exp *time.Time `json:"exp"`
 }
 
-// handleRevocation serves DELETE /apigw/revocations/{jti}: the token is
-// accepted again (unless it expired meanwhile).
+// handleRevocation serves /apigw/revocations/{jti}: GET shows it (the
+// Location of a POST), DELETE undoes it: the token is accepted again
+// (unless it expired meanwhile).
 func (a *AdminAPI) handleRevocation(w http.ResponseWriter, r *http.Request) error {
 	jti, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/apigw/revocations/"))
 	if err != nil || !validText(jti, 256) {
 		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such revocation")
 	}
-	if r.Method != http.MethodDelete {
-		return methodNotAllowed(w, "DELETE")
+	if r.Method != http.MethodDelete && r.Method != http.MethodGet {
+		return methodNotAllowed(w, "GET, DELETE")
 	}
 	s := a.svc(w)
 	if s == nil {
 		return nil
+	}
+	if r.Method == http.MethodGet {
+		rv, ok, err := s.revocations.Get(r.Context(), jti)
+		if err != nil {
+			return adminError(w, r, "reading revocation", err)
+		}
+		if !ok {
+			return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such revocation")
+		}
+		return writeJSON(w, http.StatusOK, revocationJSON{rv.JTI, timePtr(rv.Expires)})
 	}
 	found, err := s.revocations.Unrevoke(r.Context(), jti)
 	if err != nil {
