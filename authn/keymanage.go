@@ -76,7 +76,10 @@ func (k *KeyStore) runtimeByID(ctx context.Context, id string) (KeyRecord, strin
 
 // Page returns at most size keys with ids after the id after (all keys
 // when after is empty), of user only when user is not empty, sorted by id;
-// more reports whether keys follow the last one returned.
+// more reports whether keys follow the last one returned. Each page reads
+// the whole listing (one SCAN on Redis, then a read per key): the admin
+// API is for operators, never the request path, and a cursor that is an
+// id stays valid across changes between pages.
 func (k *KeyStore) Page(ctx context.Context, user, after string, size int) (page []KeyRecord, more bool, err error) {
 	all, err := k.List(ctx)
 	if err != nil {
