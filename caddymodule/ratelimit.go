@@ -78,7 +78,9 @@ type RateLimit struct {
 	// mode at once), then probed again.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
 	// LegacyHeaders also sets X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset (seconds) for the most restrictive zone.
+	// X-RateLimit-Reset for the most restrictive zone, as express-rate-limit's
+	// legacyHeaders does: Reset is the Unix time (seconds) at which one
+	// more request is available.
 	LegacyHeaders bool `json:"legacy_headers,omitempty"`
 	// EmptyKey says what happens when a zone's key has a placeholder that
 	// resolves empty (e.g. {http.auth.user.id} on an unauthenticated
@@ -106,8 +108,10 @@ type RateLimitZone struct {
 	// The Caddyfile shorthands {client_ip}, {path}, {host}, {method} and
 	// {remote_host} are accepted too. Keys are hashed before storage.
 	Key string `json:"key"`
-	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m". Leave it
-	// out when RateFrom and Plans give the rate per consumer.
+	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m" (a rolling
+	// window), or "10000/calendar_day" / "1000000/calendar_month" (a
+	// quota per UTC calendar day or month: no burst, no algorithm). Leave
+	// it out when RateFrom and Plans give the rate per consumer.
 	Rate string `json:"rate,omitempty"`
 	// RateFrom takes the rate from the identity: a placeholder such as
 	// "{http.auth.user.tier}" (an API key's metadata, a JWT claim) whose

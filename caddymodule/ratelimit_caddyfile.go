@@ -25,7 +25,7 @@ func init() {
 //	apigw_rate_limit [<matcher>] {
 //	    zone <name> {
 //	        key <placeholder>...        # several values are joined with "|"
-//	        rate <events>/<window>      # e.g. 100/1m, 5/15m
+//	        rate <events>/<window>      # e.g. 100/1m, 5/15m, 10000/calendar_day
 //	        rate_from <placeholder>     # or: the rate of the consumer's plan, e.g. {http.auth.user.tier}
 //	        plan <name> <events>/<window> # one per plan; plan default … is required
 //	        burst <n>                   # default: events (gcra only)
