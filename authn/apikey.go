@@ -164,8 +164,14 @@ type KeyRecord struct {
 	Created time.Time `json:"created,omitzero"`
 	// Expires is when the key stops working (zero: never).
 	Expires time.Time `json:"expires,omitzero"`
+	// AllowCIDRs, if not empty, lists the client networks that may use
+	// the key (CIDRs in canonical form).
+	AllowCIDRs []string `json:"allow_cidr,omitempty"`
 	// Source is "config" or "runtime".
 	Source string `json:"source"`
+	// Revoked is set in listings for a config key revoked over the admin
+	// API (a revoked runtime key is deleted instead).
+	Revoked bool `json:"revoked,omitempty"`
 }
 
 // Sources of a KeyRecord.
@@ -184,6 +190,27 @@ func (rec *KeyRecord) Identity() *Identity {
 	}
 	claims["key_id"] = rec.ID
 	return &Identity{ID: rec.User, Method: "api_key", Scopes: rec.Scopes, Roles: rec.Roles, Claims: claims}
+}
+
+// AllowsAddr reports whether a client at addr may use the key: true when
+// the record lists no CIDRs, false for an invalid addr when it does. The
+// CIDRs of a runtime record are parsed here, per request: runtime keys
+// already decode their record from the store on every request, and this
+// keeps a PATCH of allow_cidr effective on the next request everywhere.
+func (rec *KeyRecord) AllowsAddr(addr netip.Addr) bool {
+	if len(rec.AllowCIDRs) == 0 {
+		return true
+	}
+	if !addr.IsValid() {
+		return false
+	}
+	addr = addr.Unmap()
+	for _, c := range rec.AllowCIDRs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // errKeyIDEmpty is returned for records without id.

@@ -138,7 +138,7 @@ func TestNewKeySetRejectsDuplicates(t *testing.T) {
 func TestKeyStoreRuntimeKeys(t *testing.T) {
 	ctx := context.Background()
 	ks := NewKeyStore(newMem(t))
-	rec, key, err := ks.Create(ctx, "svc-a", []string{"read"}, map[string]string{"team": "x"}, time.Time{})
+	rec, key, err := ks.Create(ctx, NewKey{User: "svc-a", Scopes: []string{"read"}, Metadata: map[string]string{"team": "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestKeyStoreRuntimeKeys(t *testing.T) {
 	if rec.Source != SourceRuntime || rec.User != "svc-a" || rec.ID == "" || rec.Created.IsZero() {
 		t.Fatalf("record %+v", rec)
 	}
-	_, key2, err := ks.Create(ctx, "svc-b", nil, nil, time.Now().Add(time.Hour))
+	_, key2, err := ks.Create(ctx, NewKey{User: "svc-b", Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,10 +199,10 @@ func TestKeyStoreRuntimeKeys(t *testing.T) {
 
 func TestKeyStoreCreateRejects(t *testing.T) {
 	ks := NewKeyStore(newMem(t))
-	if _, _, err := ks.Create(context.Background(), "", nil, nil, time.Time{}); err == nil {
+	if _, _, err := ks.Create(context.Background(), NewKey{User: ""}); err == nil {
 		t.Fatal("empty user accepted")
 	}
-	if _, _, err := ks.Create(context.Background(), "u", nil, nil, time.Now().Add(-time.Hour)); err == nil {
+	if _, _, err := ks.Create(context.Background(), NewKey{User: "u", Expires: time.Now().Add(-time.Hour)}); err == nil {
 		t.Fatal("past expiry accepted")
 	}
 }
@@ -210,7 +210,7 @@ func TestKeyStoreCreateRejects(t *testing.T) {
 func TestKeyStoreRuntimeKeyExpires(t *testing.T) {
 	ctx := context.Background()
 	ks := NewKeyStore(newMem(t))
-	_, key, err := ks.Create(ctx, "u", nil, nil, time.Now().Add(time.Hour))
+	_, key, err := ks.Create(ctx, NewKey{User: "u", Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,8 +247,17 @@ func TestKeyStoreConfigKeys(t *testing.T) {
 	if _, ok, _ := ks.Lookup(ctx, "cfg-key"); ok {
 		t.Fatal("revoked config key still found")
 	}
-	if list, _ := ks.List(ctx); len(list) != 0 {
-		t.Fatalf("revoked config key listed: %+v", list)
+	if list, _ := ks.List(ctx); len(list) != 1 || !list[0].Revoked {
+		t.Fatalf("revoked config key not listed as revoked: %+v", list)
+	}
+	if _, err := ks.Update(ctx, "cfg-1", "", func(*KeyRecord) error { return nil }); !errors.Is(err, ErrConfigKey) {
+		t.Fatalf("Update of a config key = %v, want ErrConfigKey", err)
+	}
+	if _, _, err := ks.Rotate(ctx, "cfg-1", 0); !errors.Is(err, ErrConfigKey) {
+		t.Fatalf("Rotate of a config key = %v, want ErrConfigKey", err)
+	}
+	if _, _, err := ks.Create(ctx, NewKey{ID: "cfg-1", User: "x"}); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("Create with a config key's id = %v, want ErrKeyExists", err)
 	}
 	unregister()
 	unregister2()
@@ -266,7 +275,7 @@ func TestKeyStoreFailsClosed(t *testing.T) {
 	if _, err := ks.MarkerSet(ctx, RevokedKey("x")); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("MarkerSet err = %v", err)
 	}
-	if _, _, err := ks.Create(ctx, "u", nil, nil, time.Time{}); !errors.Is(err, store.ErrUnavailable) {
+	if _, _, err := ks.Create(ctx, NewKey{User: "u"}); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Create err = %v", err)
 	}
 }

@@ -22,10 +22,13 @@ import (
 //	key:h:<sha256 hex>   → JSON of the runtime key's record
 //	key:id:<id>          → sha256 hex of the runtime key with that id
 //	key:revoked:<id>     → marker: the config key with that id is revoked
+//	key:old:<id>         → sha256 hex of the previous secret of a rotated
+//	                       key, while it is in its grace period
 const (
 	keyHashPrefix    = "key:h:"
 	keyIDPrefix      = "key:id:"
 	keyRevokedPrefix = "key:revoked:"
+	keyOldPrefix     = "key:old:"
 )
 
 // KeyPrefix starts every key KeyStore.Create returns, so leaked keys are
@@ -49,60 +52,112 @@ func NewKeyStore(s store.Store) *KeyStore {
 // RevokedKey returns the store key marking config key id as revoked.
 func RevokedKey(id string) string { return keyRevokedPrefix + id }
 
-// Create makes a new random key for user: 256 bits from crypto/rand,
-// base64url, prefixed with KeyPrefix. Only its SHA-256 digest is stored;
-// the key is returned once and never again. A zero expires means never.
-func (k *KeyStore) Create(ctx context.Context, user string, scopes []string, metadata map[string]string, expires time.Time) (KeyRecord, string, error) {
-	if user == "" {
+// NewKey describes a runtime key to create.
+type NewKey struct {
+	// ID names the key (default: a random "key_…" id). It must not be
+	// the id of another runtime or config key.
+	ID string
+	// User is the identity the key authenticates as (required).
+	User string
+	// Scopes, Roles and Metadata are published with the identity.
+	Scopes, Roles []string
+	Metadata      map[string]string
+	// AllowCIDRs limits the client networks (canonical CIDRs).
+	AllowCIDRs []string
+	// Expires is when the key stops working (zero: never).
+	Expires time.Time
+}
+
+// Create makes a new random key: 256 bits from crypto/rand, base64url,
+// prefixed with KeyPrefix. Only its SHA-256 digest is stored; the key is
+// returned once and never again. ErrKeyExists means nk.ID is taken.
+func (k *KeyStore) Create(ctx context.Context, nk NewKey) (KeyRecord, string, error) {
+	if nk.User == "" {
 		return KeyRecord{}, "", errors.New("creating key: user is empty")
 	}
 	now := k.now().UTC().Truncate(time.Second)
-	if !expires.IsZero() && !expires.After(now) {
+	if !nk.Expires.IsZero() && !nk.Expires.After(now) {
 		return KeyRecord{}, "", errors.New("creating key: expires is in the past")
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return KeyRecord{}, "", fmt.Errorf("creating key: %w", err)
+	id := nk.ID
+	if id == "" {
+		var idb [9]byte
+		if _, err := rand.Read(idb[:]); err != nil {
+			return KeyRecord{}, "", fmt.Errorf("creating key id: %w", err)
+		}
+		id = "key_" + hex.EncodeToString(idb[:])
+	} else if isConfigKeyID(id) {
+		return KeyRecord{}, "", ErrKeyExists
 	}
-	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	var idb [9]byte
-	if _, err := rand.Read(idb[:]); err != nil {
-		return KeyRecord{}, "", fmt.Errorf("creating key id: %w", err)
+	key, err := newSecret()
+	if err != nil {
+		return KeyRecord{}, "", err
 	}
 	rec := KeyRecord{
-		ID:       "key_" + hex.EncodeToString(idb[:]),
-		User:     user,
-		Scopes:   scopes,
-		Metadata: metadata,
-		Created:  now,
-		Expires:  expires.UTC(),
-		Source:   SourceRuntime,
+		ID:         id,
+		User:       nk.User,
+		Scopes:     nk.Scopes,
+		Roles:      nk.Roles,
+		Metadata:   nk.Metadata,
+		AllowCIDRs: nk.AllowCIDRs,
+		Created:    now,
+		Expires:    nk.Expires.UTC(),
+		Source:     SourceRuntime,
 	}
-	if expires.IsZero() {
+	if nk.Expires.IsZero() {
 		rec.Expires = time.Time{}
 	}
-	val, err := json.Marshal(rec)
-	if err != nil {
-		return KeyRecord{}, "", fmt.Errorf("creating key: %w", err)
-	}
-	var ttl time.Duration
-	if !rec.Expires.IsZero() {
-		ttl = rec.Expires.Sub(now) + time.Minute
-	}
 	h := HashKeyHex(key)
-	if err := k.s.Set(ctx, keyHashPrefix+h, val, ttl); err != nil {
+	ok, err := k.s.SetNX(ctx, keyIDPrefix+rec.ID, []byte(h), k.recordTTL(rec))
+	if err != nil {
 		return KeyRecord{}, "", fmt.Errorf("storing key: %w", err)
 	}
-	if err := k.s.Set(ctx, keyIDPrefix+rec.ID, []byte(h), ttl); err != nil {
-		_ = k.s.Delete(ctx, keyHashPrefix+h)
-		return KeyRecord{}, "", fmt.Errorf("storing key: %w", err)
+	if !ok {
+		return KeyRecord{}, "", ErrKeyExists
+	}
+	if err := k.putRecord(ctx, h, rec, k.recordTTL(rec)); err != nil {
+		_ = k.s.Delete(ctx, keyIDPrefix+rec.ID)
+		return KeyRecord{}, "", err
 	}
 	return rec, key, nil
 }
 
+// newSecret returns a fresh random key.
+func newSecret() (string, error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", fmt.Errorf("creating key: %w", err)
+	}
+	return KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:]), nil
+}
+
+// recordTTL is how long the store keeps a record: until a minute after its
+// expiry, or forever (0) for a key that never expires.
+func (k *KeyStore) recordTTL(rec KeyRecord) time.Duration {
+	if rec.Expires.IsZero() {
+		return 0
+	}
+	ttl := rec.Expires.Sub(k.now()) + time.Minute
+	if ttl < time.Minute {
+		ttl = time.Minute
+	}
+	return ttl
+}
+
+func (k *KeyStore) putRecord(ctx context.Context, hashHex string, rec KeyRecord, ttl time.Duration) error {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("storing key: %w", err)
+	}
+	if err := k.s.Set(ctx, keyHashPrefix+hashHex, val, ttl); err != nil {
+		return fmt.Errorf("storing key: %w", err)
+	}
+	return nil
+}
+
 // List returns every runtime key in the store and every config key of the
 // running providers (RegisterConfigKeys), sorted by id. Revoked config keys
-// are left out. It never returns a key or its digest.
+// are listed with Revoked set. It never returns a key or its digest.
 func (k *KeyStore) List(ctx context.Context) ([]KeyRecord, error) {
 	ids, err := k.s.Keys(ctx, keyIDPrefix)
 	if err != nil {
@@ -130,9 +185,8 @@ func (k *KeyStore) List(ctx context.Context) ([]KeyRecord, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !revoked {
-			out = append(out, rec)
-		}
+		rec.Revoked = revoked
+		out = append(out, rec)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
@@ -149,7 +203,11 @@ func (k *KeyStore) Revoke(ctx context.Context, id string) (bool, error) {
 	h, err := k.s.Get(ctx, keyIDPrefix+id)
 	switch {
 	case err == nil:
-		if err := k.s.Delete(ctx, keyHashPrefix+string(h), keyIDPrefix+id); err != nil {
+		del := []string{keyHashPrefix + string(h), keyIDPrefix + id, keyOldPrefix + id}
+		if old, err := k.s.Get(ctx, keyOldPrefix+id); err == nil {
+			del = append(del, keyHashPrefix+string(old)) // the previous secret in its grace period
+		}
+		if err := k.s.Delete(ctx, del...); err != nil {
 			return false, fmt.Errorf("revoking key: %w", err)
 		}
 		return true, nil

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apigw/caddy-apigw/store"
@@ -42,7 +45,12 @@ func (r *Revocations) RevokeJTI(ctx context.Context, jti string, exp time.Time) 
 			ttl = RevocationLeeway
 		}
 	}
-	if err := r.s.Set(ctx, jtiPrefix+jti, []byte("1"), ttl); err != nil {
+	// the value is the token's expiry (Unix seconds; 0 unknown), for List
+	val := []byte("0")
+	if !exp.IsZero() {
+		val = strconv.AppendInt(val[:0], exp.Unix(), 10)
+	}
+	if err := r.s.Set(ctx, jtiPrefix+jti, val, ttl); err != nil {
 		return fmt.Errorf("revoking token: %w", err)
 	}
 	return nil
@@ -63,4 +71,75 @@ func (r *Revocations) IsRevoked(ctx context.Context, jti string) (bool, error) {
 	default:
 		return false, fmt.Errorf("checking token revocation: %w", err)
 	}
+}
+
+// Revocation is one revoked token id, as listed.
+type Revocation struct {
+	// JTI is the revoked token id.
+	JTI string `json:"jti"`
+	// Expires is the token's expiry given at revocation (zero: unknown);
+	// the revocation is kept until then plus RevocationLeeway.
+	Expires time.Time `json:"exp,omitzero"`
+}
+
+// List returns every revocation in the store, sorted by jti. It is for
+// the admin API, never for a request path.
+func (r *Revocations) List(ctx context.Context) ([]Revocation, error) {
+	keys, err := r.s.Keys(ctx, jtiPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing revocations: %w", err)
+	}
+	out := make([]Revocation, 0, len(keys))
+	for _, key := range keys {
+		val, err := r.s.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // expired or undone meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing revocations: %w", err)
+		}
+		rv := Revocation{JTI: strings.TrimPrefix(key, jtiPrefix)}
+		if sec, err := strconv.ParseInt(string(val), 10, 64); err == nil && sec > 1 {
+			rv.Expires = time.Unix(sec, 0).UTC()
+		}
+		out = append(out, rv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].JTI < out[j].JTI })
+	return out, nil
+}
+
+// Get returns the revocation of jti; ok is false if there is none.
+func (r *Revocations) Get(ctx context.Context, jti string) (Revocation, bool, error) {
+	if jti == "" {
+		return Revocation{}, false, nil
+	}
+	val, err := r.s.Get(ctx, jtiPrefix+jti)
+	if errors.Is(err, store.ErrNotFound) {
+		return Revocation{}, false, nil
+	}
+	if err != nil {
+		return Revocation{}, false, fmt.Errorf("reading revocation: %w", err)
+	}
+	rv := Revocation{JTI: jti}
+	if sec, err := strconv.ParseInt(string(val), 10, 64); err == nil && sec > 1 {
+		rv.Expires = time.Unix(sec, 0).UTC()
+	}
+	return rv, true, nil
+}
+
+// Unrevoke undoes the revocation of jti; found is false if there was none.
+func (r *Revocations) Unrevoke(ctx context.Context, jti string) (bool, error) {
+	if jti == "" {
+		return false, nil
+	}
+	if _, err := r.s.Get(ctx, jtiPrefix+jti); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("undoing revocation: %w", err)
+	}
+	if err := r.s.Delete(ctx, jtiPrefix+jti); err != nil {
+		return false, fmt.Errorf("undoing revocation: %w", err)
+	}
+	return true, nil
 }

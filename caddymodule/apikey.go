@@ -182,6 +182,7 @@ func (k APIKey) configKey() (authn.ConfigKey, error) {
 			return ck, fmt.Errorf("key %q: %w", ck.Record.ID, err)
 		}
 		ck.AllowCIDRs = append(ck.AllowCIDRs, p)
+		ck.Record.AllowCIDRs = append(ck.Record.AllowCIDRs, p.String())
 	}
 	if k.Expires != "" {
 		t, err := time.Parse(time.RFC3339, k.Expires)
@@ -258,6 +259,10 @@ func (a *APIKeyAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddy
 		}
 		if !ok {
 			a.reject(w, r, a.invalid, "")
+			return caddyauth.User{}, false, nil
+		}
+		if !rrec.AllowsAddr(clientAddr(r)) {
+			a.reject(w, r, a.invalid, rrec.ID, zap.String("reason", "client_address"))
 			return caddyauth.User{}, false, nil
 		}
 		id = rrec.Identity()

@@ -74,11 +74,11 @@ func TestAPIKeyAuthenticate(t *testing.T) {
 	}, st)
 	ks := authn.NewKeyStore(st)
 	ctx := context.Background()
-	_, runtimeKey, err := ks.Create(ctx, "svc", []string{"write"}, nil, time.Time{})
+	_, runtimeKey, err := ks.Create(ctx, authn.NewKey{User: "svc", Scopes: []string{"write"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, revokedRuntime, err := ks.Create(ctx, "svc2", nil, nil, time.Time{})
+	_, revokedRuntime, err := ks.Create(ctx, authn.NewKey{User: "svc2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestAPIKeyOptions(t *testing.T) {
 		PassCredential:     true,
 		DisableRuntimeKeys: true,
 	}, st)
-	_, runtimeKey, _ := authn.NewKeyStore(st).Create(context.Background(), "svc", nil, nil, time.Time{})
+	_, runtimeKey, _ := authn.NewKeyStore(st).Create(context.Background(), authn.NewKey{User: "svc"})
 
 	r := authRequest("/", "127.0.0.1", http.Header{"X-Gateway-Key": {"demo-key-1"}})
 	if _, ok, _ := a.Authenticate(httptest.NewRecorder(), r); !ok {

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 
@@ -64,8 +63,7 @@ type App struct {
 // adminLazy builds the admin API's services once per config.
 type adminLazy struct {
 	once sync.Once
-	svc  adminServices
-	err  error
+	svc  *adminServices
 }
 
 // CaddyModule returns the Caddy module information.
@@ -79,14 +77,14 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // Provision opens (or reuses, across reloads) the configured store.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	if err := registerMetrics(ctx); err != nil {
-		return err
-	}
 	repl := caddy.NewReplacer()
 	raw := store.ExpandURL(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
 	cfg, err := store.ParseURL(raw)
 	if err != nil {
 		return fmt.Errorf("apigw store: %w", err)
+	}
+	if err := registerMetrics(ctx, cfg.Kind == "redis"); err != nil {
+		return err
 	}
 	key := "memory"
 	if cfg.Kind == "redis" {
@@ -129,19 +127,13 @@ func (a *App) Cleanup() error {
 
 // adminServices returns the domain services the admin API calls, built
 // once per config on this app's store.
-func (a *App) adminServices() (adminServices, error) {
+func (a *App) adminServices() (*adminServices, error) {
 	l := a.admin
 	if l == nil {
-		return adminServices{}, errNoApp
+		return nil, errNoApp
 	}
-	l.once.Do(func() {
-		if newAdminServices == nil {
-			l.err = errors.New("this build has no key, revocation or session management")
-			return
-		}
-		l.svc, l.err = newAdminServices(a)
-	})
-	return l.svc, l.err
+	l.once.Do(func() { l.svc = newAdminServices(a.store, a.SessionConfig()) })
+	return l.svc, nil
 }
 
 // StoreBackend returns the app's store.

@@ -18,9 +18,9 @@ const AuditLoggerName = "apigw.audit"
 // as "auth_failed", "rate_limited", "validation_rejected", "csrf_rejected",
 // "upstream_scrubbed") with the request id, client IP, identity, method and
 // route. Never pass a secret in fields. It also counts the decision in
-// the apigw_rejects_total metric (and apigw_auth_total for auth codes,
-// with the method from a zap.String("auth_method", …) field or the
-// identity; apigw_validation_rejects_total for validation codes).
+// the apigw_rejected_requests_total metric (and
+// apigw_authentications_total for auth codes, with the method from a
+// zap.String("auth_method", …) field or the identity).
 func Audit(r *http.Request, event, code string, fields ...zap.Field) {
 	id := IdentityOf(r)
 	method := ""

@@ -417,7 +417,7 @@ func TestDemoAuthnSharedRedis(t *testing.T) {
 	defer st.Close()
 	ctx := context.Background()
 	ks := authn.NewKeyStore(st)
-	rec, key, err := ks.Create(ctx, "runtime-user", nil, nil, time.Time{})
+	rec, key, err := ks.Create(ctx, authn.NewKey{User: "runtime-user"})
 	if err != nil {
 		t.Fatal(err)
 	}

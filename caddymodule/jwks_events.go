@@ -19,14 +19,14 @@ var metricJWKSFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"result"})
 
 func init() {
-	allMetrics = append(allMetrics, metricJWKSFetches)
+	requestMetrics = append(requestMetrics, metricJWKSFetches)
 }
 
 // jwksEvents makes a JWKS failure visible without flooding the log: one
 // WARN when fetches start failing (naming the host and the error), one
 // INFO when a fetch succeeds again, and a counter for every fetch.
 // Requests that find no key while the host is down are not logged one by
-// one (their 401s are in the access log and apigw_auth_total).
+// one (their 401s are in the access log and apigw_authentications_total).
 func jwksEvents(logger *zap.Logger) authn.JWKSEvents {
 	return authn.JWKSEvents{
 		Fetched: func(err error) {

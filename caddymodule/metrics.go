@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,30 +18,30 @@ import (
 // The gateway's Prometheus metrics. They live in Caddy's registry of the
 // running config (ctx.GetMetricsRegistry()), so Caddy's own `metrics`
 // handler and the admin endpoint's /metrics serve them. Labels are low
-// cardinality by construction: methods, codes, zones and store commands
-// come from the configuration or fixed lists, never from user ids or
-// request input.
+// cardinality by construction: methods, problem codes, zones and store
+// commands come from the configuration or fixed lists, never from user ids
+// or request input. No label is called `code`: ours are problem codes
+// (label `problem`), not HTTP statuses.
+//
+// The request path never looks a child up by its labels: children are
+// bound once (at package init for the fixed method list, at provision for
+// rate-limit zones) and only incremented per request.
 var (
 	metricAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "apigw",
-		Name:      "auth_total",
-		Help:      "Authentication outcomes by method (api_key, jwt, session, signature, login; none if unknown) and code (ok on success, else the problem code).",
-	}, []string{"method", "code"})
+		Name:      "authentications_total",
+		Help:      "Authentication outcomes by method (api_key, jwt, session, signature, login, …; other if unknown) and result (success, else the problem code).",
+	}, []string{"method", "result"})
 	metricRejects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "apigw",
-		Name:      "rejects_total",
-		Help:      "Requests the gateway rejected, by audit event and problem code.",
-	}, []string{"event", "code"})
+		Name:      "rejected_requests_total",
+		Help:      "Requests the gateway rejected, by problem code (the code member of the problem JSON).",
+	}, []string{"problem"})
 	metricLimiter = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "apigw",
-		Name:      "limiter_decisions_total",
-		Help:      "Rate limiter decisions by zone and outcome (allowed, denied, error).",
-	}, []string{"zone", "outcome"})
-	metricValidation = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "apigw",
-		Name:      "validation_rejects_total",
-		Help:      "Requests rejected by validation, by code (validation_failed, payload_too_large, unsupported_media_type).",
-	}, []string{"code"})
+		Name:      "rate_limit_decisions_total",
+		Help:      "Rate limiter decisions by zone and result (allowed, denied, error: the store failed).",
+	}, []string{"zone", "result"})
 	metricScrubbed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "apigw",
 		Name:      "upstream_errors_scrubbed_total",
@@ -49,35 +50,43 @@ var (
 	metricStoreDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "apigw",
 		Name:      "store_operation_duration_seconds",
-		Help:      "Latency of Redis store operations by operation (Redis command name, or pipeline); the memory store is not timed (nanoseconds, see the benchmarks).",
+		Help:      "Latency of Redis store operations by operation (Redis command name, or pipeline). Only with a Redis store.",
 		Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	}, []string{"backend", "op"})
 	metricStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "apigw",
 		Name:      "store_errors_total",
-		Help:      "Failed store operations by backend and operation.",
+		Help:      "Failed Redis store operations by operation (not NOSCRIPT retries or CLIENT SETINFO refusals). Only with a Redis store.",
 	}, []string{"backend", "op"})
 	metricStoreUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "apigw",
 		Name:      "store_up",
-		Help:      "1 while the store answers, 0 during an outage.",
+		Help:      "1 while the Redis store answers, 0 during an outage. Only with a Redis store.",
 	}, []string{"backend"})
 )
 
-var allMetrics = []prometheus.Collector{
-	metricAuth, metricRejects, metricLimiter, metricValidation, metricScrubbed,
-	metricStoreDuration, metricStoreErrors, metricStoreUp,
-}
+// requestMetrics are registered in every config; storeMetrics only in a
+// config whose store is Redis (the memory store has no latency worth a
+// histogram, no errors and no outages).
+var (
+	requestMetrics = []prometheus.Collector{metricAuth, metricRejects, metricLimiter, metricScrubbed}
+	storeMetrics   = []prometheus.Collector{metricStoreDuration, metricStoreErrors, metricStoreUp}
+)
 
-// registerMetrics adds the gateway's collectors to the config's registry.
-// Each config has a fresh registry; the collectors (and their counts) are
-// process-wide, so counts survive reloads like Caddy's own metrics do.
-func registerMetrics(ctx caddy.Context) error {
+// registerMetrics adds the gateway's collectors to the config's registry
+// (the store's only when withStore). Each config has a fresh registry; the
+// collectors (and their counts) are process-wide, so counts survive
+// reloads like Caddy's own metrics do.
+func registerMetrics(ctx caddy.Context, withStore bool) error {
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return nil
 	}
-	for _, c := range allMetrics {
+	cs := requestMetrics
+	if withStore {
+		cs = append(append([]prometheus.Collector(nil), requestMetrics...), storeMetrics...)
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
@@ -89,32 +98,95 @@ func registerMetrics(ctx caddy.Context) error {
 	return nil
 }
 
-// ObserveLimitTake counts the outcome of one limiter Take: allowed,
-// denied, or error when err is not nil.
-func ObserveLimitTake(zone string, allowed bool, err error) {
+// limitCounters are one zone's decision counters, bound at provision.
+type limitCounters struct{ allowed, denied, errored prometheus.Counter }
+
+// newLimitCounters binds the decision counters of zone.
+func newLimitCounters(zone string) limitCounters {
+	return limitCounters{
+		allowed: metricLimiter.WithLabelValues(zone, "allowed"),
+		denied:  metricLimiter.WithLabelValues(zone, "denied"),
+		errored: metricLimiter.WithLabelValues(zone, "error"),
+	}
+}
+
+// observe counts the outcome of one limiter Take: allowed, denied, or
+// error when err is not nil.
+func (c *limitCounters) observe(allowed bool, err error) {
 	switch {
 	case err != nil:
-		ObserveLimit(zone, "error")
+		c.errored.Inc()
 	case allowed:
-		ObserveLimit(zone, "allowed")
+		c.allowed.Inc()
 	default:
-		ObserveLimit(zone, "denied")
+		c.denied.Inc()
 	}
 }
 
-// ObserveLimit counts one rate limiter decision. The limiter calls it for
-// every request it checks: zone is the configured zone name, outcome one
-// of "allowed", "denied" or "error" (store unavailable).
-func ObserveLimit(zone, outcome string) {
-	metricLimiter.WithLabelValues(zone, outcome).Inc()
-}
+// authMethods are the values of the method label (besides "other").
+var authMethods = []string{"api_key", "jwt", "session", "signature", "http_signature", "login", "basic", "oidc", "dpop", "mtls", "introspection", "none"}
 
-// observeAuthSuccess counts a successful authentication (PublishIdentity).
+// authSuccess holds the success child of every known method, bound once.
+var authSuccess = func() map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(authMethods)+1)
+	for _, meth := range append(authMethods, "other") {
+		m[meth] = metricAuth.WithLabelValues(meth, "success")
+	}
+	return m
+}()
+
+// observeAuthSuccess counts a successful authentication (PublishIdentity,
+// the signature check, a login).
 func observeAuthSuccess(method string) {
-	if method == "" {
-		method = "none"
+	c, ok := authSuccess[method]
+	if !ok {
+		c = authSuccess[knownMethod(method)]
 	}
-	metricAuth.WithLabelValues(method, "ok").Inc()
+	c.Inc()
+}
+
+// failureCounters caches the children of rejections (by problem, and by
+// method and problem for authentication failures): bounded label sets,
+// bound on first use instead of hashed per rejection.
+var failureCounters struct {
+	mu      sync.RWMutex
+	rejects map[string]prometheus.Counter
+	auth    map[[2]string]prometheus.Counter
+}
+
+func rejectCounter(code string) prometheus.Counter {
+	failureCounters.mu.RLock()
+	c, ok := failureCounters.rejects[code]
+	failureCounters.mu.RUnlock()
+	if ok {
+		return c
+	}
+	failureCounters.mu.Lock()
+	defer failureCounters.mu.Unlock()
+	if failureCounters.rejects == nil {
+		failureCounters.rejects = map[string]prometheus.Counter{}
+	}
+	c = metricRejects.WithLabelValues(code)
+	failureCounters.rejects[code] = c
+	return c
+}
+
+func authFailureCounter(method, code string) prometheus.Counter {
+	k := [2]string{method, code}
+	failureCounters.mu.RLock()
+	c, ok := failureCounters.auth[k]
+	failureCounters.mu.RUnlock()
+	if ok {
+		return c
+	}
+	failureCounters.mu.Lock()
+	defer failureCounters.mu.Unlock()
+	if failureCounters.auth == nil {
+		failureCounters.auth = map[[2]string]prometheus.Counter{}
+	}
+	c = metricAuth.WithLabelValues(method, code)
+	failureCounters.auth[k] = c
+	return c
 }
 
 // authCodes are the problem codes that are authentication outcomes.
@@ -133,40 +205,19 @@ var authCodes = map[string]bool{
 	problem.CodeInvalidDPoPProof:   true,
 }
 
-// validationCodes are the problem codes of validation rejects.
-var validationCodes = map[string]bool{
-	problem.CodeValidationFailed:     true,
-	problem.CodePayloadTooLarge:      true,
-	problem.CodeUnsupportedMediaType: true,
-}
-
 // knownCodes bounds the code label to the documented codes.
 func knownCode(code string) string {
 	switch {
-	case authCodes[code], validationCodes[code]:
+	case authCodes[code]:
 		return code
 	}
 	switch code {
-	case problem.CodeRateLimited, problem.CodeUpstreamError, problem.CodeServiceUnavailable,
+	case problem.CodeValidationFailed, problem.CodePayloadTooLarge, problem.CodeUnsupportedMediaType,
+		problem.CodeRateLimited, problem.CodeConflict, problem.CodePreconditionFailed, problem.CodeUpstreamError, problem.CodeServiceUnavailable,
 		problem.CodeInternalError, problem.CodeNotFound, problem.CodeMethodNotAllowed, problem.CodeBadRequest:
 		return code
 	}
 	return "other"
-}
-
-// knownEvent bounds the event label: events are constants in our code,
-// but a typo must not create unbounded series either.
-func knownEvent(event string) string {
-	if len(event) > 40 {
-		return "other"
-	}
-	for i := 0; i < len(event); i++ {
-		c := event[i]
-		if (c < 'a' || c > 'z') && c != '_' {
-			return "other"
-		}
-	}
-	return event
 }
 
 // methodOfCode is the auth method a failure code implies, for audit
@@ -188,12 +239,13 @@ var methodOfCode = map[string]string{
 // (apigw_api_key) count as their method (api_key).
 func knownMethod(m string) string {
 	m = strings.TrimPrefix(m, "apigw_")
-	switch m {
-	case "api_key", "jwt", "session", "signature", "http_signature", "login", "basic", "oidc", "none",
-		"dpop", "mtls", "introspection":
-		return m
-	case "":
+	if m == "" {
 		return "none"
+	}
+	for _, k := range authMethods {
+		if m == k {
+			return m
+		}
 	}
 	return "other"
 }
@@ -204,14 +256,13 @@ func observeAudit(event, code, method string, fields []zap.Field) {
 	if code == "" {
 		// not a reject: a decision such as login_succeeded or logout
 		if event == "login_succeeded" {
-			metricAuth.WithLabelValues("login", "ok").Inc()
+			observeAuthSuccess("login")
 		}
 		return
 	}
 	code = knownCode(code)
-	metricRejects.WithLabelValues(knownEvent(event), code).Inc()
-	switch {
-	case authCodes[code] || event == "auth_unavailable":
+	rejectCounter(code).Inc()
+	if authCodes[code] || event == "auth_unavailable" {
 		for _, f := range fields {
 			if f.Key == "auth_method" || f.Key == "provider" {
 				method = f.String
@@ -220,9 +271,7 @@ func observeAudit(event, code, method string, fields []zap.Field) {
 		if method == "" {
 			method = methodOfCode[code]
 		}
-		metricAuth.WithLabelValues(knownMethod(method), code).Inc()
-	case validationCodes[code]:
-		metricValidation.WithLabelValues(code).Inc()
+		authFailureCounter(knownMethod(method), code).Inc()
 	}
 	if event == "upstream_scrubbed" {
 		metricScrubbed.Inc()
@@ -232,7 +281,9 @@ func observeAudit(event, code, method string, fields []zap.Field) {
 // storeObserver feeds store latencies and health into the metrics.
 type storeObserver struct{}
 
-// ObserveOp implements store.Observer.
+// ObserveOp implements store.Observer. It runs per store operation; the
+// label lookup here is against a Redis round trip (~100 µs), so it is left
+// per call.
 func (storeObserver) ObserveOp(backend, op string, d time.Duration, err error) {
 	metricStoreDuration.WithLabelValues(backend, op).Observe(d.Seconds())
 	if err != nil {

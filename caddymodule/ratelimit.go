@@ -78,7 +78,9 @@ type RateLimit struct {
 	// mode at once), then probed again.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
 	// LegacyHeaders also sets X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset (seconds) for the most restrictive zone.
+	// X-RateLimit-Reset for the most restrictive zone, as express-rate-limit's
+	// legacyHeaders does: Reset is the Unix time (seconds) at which one
+	// more request is available.
 	LegacyHeaders bool `json:"legacy_headers,omitempty"`
 	// EmptyKey says what happens when a zone's key has a placeholder that
 	// resolves empty (e.g. {http.auth.user.id} on an unauthenticated
@@ -110,8 +112,20 @@ type RateLimitZone struct {
 	// The Caddyfile shorthands {client_ip}, {path}, {host}, {method} and
 	// {remote_host} are accepted too. Keys are hashed before storage.
 	Key string `json:"key"`
-	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m".
-	Rate string `json:"rate"`
+	// Rate is "<events>/<window>", e.g. "100/1m" or "5/15m" (a rolling
+	// window), or "10000/calendar_day" / "1000000/calendar_month" (a
+	// quota per UTC calendar day or month: no burst, no algorithm). Leave
+	// it out when RateFrom and Plans give the rate per consumer.
+	Rate string `json:"rate,omitempty"`
+	// RateFrom takes the rate from the identity: a placeholder such as
+	// "{http.auth.user.tier}" (an API key's metadata, a JWT claim) whose
+	// value names one of Plans; a missing or unknown value gets the
+	// "default" plan. Each plan counts on its own.
+	RateFrom string `json:"rate_from,omitempty"`
+	// Plans maps a plan (tier) name to its rate, e.g. {"gold":
+	// "1000/1m", "silver": "100/1m", "default": "10/1m"}; "default" is
+	// required. Only with RateFrom.
+	Plans map[string]string `json:"plans,omitempty"`
 	// Burst is how many requests may pass at once from a full bucket
 	// (default: the rate's events). GCRA only: with sliding_window it
 	// must be left out or equal the rate's events.
@@ -137,12 +151,15 @@ type RateLimitZone struct {
 	// IPv6Prefix overrides RateLimit.IPv6Prefix for this zone.
 	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
-	policy     limiter.Policy
-	lim        limiter.Limiter
-	match      caddyhttp.MatcherSet
-	key        keyTemplate
-	countSet   map[int]struct{}
-	policyItem string // RateLimit-Policy list item
+	match    caddyhttp.MatcherSet
+	key      keyTemplate
+	countSet map[int]struct{}
+	metrics  limitCounters
+	// limits are the zone's rates: one for a plain zone, one per plan
+	// (def is the default plan's, or the only one)
+	limits map[string]*zoneLimit
+	def    *zoneLimit
+	policy limiter.Policy // the default limit's policy
 }
 
 // CaddyModule returns the Caddy module information.
@@ -239,35 +256,11 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 		conn = val.(redisConn).RedisConn
 	}
 	for _, z := range rl.Zones {
-		if conn != nil {
-			lim, err := conn.Zone(z.Name+":"+z.signature(), z.policy)
-			if err != nil {
-				return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+		for _, zl := range z.limits {
+			if err := rl.openLimit(z, zl, conn); err != nil {
+				return err
 			}
-			z.lim = lim
-			continue
 		}
-		key := "memory|" + z.Name + "|" + z.signature() + "|" + strconv.Itoa(z.MaxKeys)
-		name := z.Name
-		logger := rl.logger
-		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
-			m, err := limiter.NewMemoryTable(z.policy, limiter.MemoryOptions{
-				MaxKeys: z.MaxKeys,
-				OnFull: func() {
-					logger.Warn("rate limit zone is full; evicting the keys closest to idle (raise max_keys if this is legitimate traffic)",
-						zap.String("zone", name), zap.Int("max_keys", z.MaxKeys))
-				},
-			})
-			if err != nil {
-				return nil, err
-			}
-			return memTable{m}, nil
-		})
-		if err != nil {
-			return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
-		}
-		rl.poolKeys = append(rl.poolKeys, key)
-		z.lim = val.(memTable).MemoryTable
 	}
 	return nil
 }
@@ -284,36 +277,17 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_rate_limit zone %s: key: %w", z.Name, err)
 	}
 	z.key = kt
-	if z.Rate == "" {
-		return fmt.Errorf("apigw_rate_limit zone %s: rate is required, e.g. `rate 100/1m`", z.Name)
-	}
-	rate, err := limiter.ParseRate(z.Rate)
-	if err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
+	if err := z.provisionLimits(); err != nil {
+		return err
 	}
 	if z.Burst < 0 {
 		return fmt.Errorf("apigw_rate_limit zone %s: burst %d must be at least 1", z.Name, z.Burst)
-	}
-	alg, err := limiter.ParseAlgorithm(z.Algorithm)
-	if err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
-	}
-	if alg == limiter.SlidingWindow && z.Burst != 0 && z.Burst != rate.Events {
-		return fmt.Errorf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
-			z.Name, z.Burst, rate.Events)
-	}
-	if z.Burst == 0 {
-		z.Burst = rate.Events
 	}
 	if z.MaxKeys < 0 {
 		return fmt.Errorf("apigw_rate_limit zone %s: max_keys %d must be positive", z.Name, z.MaxKeys)
 	}
 	if z.MaxKeys == 0 {
 		z.MaxKeys = limiter.DefaultMaxKeys
-	}
-	z.policy = limiter.Policy{Rate: rate, Burst: z.Burst, Algorithm: alg}
-	if err := z.policy.Validate(); err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: %w", z.Name, err)
 	}
 	z.countSet = nil
 	for _, c := range z.CountStatus {
@@ -339,26 +313,8 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 			}
 		}
 	}
-	// draft-ietf-httpapi-ratelimit-headers-11 §3.1: "name";q=<quota>;w=<window
-	// seconds>; our burst is a vendor-prefixed parameter when it differs.
-	item := strconv.Quote(z.Name) + ";q=" + strconv.FormatInt(rate.Events, 10) + ";w=" + strconv.FormatInt(ceilSeconds(rate.Window), 10)
-	if z.Burst != rate.Events {
-		item += ";apigw-burst=" + strconv.FormatInt(z.Burst, 10)
-	}
-	z.policyItem = item
+	z.metrics = newLimitCounters(z.Name)
 	return nil
-}
-
-// signature identifies the zone's policy in storage keys, so a changed
-// rate starts from fresh counters instead of misreading old ones.
-func (z *RateLimitZone) signature() string {
-	sig := strconv.FormatInt(z.policy.Rate.Events, 10) + "-" + strconv.FormatInt(int64(z.policy.Rate.Window/time.Millisecond), 10) +
-		"ms-" + strconv.FormatInt(z.policy.Burst, 10)
-	if z.policy.Algorithm == limiter.SlidingWindow {
-		// another value layout: never share counters with a GCRA zone
-		sig += "-sw"
-	}
-	return sig
 }
 
 func (z *RateLimitZone) counts(status int) bool {
@@ -378,6 +334,7 @@ func (rl *RateLimit) Cleanup() error {
 // zoneState is one zone's decision for one request.
 type zoneState struct {
 	z       *RateLimitZone
+	zl      *zoneLimit // the zone's limit that applied (its plan)
 	key     string
 	res     limiter.Result
 	taken   bool // counted (to refund if the request is denied or does not count)
@@ -413,8 +370,9 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 			return Fail(problem.New(http.StatusBadRequest, problem.CodeBadRequest,
 				"the request lacks the value this route is rate limited by"))
 		}
-		res, err := z.lim.Take(r.Context(), key)
-		ObserveLimitTake(z.Name, res.Allowed, err)
+		zl := z.limitFor(repl)
+		res, err := zl.lim.Take(r.Context(), key)
+		z.metrics.observe(res.Allowed, err)
 		if err != nil {
 			if rl.failClosed {
 				rl.refundAll(r, states)
@@ -423,10 +381,10 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 				return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
 					"rate limiting is temporarily unavailable"))
 			}
-			states = append(states, zoneState{z: z, unknown: true})
+			states = append(states, zoneState{z: z, zl: zl, unknown: true})
 			continue
 		}
-		states = append(states, zoneState{z: z, key: key, res: res, taken: res.Allowed})
+		states = append(states, zoneState{z: z, zl: zl, key: key, res: res, taken: res.Allowed})
 		if !res.Allowed && res.RetryAfter >= retry {
 			denied, retry = z, res.RetryAfter
 		}
@@ -482,13 +440,8 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 		st := &states[i]
 		if st.taken {
 			st.taken = false
-			if err := st.z.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
-				st.res.Remaining++
-				if st.z.policy.Algorithm == limiter.SlidingWindow {
-					st.res.Reset = 0 // a request remains
-				} else {
-					st.res.Reset -= st.z.policy.Rate.Interval()
-				}
+			if err := st.zl.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
+				st.refunded()
 			}
 		}
 	}
@@ -496,8 +449,10 @@ func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
 
 // setHeaders writes the RateLimit-Policy and RateLimit fields
 // (draft-ietf-httpapi-ratelimit-headers-11, §3 and §4: lists of
-// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds>`) and, if
-// configured, the legacy X-RateLimit-* fields of the most restrictive zone.
+// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds until one more
+// unit>`, formatted by package limiter) and, if configured, the legacy
+// X-RateLimit-* fields of the most restrictive zone as express-rate-limit
+// sends them (X-RateLimit-Reset a Unix time in seconds).
 func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 	var pol, lim []byte
 	var pbuf, lbuf [128]byte
@@ -509,7 +464,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 			if len(pol) > 0 {
 				pol = append(pol, ", "...)
 			}
-			pol = append(pol, st.z.policyItem...)
+			pol = append(pol, st.zl.policyItem...)
 		}
 		if st.unknown {
 			continue
@@ -517,12 +472,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		if len(lim) > 0 {
 			lim = append(lim, ", "...)
 		}
-		lim = append(lim, '"')
-		lim = append(lim, st.z.Name...)
-		lim = append(lim, `";r=`...)
-		lim = strconv.AppendInt(lim, st.res.Remaining, 10)
-		lim = append(lim, ";t="...)
-		lim = strconv.AppendInt(lim, st.resetSeconds(), 10)
+		lim = st.zl.policy.AppendServiceLimit(lim, st.z.Name, st.res)
 		if tightest == nil || st.res.Remaining < tightest.res.Remaining {
 			tightest = st
 		}
@@ -531,7 +481,7 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 	// to one header never writes into the other
 	vals := make([]string, 2)
 	if len(states) == 1 {
-		vals[0] = states[0].z.policyItem
+		vals[0] = states[0].zl.policyItem
 	} else {
 		vals[0] = string(pol)
 	}
@@ -543,28 +493,25 @@ func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
 		delete(h, "Ratelimit")
 	}
 	if rl.LegacyHeaders && tightest != nil {
-		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.z.policy.Rate.Events, 10)}
+		reset := time.Now().Add(tightest.zl.policy.NextAvailable(tightest.res))
+		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.zl.policy.Rate.Events, 10)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.res.Remaining, 10)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(tightest.resetSeconds(), 10)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(limiter.CeilSeconds(time.Duration(reset.UnixNano())), 10)}
 	}
 }
 
-// resetSeconds is the "t" of the RateLimit field: for a denied request the
-// seconds until one request passes, otherwise until the bucket is full
-// (GCRA) or, for a sliding window, 0 while requests remain and else until
-// the next one passes.
-func (st *zoneState) resetSeconds() int64 {
-	if !st.res.Allowed {
-		return ceilSeconds(st.res.RetryAfter)
-	}
-	return ceilSeconds(st.res.Reset)
-}
+func ceilSeconds(d time.Duration) int64 { return limiter.CeilSeconds(d) }
 
-func ceilSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
+// refunded updates the zone's result after its unit was given back: one
+// more remains. For GCRA the time until the next unit is unchanged (its
+// tat moved back by one interval, so Reset, the time until the bucket is
+// full, shrinks by one interval); for the sliding window the refunded
+// decision's time stays: a lower bound of the new one, so t stays true.
+func (st *zoneState) refunded() {
+	st.res.Remaining++
+	if st.zl.policy.Algorithm != limiter.SlidingWindow {
+		st.res.Reset -= st.zl.policy.Rate.Interval()
 	}
-	return int64((d + time.Second - 1) / time.Second)
 }
 
 // countingHook settles the failed-attempt zones (through hookWriter) when
@@ -584,9 +531,8 @@ func (k countingHook) beforeHeader(h http.Header, status int) {
 			continue
 		}
 		st.taken = false
-		if err := st.z.lim.Refund(k.r.Context(), st.key); err == nil {
-			st.res.Remaining++
-			st.res.Reset -= st.z.policy.Rate.Interval()
+		if err := st.zl.lim.Refund(k.r.Context(), st.key); err == nil {
+			st.refunded()
 		}
 	}
 	k.rl.setHeaders(h, k.states)

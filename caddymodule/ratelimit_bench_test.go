@@ -67,3 +67,30 @@ func BenchmarkRateLimitHandlerSlidingAllow(b *testing.B) {
 func BenchmarkRateLimitHandlerSlidingDeny(b *testing.B) {
 	benchRateLimit(b, "1/1h", nil, "sliding_window")
 }
+
+// BenchmarkRateLimitHandlerPlans: an allowed request through a zone with
+// consumer plans (the plan read from {http.auth.user.tier}).
+func BenchmarkRateLimitHandlerPlans(b *testing.B) {
+	z := &RateLimitZone{Name: "per_user", Key: "{http.auth.user.id}", RateFrom: "{http.auth.user.tier}",
+		Plans: map[string]string{"gold": "1000000/1s", DefaultPlan: "10/1m"}}
+	rl := newTestRateLimit(b, &RateLimit{Zones: []*RateLimitZone{z}}, nil, nil)
+	req := httptest.NewRequest("GET", "/key/x", nil)
+	repl := caddyhttp.NewTestReplacer(req)
+	repl.Set("http.auth.user.id", "demo-user")
+	repl.Set("http.auth.user.tier", "gold")
+	req = req.WithContext(context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl))
+	w := &nopWriter{h: make(http.Header)}
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return nil })
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := rl.ServeHTTP(w, req, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRateLimitHandlerCalendar: an allowed request through a
+// calendar quota.
+func BenchmarkRateLimitHandlerCalendar(b *testing.B) {
+	benchRateLimit(b, "2000000000/calendar_day", nil)
+}

@@ -25,7 +25,9 @@ func init() {
 //	apigw_rate_limit [<matcher>] {
 //	    zone <name> {
 //	        key <placeholder>...        # several values are joined with "|"
-//	        rate <events>/<window>      # e.g. 100/1m, 5/15m
+//	        rate <events>/<window>      # e.g. 100/1m, 5/15m, 10000/calendar_day
+//	        rate_from <placeholder>     # or: the rate of the consumer's plan, e.g. {http.auth.user.tier}
+//	        plan <name> <events>/<window> # one per plan; plan default … is required
 //	        burst <n>                   # default: events (gcra only)
 //	        algorithm gcra|sliding_window # default gcra
 //	        count_status <code>...      # only these response statuses count
@@ -158,6 +160,16 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 				return nil, d.Errf("apigw_rate_limit zone %s: %v", z.Name, err)
 			}
 			z.Rate = v
+		case "rate_from":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			z.RateFrom = v
+		case "plan":
+			if err := parsePlan(z, d.RemainingArgs()); err != nil {
+				return nil, d.Err(err.Error())
+			}
 		case "burst":
 			v, err := oneArg(d)
 			if err != nil {
@@ -218,16 +230,19 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 			}
 			z.IPv6Prefix = n
 		default:
-			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, burst, algorithm, count_status, match, max_keys, ipv6_prefix)", z.Name, d.Val())
+			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, rate_from, plan, burst, algorithm, count_status, match, max_keys, ipv6_prefix)", z.Name, d.Val())
 		}
 	}
 	if z.Key == "" {
 		return nil, d.Errf("apigw_rate_limit zone %s: key is required, e.g. key {http.auth.user.id} or key {client_ip}", z.Name)
 	}
-	if z.Rate == "" {
-		return nil, d.Errf("apigw_rate_limit zone %s: rate is required, e.g. rate 100/1m", z.Name)
+	if z.Rate == "" && z.RateFrom == "" {
+		return nil, d.Errf("apigw_rate_limit zone %s: rate is required, e.g. rate 100/1m (or rate_from with plans)", z.Name)
 	}
-	if z.Algorithm == string(limiter.SlidingWindow) && z.Burst != 0 {
+	if err := checkPlans(z); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	if z.Algorithm == string(limiter.SlidingWindow) && z.Burst != 0 && z.Rate != "" {
 		if r, _ := limiter.ParseRate(z.Rate); z.Burst != r.Events {
 			return nil, d.Errf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
 				z.Name, z.Burst, r.Events)

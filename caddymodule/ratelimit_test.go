@@ -37,20 +37,22 @@ func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[stri
 		t.Fatal(err)
 	}
 	for _, z := range rl.Zones {
-		if l, ok := lims[z.Name]; ok {
-			z.lim = l
-			continue
+		for _, zl := range z.limits {
+			if l, ok := lims[z.Name]; ok {
+				zl.lim = l
+				continue
+			}
+			opts := limiter.MemoryOptions{SweepEvery: -1}
+			if clk != nil {
+				opts.Clock = clk.now
+			}
+			m, err := limiter.NewMemoryTable(zl.policy, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { m.Close() })
+			zl.lim = m
 		}
-		opts := limiter.MemoryOptions{SweepEvery: -1}
-		if clk != nil {
-			opts.Clock = clk.now
-		}
-		m, err := limiter.NewMemoryTable(z.policy, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		z.lim = m
 	}
 	return rl
 }
@@ -113,12 +115,18 @@ func TestRateLimitHandlerAllowDeny(t *testing.T) {
 		if got, want := w.Header().Get("RateLimit-Policy"), `"per_key";q=3;w=60`; got != want {
 			t.Fatalf("RateLimit-Policy %q, want %q", got, want)
 		}
-		want := []string{`"per_key";r=2;t=20`, `"per_key";r=1;t=40`, `"per_key";r=0;t=60`}[i]
+		want := []string{`"per_key";r=2;t=20`, `"per_key";r=1;t=20`, `"per_key";r=0;t=20`}[i]
 		if got := w.Header().Get("RateLimit"); got != want {
 			t.Fatalf("request %d: RateLimit %q, want %q", i+1, got, want)
 		}
 		if got := w.Header().Get("X-RateLimit-Remaining"); got != []string{"2", "1", "0"}[i] {
 			t.Fatalf("request %d: X-RateLimit-Remaining %q", i+1, got)
+		}
+		// express-rate-limit's legacy headers: X-RateLimit-Reset is a Unix time
+		reset, err := strconv.ParseInt(w.Header().Get("X-RateLimit-Reset"), 10, 64)
+		if now := time.Now().Unix(); err != nil || reset < now+19 || reset > now+21 || w.Header().Get("X-RateLimit-Limit") != "3" {
+			t.Fatalf("request %d: X-RateLimit-Reset %q X-RateLimit-Limit %q, want the Unix time 20 s from now and 3", i+1,
+				w.Header().Get("X-RateLimit-Reset"), w.Header().Get("X-RateLimit-Limit"))
 		}
 	}
 	clk.ns.Add(int64(5 * time.Second))
@@ -163,7 +171,8 @@ func TestRateLimitCountStatus(t *testing.T) {
 			// successes never count
 			for i := 0; i < 10; i++ {
 				w, err, _ := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
-				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=0` {
+				// the whole quota is there: the next unit is one interval away once one is used
+				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=180` {
 					t.Fatalf("success %d: %v, RateLimit %q", i, err, w.Header().Get("RateLimit"))
 				}
 			}
@@ -249,7 +258,7 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 		t.Fatal("third POST allowed")
 	}
 	// the denied request was not counted by the zone that allowed it
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=98;t=72, "writes";r=0;t=1800` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=98;t=36, "writes";r=0;t=1800` {
 		t.Fatalf("RateLimit on 429: %q", got)
 	}
 	// GETs are not limited by "writes" and carry only "wide"
@@ -257,7 +266,7 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=97;t=108` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=97;t=36` {
 		t.Fatalf("RateLimit on GET: %q", got)
 	}
 	if got := w.Header().Get("RateLimit-Policy"); got != `"wide";q=100;w=3600` {
@@ -266,8 +275,8 @@ func TestRateLimitZonesAndMatch(t *testing.T) {
 }
 
 // With sliding windows, the zone that allowed a request another zone
-// denied gives it back too, and its RateLimit stays t=0 while requests
-// remain.
+// denied gives it back too; its t stays the refunded decision's (a lower
+// bound of the time until the next unit).
 func TestRateLimitZonesSlidingRefund(t *testing.T) {
 	clk := new(testClock)
 	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{
@@ -285,7 +294,7 @@ func TestRateLimitZonesSlidingRefund(t *testing.T) {
 		t.Fatal("third POST allowed")
 	}
 	// writes: previous count 2 must decay to 1: the window's end (1h) + 30m
-	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=0, "writes";r=0;t=5400` {
+	if got := w.Header().Get("RateLimit"); got != `"wide";r=1;t=4800, "writes";r=0;t=5400` {
 		t.Fatalf("RateLimit on 429: %q", got)
 	}
 	// the refunded unit is there: one GET passes, the next is denied
@@ -576,9 +585,11 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 			if got, want := w.Header().Get("RateLimit-Policy"), `"per_key";q=3;w=60`; got != want {
 				t.Fatalf("RateLimit-Policy %q, want %q", got, want)
 			}
-			// after the 3rd (at 38s): the window ends at 60s, then the
-			// previous count 3 must weigh ≤ 2, i.e. 20s into the next
-			want := []string{`"per_key";r=2;t=0`, `"per_key";r=1;t=0`, `"per_key";r=0;t=42`}[i]
+			// t: until one more unit. 1st (0s, count 1): when the count
+			// stops weighing, the next window's end (120s); 2nd (19s,
+			// count 2): when it weighs ≤ 1, 30s into the next (71s); 3rd
+			// (38s): when 3 weighs ≤ 2, 20s into the next (42s)
+			want := []string{`"per_key";r=2;t=120`, `"per_key";r=1;t=71`, `"per_key";r=0;t=42`}[i]
 			if got := w.Header().Get("RateLimit"); got != want {
 				t.Fatalf("request %d: RateLimit %q, want %q", i+1, got, want)
 			}
@@ -617,7 +628,7 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 			}}}, clk, nil)
 			for i := 0; i < 10; i++ {
 				w, err, _ := serve(t, rl, newReq("POST", "/login", "10.0.0.7"), 200, false)
-				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=0` {
+				if err != nil || w.Header().Get("RateLimit") != `"login";r=5;t=900` {
 					t.Fatalf("success %d: %v, RateLimit %q", i, err, w.Header().Get("RateLimit"))
 				}
 			}
@@ -641,5 +652,81 @@ func TestRateLimitSlidingWindow(t *testing.T) {
 				t.Fatal("denied after waiting Retry-After")
 			}
 		})
+	}
+}
+
+// Consumer plans: the zone's rate comes from a placeholder (here a header;
+// {http.auth.user.tier} through the binary); an unknown or missing tier
+// gets the default plan; plans count apart.
+func TestRateLimitPlans(t *testing.T) {
+	clk := new(testClock)
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{{
+		Name: "per_tier", Key: "{http.request.header.X-Client}", RateFrom: "{http.request.header.X-Tier}",
+		Plans: map[string]string{"gold": "3/1m", "default": "1/1m"},
+	}}}, clk, nil)
+	for _, tc := range []struct {
+		name, client, tier string
+		allowed            int
+		policy             string
+	}{
+		{"gold", "a", "gold", 3, `"per_tier";q=3;w=60`},
+		{"unknown tier gets the default", "b", "platinum", 1, `"per_tier";q=1;w=60`},
+		{"no tier gets the default", "c", "", 1, `"per_tier";q=1;w=60`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; ; i++ {
+				req := newReq("GET", "/", "10.0.0.1", "X-Client", tc.client, "X-Tier", tc.tier)
+				w, err, _ := serve(t, rl, req, 200, false)
+				if err != nil {
+					if i != tc.allowed {
+						t.Fatalf("denied after %d requests, want %d", i, tc.allowed)
+					}
+					break
+				}
+				if got := w.Header().Get("RateLimit-Policy"); got != tc.policy {
+					t.Fatalf("RateLimit-Policy %q, want %q", got, tc.policy)
+				}
+				if i >= tc.allowed {
+					t.Fatalf("request %d allowed; plan allows %d", i+1, tc.allowed)
+				}
+			}
+		})
+	}
+	t.Run("config errors", func(t *testing.T) {
+		for _, z := range []*RateLimitZone{
+			{Name: "z", Key: "{client_ip}", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"gold": "3/1m"}},
+			{Name: "z", Key: "{client_ip}", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"gold": "", "default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", Plans: map[string]string{"default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", Rate: "1/1m", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"default": "1/1m"}},
+			{Name: "z", Key: "{client_ip}", RateFrom: "tier", Plans: map[string]string{"default": "1/1m"}},
+		} {
+			if err := z.provisionLimits(); err == nil {
+				t.Errorf("zone %+v provisioned", z)
+			}
+		}
+	})
+}
+
+// A calendar quota through the handler: RateLimit-Policy has no w for a
+// month, and t is the time until the period ends.
+func TestRateLimitCalendar(t *testing.T) {
+	clk := new(testClock)
+	clk.ns.Store(time.Date(2027, 1, 31, 22, 0, 0, 0, time.UTC).UnixNano())
+	rl := newTestRateLimit(t, &RateLimit{Zones: []*RateLimitZone{{
+		Name: "monthly", Key: "{http.request.header.X-Client}", Rate: "2/calendar_month",
+	}}}, clk, nil)
+	for i := 0; i < 2; i++ {
+		w, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+		if err != nil || w.Header().Get("RateLimit-Policy") != `"monthly";q=2` || w.Header().Get("RateLimit") != `"monthly";r=`+strconv.Itoa(1-i)+`;t=7200` {
+			t.Fatalf("request %d: %v %v", i+1, err, w.Header())
+		}
+	}
+	_, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false)
+	if p := problemOf(t, err); p.Status != 429 || p.Header.Get("Retry-After") != "7200" {
+		t.Fatalf("3rd request: %+v", p)
+	}
+	clk.ns.Store(time.Date(2027, 2, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	if _, err, _ := serve(t, rl, newReq("GET", "/", "10.0.0.1", "X-Client", "a"), 200, false); err != nil {
+		t.Fatalf("denied in the next month: %v", err)
 	}
 }

@@ -201,9 +201,9 @@ func TestScaleOutAdminKeys(t *testing.T) {
 	// the metrics are in Caddy's registry, served on the admin /metrics
 	m := soDo(t, "GET", p.a.AdminURL("/metrics"), nil)
 	for _, want := range []string{
-		`apigw_auth_total{code="ok",method="api_key"}`,
-		`apigw_auth_total{code="invalid_api_key",method="api_key"}`,
-		`apigw_rejects_total{code="invalid_api_key",event="auth_failed"}`,
+		`apigw_authentications_total{method="api_key",result="success"}`,
+		`apigw_authentications_total{method="api_key",result="invalid_api_key"}`,
+		`apigw_rejected_requests_total{problem="invalid_api_key"}`,
 		`apigw_store_operation_duration_seconds_bucket{backend="redis",op="get"`,
 		`apigw_store_up{backend="redis"} 1`,
 	} {

@@ -173,6 +173,7 @@ func (s *Signature) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 	if !s.PassHeader {
 		r.Header.Del(s.Header)
 	}
+	observeAuthSuccess("signature")
 	return next.ServeHTTP(w, r)
 }
 

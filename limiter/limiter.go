@@ -41,8 +41,12 @@ var ErrUnavailable = errors.New("limiter: backend unavailable")
 type Rate struct {
 	// Events is the number of events allowed per Window (> 0).
 	Events int64
-	// Window is the period (> 0).
+	// Window is the period (> 0): the rolling window, or the nominal
+	// length of a Calendar period (24h; 30 days for a month).
 	Window time.Duration
+	// Calendar, if set, counts per UTC calendar day or month instead of
+	// a rolling window.
+	Calendar Calendar
 }
 
 // MinInterval is the smallest emission interval (Window/Events) a Rate may
@@ -51,7 +55,9 @@ const MinInterval = time.Microsecond
 
 // ParseRate parses "<events>/<window>", e.g. "100/1m", "5/15m", "10/s",
 // "1000/1h", "50000/1d". The window is a Go duration or a bare unit
-// (s, m, h, d) meaning one of that unit.
+// (s, m, h, d) meaning one of that unit (a rolling window), or
+// calendar_day or calendar_month: a quota per UTC calendar period
+// ("10000/calendar_day").
 func ParseRate(s string) (Rate, error) {
 	ev, win, ok := strings.Cut(strings.TrimSpace(s), "/")
 	if !ok {
@@ -61,9 +67,15 @@ func ParseRate(s string) (Rate, error) {
 	if err != nil || n <= 0 {
 		return Rate{}, fmt.Errorf("rate %q: events must be a positive integer, e.g. 100/1m", s)
 	}
+	switch strings.TrimSpace(win) {
+	case calendarDayName:
+		return Rate{Events: n, Window: 24 * time.Hour, Calendar: CalendarDay}, nil
+	case calendarMonthName:
+		return Rate{Events: n, Window: 30 * 24 * time.Hour, Calendar: CalendarMonth}, nil
+	}
 	w, err := parseWindow(strings.TrimSpace(win))
 	if err != nil || w <= 0 {
-		return Rate{}, fmt.Errorf("rate %q: window must be a positive duration such as 1s, 1m, 15m, 1h or 1d", s)
+		return Rate{}, fmt.Errorf("rate %q: window must be a positive duration such as 1s, 1m, 15m, 1h or 1d, or calendar_day or calendar_month (UTC)", s)
 	}
 	r := Rate{Events: n, Window: w}
 	if r.Interval() < MinInterval {
@@ -104,6 +116,9 @@ func (r Rate) Interval() time.Duration {
 
 // String formats the rate as ParseRate accepts it.
 func (r Rate) String() string {
+	if r.Calendar != Rolling {
+		return strconv.FormatInt(r.Events, 10) + "/" + r.Calendar.String()
+	}
 	return strconv.FormatInt(r.Events, 10) + "/" + r.Window.String()
 }
 
@@ -162,6 +177,9 @@ func (p Policy) Validate() error {
 	if p.Burst <= 0 {
 		return fmt.Errorf("burst must be at least 1")
 	}
+	if p.Rate.Calendar != Rolling {
+		return p.validateCalendar()
+	}
 	switch p.Algorithm {
 	case GCRA:
 	case SlidingWindow:
@@ -193,8 +211,9 @@ type Result struct {
 	// RetryAfter is, when !Allowed, how long until one event passes.
 	RetryAfter time.Duration
 	// Reset is, for GCRA, how long until the bucket is full again (the
-	// key is idle); for the sliding window, 0 while Remaining > 0, else
-	// how long until one event passes.
+	// key is idle); for the sliding window, how long until one more event
+	// is available (Remaining+1 would pass). Policy.NextAvailable gives
+	// the latter for both algorithms.
 	Reset time.Duration
 }
 

@@ -349,15 +349,15 @@ func TestPolicyValidate(t *testing.T) {
 		p    Policy
 		ok   bool
 	}{
-		{"ok", Policy{Rate: Rate{100, time.Minute}, Burst: 100}, true},
-		{"zero events", Policy{Rate: Rate{0, time.Minute}, Burst: 1}, false},
-		{"negative window", Policy{Rate: Rate{1, -time.Minute}, Burst: 1}, false},
-		{"zero burst", Policy{Rate: Rate{1, time.Minute}, Burst: 0}, false},
-		{"huge burst", Policy{Rate: Rate{1, time.Hour}, Burst: 1 << 40}, false},
-		{"sliding ok", Policy{Rate: Rate{100, time.Minute}, Burst: 100, Algorithm: SlidingWindow}, true},
-		{"sliding burst differs", Policy{Rate: Rate{100, time.Minute}, Burst: 50, Algorithm: SlidingWindow}, false},
-		{"sliding too many events", Policy{Rate: Rate{1 << 33, 24 * time.Hour}, Burst: 1 << 33, Algorithm: SlidingWindow}, false},
-		{"unknown algorithm", Policy{Rate: Rate{100, time.Minute}, Burst: 100, Algorithm: "leaky"}, false},
+		{"ok", Policy{Rate: Rate{Events: 100, Window: time.Minute}, Burst: 100}, true},
+		{"zero events", Policy{Rate: Rate{Events: 0, Window: time.Minute}, Burst: 1}, false},
+		{"negative window", Policy{Rate: Rate{Events: 1, Window: -time.Minute}, Burst: 1}, false},
+		{"zero burst", Policy{Rate: Rate{Events: 1, Window: time.Minute}, Burst: 0}, false},
+		{"huge burst", Policy{Rate: Rate{Events: 1, Window: time.Hour}, Burst: 1 << 40}, false},
+		{"sliding ok", Policy{Rate: Rate{Events: 100, Window: time.Minute}, Burst: 100, Algorithm: SlidingWindow}, true},
+		{"sliding burst differs", Policy{Rate: Rate{Events: 100, Window: time.Minute}, Burst: 50, Algorithm: SlidingWindow}, false},
+		{"sliding too many events", Policy{Rate: Rate{Events: 1 << 33, Window: 24 * time.Hour}, Burst: 1 << 33, Algorithm: SlidingWindow}, false},
+		{"unknown algorithm", Policy{Rate: Rate{Events: 100, Window: time.Minute}, Burst: 100, Algorithm: "leaky"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.p.Validate(); (err == nil) != tc.ok {

@@ -168,6 +168,9 @@ type MemoryTable interface {
 
 // NewMemoryTable returns an empty memory table running policy.Algorithm.
 func NewMemoryTable(policy Policy, opts MemoryOptions) (MemoryTable, error) {
+	if policy.Rate.Calendar != Rolling {
+		return NewCalendarMemory(policy, opts)
+	}
 	if policy.Algorithm == SlidingWindow {
 		return NewSlidingMemory(policy, opts)
 	}

@@ -65,6 +65,9 @@ return {1, math.floor((tau - (nxt - now)) / interval), 0, nxt - now}
 // Returns {allowed, remaining, retry_after_us, reset_us}.
 var slidingScript = redis.NewScript(slidingLua)
 
+// calendarScript is calendarLua (calendar.go).
+var calendarScript = redis.NewScript(calendarLua)
+
 const slidingLua = `
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
@@ -100,24 +103,24 @@ if ARGV[3] == 'refund' then
   return {1, 0, 0, 0}
 end
 local function est(p, c, x) return p * (w - x) / w + c end
-local function allowed(p, c, x) return est(p, c, x) + 1 <= l end
-local function wait(p, c)
+local function allowed(p, c, x, lim) return est(p, c, x) + 1 <= lim end
+local function wait(p, c, lim)
   local function fits(d)
     local x = e + d
-    if x < w then return allowed(p, c, x) end
+    if x < w then return allowed(p, c, x, lim) end
     x = x - w
-    if x < w then return allowed(c, 0, x) end
+    if x < w then return allowed(c, 0, x, lim) end
     return true
   end
   if fits(0) then return 0 end
   local d = nil
-  if c + 1 <= l and p > 0 then
-    local x = math.ceil(w * (1 - (l - 1 - c) / p))
+  if c + 1 <= lim and p > 0 then
+    local x = math.ceil(w * (1 - (lim - 1 - c) / p))
     if x < w then d = math.max(x - e, 0) end
   end
   if d == nil then
     local x = 0
-    if c > l - 1 then x = math.ceil(w * (1 - (l - 1) / c)) end
+    if c > lim - 1 then x = math.ceil(w * (1 - (lim - 1) / c)) end
     d = w - e + math.max(x, 0)
   end
   local i = 0
@@ -127,16 +130,14 @@ local function wait(p, c)
   while not fits(d) do d = d + math.max(math.floor(w / 1000), 1) end
   return d
 end
-if not allowed(prev, curr, e) then
+if not allowed(prev, curr, e, l) then
   local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
-  return {0, rem, wait(prev, curr), 0}
+  return {0, rem, wait(prev, curr, l), 0}
 end
 curr = curr + 1
 save()
 local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
-local reset = 0
-if rem == 0 then reset = wait(prev, curr) end
-return {1, rem, 0, reset}
+return {1, rem, 0, wait(prev, curr, l - rem)}
 `
 
 // RedisConn is the limiter's use of one Redis (single node, Sentinel or
@@ -192,6 +193,14 @@ func NewRedisConn(client redis.UniversalClient, opts RedisOptions) *RedisConn {
 func (c *RedisConn) Zone(zone string, policy Policy) (*Redis, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, err
+	}
+	if policy.Rate.Calendar != Rolling {
+		period := "day"
+		if policy.Rate.Calendar == CalendarMonth {
+			period = "month"
+		}
+		return &Redis{conn: c, script: calendarScript, prefix: c.prefix + zone + ":", arg1: period,
+			arg2: strconv.FormatInt(policy.Rate.Events, 10)}, nil
 	}
 	if policy.Algorithm == SlidingWindow {
 		us := int64(policy.Rate.Window / time.Microsecond)

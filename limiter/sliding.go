@@ -106,10 +106,9 @@ func swTake(s swState, now, w, l int64) (_ swState, allowed bool, remaining, ret
 	}
 	s.curr++
 	rem := max(int64(math.Floor(float64(l)-swEstimate(s.prev, s.curr, e, w))), 0)
-	if rem == 0 {
-		reset = swWait(s.prev, s.curr, e, w, l)
-	}
-	return s, true, rem, 0, reset
+	// the time until one more unit is available: until rem+1 events fit,
+	// i.e. one event fits under the limit l−rem
+	return s, true, rem, 0, swWait(s.prev, s.curr, e, w, l-rem)
 }
 
 // swRefund gives back one event: from the current window, or, if the

@@ -48,8 +48,10 @@ func TestSlidingExactFirstWindow(t *testing.T) {
 				if want := n - i - 1; res.Remaining != want {
 					t.Fatalf("request %d: remaining %d, want %d", i+1, res.Remaining, want)
 				}
-				if res.Remaining > 0 && res.Reset != 0 {
-					t.Fatalf("request %d: reset %v while units remain", i+1, res.Reset)
+				// nothing weighs from a previous window: the next unit comes
+				// back only after this window ends, within the next one
+				if elapsed := time.Duration(i) * step; res.Reset < w-elapsed || res.Reset > 2*w-elapsed {
+					t.Fatalf("request %d: reset %v, want the next unit within (%v, %v]", i+1, res.Reset, w-elapsed, 2*w-elapsed)
 				}
 				clk.advance(step)
 			}

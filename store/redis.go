@@ -217,7 +217,7 @@ func (h redisHook) DialHook(next redis.DialHook) redis.DialHook {
 
 func (h redisHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		return h.run(ctx, cmd.Name(), func() error { return next(ctx, cmd) }, cmd.SetErr)
+		return h.run(ctx, cmd.Name(), func() error { return next(ctx, cmd) }, cmd.SetErr, cmd)
 	}
 }
 
@@ -228,11 +228,11 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 				c.SetErr(err)
 			}
 		}
-		return h.run(ctx, "pipeline", func() error { return next(ctx, cmds) }, setErr)
+		return h.run(ctx, "pipeline", func() error { return next(ctx, cmds) }, setErr, cmds...)
 	}
 }
 
-func (h redisHook) run(ctx context.Context, op string, call func() error, setErr func(error)) error {
+func (h redisHook) run(ctx context.Context, op string, call func() error, setErr func(error), cmds ...redis.Cmder) error {
 	r := h.r
 	probe := ctx.Value(probeKey{}) != nil
 	if r.down.Load() && !probe {
@@ -245,7 +245,7 @@ func (h redisHook) run(ctx context.Context, op string, call func() error, setErr
 	start := time.Now()
 	err := call()
 	if r.observer != nil {
-		r.observer.ObserveOp("redis", op, time.Since(start), storeErr(err))
+		r.observer.ObserveOp("redis", op, time.Since(start), countedErr(err, cmds))
 	}
 	if outage(err) {
 		r.markDown(err)
@@ -253,6 +253,45 @@ func (h redisHook) run(ctx context.Context, op string, call func() error, setErr
 		r.markUp()
 	}
 	return err
+}
+
+// countedErr is the error an operation counts as in the metrics: none for
+// a missing key, for NOSCRIPT (the first EVALSHA after a Redis restart or
+// SCRIPT FLUSH: go-redis loads the script and retries) and for go-redis's
+// CLIENT SETINFO on every new connection, which Redis before 7.2 refuses
+// (go-redis ignores that). Neither is a failure an operator must see.
+func countedErr(err error, cmds []redis.Cmder) error {
+	err = storeErr(err)
+	if err == nil || !isCommandError(err) {
+		return err
+	}
+	if strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return nil
+	}
+	benign := len(cmds) > 0
+	for _, c := range cmds {
+		cerr := c.Err()
+		if cerr == nil || errors.Is(cerr, redis.Nil) {
+			continue
+		}
+		args := c.Args()
+		isSetInfo := c.Name() == "client" && len(args) > 1 && strings.EqualFold(fmt.Sprint(args[1]), "setinfo")
+		if !isSetInfo && !strings.HasPrefix(cerr.Error(), "NOSCRIPT") {
+			benign = false
+			break
+		}
+	}
+	if benign {
+		return nil
+	}
+	return err
+}
+
+// isCommandError reports a Redis error reply (as opposed to a network
+// failure).
+func isCommandError(err error) bool {
+	var rerr redis.Error
+	return errors.As(err, &rerr)
 }
 
 // storeErr hides redis.Nil (a missing key is not a failure).
