@@ -46,6 +46,9 @@ var DefaultRedactedHeaders = []string{
 // fails if a Caddy upgrade renames them, and until then a WARN says that
 // redaction is off.
 func RedactCredentialHeaders(ctx caddy.Context, cookie string, headers ...string) {
+	if ctx.Context == nil { // a handler provisioned outside a server (unit tests)
+		return
+	}
 	srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	if !ok || srv == nil {
 		return

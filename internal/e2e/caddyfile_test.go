@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // the caddyfile adapter
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
@@ -152,15 +154,19 @@ func TestCaddyfileTLSNeedsItsSecrets(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		unset, directive string
+		// atRuntime: a {env.X} secret, read when the config loads (so it
+		// stays out of adapt output, GET /config/ and autosave.json):
+		// adapt succeeds, provisioning fails naming the directive
+		atRuntime bool
 	}{
-		{"", ""},
-		{"APIGW_LOGIN_USER", "apigw_login"},
-		{"APIGW_LOGIN_BCRYPT", "apigw_login"},
-		{"APIGW_KEY_SHA256", "apigw_api_key"},
-		{"JWT_SECRET", "apigw_jwt"},
-		{"APIGW_JWKS_URL", "apigw_jwt"},
-		{"APIGW_JWT_ISSUER", "apigw_jwt"},
-		{"APIGW_JWT_AUDIENCE", "apigw_jwt"},
+		{"", "", false},
+		{"APIGW_LOGIN_USER", "apigw_login", false},
+		{"APIGW_LOGIN_BCRYPT", "apigw_login", false},
+		{"APIGW_KEY_SHA256", "apigw_api_key", false},
+		{"JWT_SECRET", "apigw_jwt", true},
+		{"APIGW_JWKS_URL", "apigw_jwt", false},
+		{"APIGW_JWT_ISSUER", "apigw_jwt", false},
+		{"APIGW_JWT_AUDIENCE", "apigw_jwt", false},
 	} {
 		name := "all set"
 		if tc.unset != "" {
@@ -173,7 +179,27 @@ func TestCaddyfileTLSNeedsItsSecrets(t *testing.T) {
 				}
 				t.Setenv(k, v)
 			}
-			_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.tls"})
+			cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile.tls"})
+			if tc.atRuntime {
+				if err != nil {
+					t.Fatalf("adapt with %s unset (read at runtime): %v", tc.unset, err)
+				}
+				if !strings.Contains(string(cfgJSON), "{env."+tc.unset+"}") {
+					t.Fatalf("the adapted config does not keep {env.%s} as a placeholder", tc.unset)
+				}
+				var cfg caddy.Config
+				if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+					t.Fatal(err)
+				}
+				err = caddy.Validate(&cfg)
+				if err == nil {
+					t.Fatalf("provisioning succeeded with %s unset", tc.unset)
+				}
+				if !strings.Contains(err.Error(), tc.directive) {
+					t.Fatalf("provisioning error does not name %s: %v", tc.directive, err)
+				}
+				return
+			}
 			switch {
 			case tc.unset == "" && err != nil:
 				t.Fatalf("adapt with every variable set: %v", err)
