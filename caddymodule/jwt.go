@@ -387,7 +387,7 @@ func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Prob
 //	    claim_header <claim> <header>
 //	    verified_cache_ttl <duration>   # default 1m; 0 disables
 //	    verified_cache_size <n>         # default 10000
-//	    dpop required|allowed|off       # default off (see parseJWTDPoPOption)
+//	    dpop required|allowed|off       # default off (see parseDPoPOption)
 //	    dpop_algorithms <alg...>        # default ES256 RS256 EdDSA
 //	    dpop_max_age <duration>         # default 60s
 //	    dpop_leeway <duration>          # default 60s
@@ -434,7 +434,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			}
 			continue
 		}
-		if ok, err := parseJWTDPoPOption(h.Dispenser, j); ok {
+		if ok, err := parseDPoPOption(h.Dispenser, &j.DPoP); ok {
 			if err != nil {
 				return nil, err
 			}
@@ -522,7 +522,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	if j.Secret == "" && len(j.KeyFiles) == 0 && j.JWKSURL == "" {
 		return nil, h.Errf("apigw_jwt needs a key: secret, key_file or jwks_url")
 	}
-	if err := checkDPoPCaddyfile(h.Dispenser, j); err != nil {
+	if err := checkDPoPCaddyfile(h.Dispenser, j.DPoP); err != nil {
 		return nil, err
 	}
 	return caddyauth.Authentication{
