@@ -79,7 +79,8 @@ type IntrospectAuth struct {
 
 	dpop        *jwtDPoP // nil unless DPoP is allowed or required
 	unavailable *problem.Problem
-	disc        *oidc.Discovery
+
+	disc      *oidc.Discovery
 	in        *oidc.Introspector
 	challenge string
 	missing   *problem.Problem
