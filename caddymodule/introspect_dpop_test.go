@@ -1,6 +1,9 @@
 package caddymodule
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
@@ -279,5 +283,67 @@ func TestIntrospectCertificateBound(t *testing.T) {
 				t.Fatalf("got %+v %v method %q (problem %+v)", user, ok, r.Header.Get("X-Auth-Method"), recordedProblem(r))
 			}
 		})
+	}
+}
+
+func TestIntrospectDPoPProvisionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dpop *JWTDPoP
+		want string
+	}{
+		{"empty mode", &JWTDPoP{}, "dpop.mode is empty"},
+		{"unknown mode", &JWTDPoP{Mode: "sometimes"}, "unknown"},
+		{"HS256 proofs", &JWTDPoP{Mode: DPoPRequired, Algorithms: []string{"HS256"}}, "asymmetric"},
+		{"nonce lifetime without nonces", &JWTDPoP{Mode: DPoPAllowed, NonceLifetime: 1}, "use_dpop_nonce"},
+		{"negative max age", &JWTDPoP{Mode: DPoPAllowed, MaxAge: -1}, "must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &IntrospectAuth{
+				OIDCClient: OIDCClient{Issuer: "https://id.example.com", ClientID: "gateway", ClientSecret: testIntrospectSecret},
+				DPoP:       tc.dpop,
+			}
+			err := a.provision(zap.NewNop(), newTestStore(t))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "apigw_introspect: ") {
+				t.Fatalf("provision error %v, want apigw_introspect: …%q", err, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkIntrospectDPoPAuthenticate measures apigw_introspect with dpop
+// required on the success path: the answer from the cache, cnf.jkt, the
+// ES256 proof check, header stripping and publishing the identity.
+func BenchmarkIntrospectDPoPAuthenticate(b *testing.B) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	raw, _ := jose.JSONWebKey{Key: &key.PublicKey}.MarshalJSON()
+	jkt, _ := authn.JWKThumbprint(raw)
+	const token = "opaque-bound-token"
+	f := &fakeIntrospection{answers: map[string]map[string]any{
+		token: {"active": true, "sub": "bob", "scope": "read", "cnf": map[string]any{"jkt": jkt}},
+	}, calls: map[string]int{}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	a := &IntrospectAuth{
+		OIDCClient:            OIDCClient{Issuer: srv.URL, AllowInsecureLoopback: true, ClientID: "gateway", ClientSecret: testIntrospectSecret},
+		IntrospectionEndpoint: srv.URL,
+		DPoP:                  &JWTDPoP{Mode: DPoPRequired},
+	}
+	if err := a.provision(zap.NewNop(), replayBlindStore{newTestStore(b)}); err != nil {
+		b.Fatal(err)
+	}
+	proof := goProof(b, key, "GET", "http://example.com/api/x", token)
+	r := authRequest("/api/x", "127.0.0.1", nil)
+	w := httptest.NewRecorder()
+	auth, dpop := []string{"DPoP " + token}, []string{proof}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header["Authorization"], r.Header["Dpop"] = auth, dpop
+		if _, ok, _ := a.Authenticate(w, r); !ok {
+			b.Fatalf("rejected: %+v", recordedProblem(r))
+		}
+	}
+	if n := f.callsFor(token); n != 1 {
+		b.Fatalf("%d introspection calls, want 1", n)
 	}
 }
