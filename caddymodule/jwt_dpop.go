@@ -19,7 +19,7 @@ import (
 	"github.com/apigw/caddy-apigw/store"
 )
 
-// DPoP modes of apigw_jwt.
+// DPoP modes of apigw_jwt and apigw_introspect.
 const (
 	// DPoPOff accepts Bearer tokens only (the default). A token bound to
 	// a DPoP key (cnf.jkt) is still refused as a Bearer token.
@@ -34,9 +34,11 @@ const (
 // dpopHeader is the canonical form of the DPoP request header.
 const dpopHeader = "Dpop"
 
-// JWTDPoP configures DPoP (RFC 9449, proof of possession) on apigw_jwt:
-// `Authorization: DPoP <token>` plus one `DPoP` proof header, whose key's
-// RFC 7638 thumbprint must equal the token's cnf.jkt. EXPERIMENTAL.
+// JWTDPoP configures DPoP (RFC 9449, proof of possession) on apigw_jwt
+// and apigw_introspect: `Authorization: DPoP <token>` plus one `DPoP`
+// proof header, whose key's RFC 7638 thumbprint must equal the token's
+// cnf.jkt (a JWT claim, or a member of the introspection answer).
+// EXPERIMENTAL.
 type JWTDPoP struct {
 	// Mode is "off", "allowed" (Bearer tokens without cnf.jkt, and DPoP)
 	// or "required" (DPoP only). Without this object apigw_jwt is "off";
@@ -60,7 +62,7 @@ type JWTDPoP struct {
 	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
 }
 
-// jwtDPoP is the provisioned DPoP state of a JWTAuth.
+// jwtDPoP is the provisioned DPoP state of a JWTAuth or IntrospectAuth.
 type jwtDPoP struct {
 	mode      string
 	verifier  *authn.DPoPVerifier
