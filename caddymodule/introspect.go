@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -17,6 +16,7 @@ import (
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
 )
 
 func init() {
@@ -38,12 +38,16 @@ const IntrospectionVar = "apigw.introspection"
 // requests for one token make one call. While the issuer is down, cached
 // active answers keep working until they expire; other tokens get 503
 // service_unavailable. An inactive token is 401 invalid_token. A token
-// whose answer carries a cnf (DPoP jkt or mTLS x5t#S256) is
-// sender-constrained and refused as a Bearer token (401 invalid_token).
+// whose answer carries cnf.jkt is DPoP-bound (RFC 9449): refused as a
+// Bearer token (401 invalid_token), accepted as `Authorization: DPoP` with
+// a proof when DPoP is on (see DPoP). A token whose answer carries
+// cnf x5t#S256 (RFC 8705) is accepted only over mutual TLS with that
+// client certificate.
 //
 // The identity: sub is the user (client_id when the token has no sub,
 // e.g. client credentials), scope the scopes ({http.auth.user.scope}),
-// client_id and username metadata; the method is "introspection".
+// client_id and username metadata; the method is "introspection", or
+// "dpop" when a DPoP proof was checked.
 type IntrospectAuth struct {
 	OIDCClient
 	// IntrospectionEndpoint overrides the discovered
@@ -68,6 +72,13 @@ type IntrospectAuth struct {
 	// IdentityHeaders names the upstream headers carrying the identity
 	// (default X-Auth-User), e.g. {"scope": "X-Auth-Scope"}.
 	IdentityHeaders IdentityHeaders `json:"identity_headers,omitzero"`
+	// DPoP accepts DPoP-bound tokens (cnf.jkt in the introspection
+	// answer) as `Authorization: DPoP <token>` with a proof; the same
+	// settings as apigw_jwt's (JWTDPoP). Default: off.
+	DPoP *JWTDPoP `json:"dpop,omitempty"`
+
+	dpop        *jwtDPoP // nil unless DPoP is allowed or required
+	unavailable *problem.Problem
 
 	disc      *oidc.Discovery
 	in        *oidc.Introspector
@@ -90,7 +101,20 @@ const MaxNegativeCacheTTL = 5 * time.Second
 
 // Provision checks the settings. It never contacts the issuer.
 func (a *IntrospectAuth) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	var st store.Store
+	if a.DPoP != nil && a.DPoP.Mode != DPoPOff {
+		var err error
+		if st, err = StoreFrom(ctx); err != nil {
+			return fmt.Errorf("apigw_introspect: %w", err)
+		}
+	}
+	return a.provision(ctx.Logger(), st)
+}
+
+// provision is Provision with the logger and the store (for DPoP proof
+// ids and nonces; nil when DPoP is off).
+func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
+	a.logger = logger
 	var err error
 	if a.disc, err = a.provisionClient("apigw_introspect"); err != nil {
 		return err
@@ -137,6 +161,9 @@ func (a *IntrospectAuth) Provision(ctx caddy.Context) error {
 	a.challenge = `Bearer realm=` + strconv.Quote(realm)
 	a.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no bearer token: send Authorization: Bearer <token>").
 		WithHeader("WWW-Authenticate", a.challenge)
+	if err := a.provisionDPoP(st); err != nil {
+		return fmt.Errorf("apigw_introspect: %w", err)
+	}
 	return nil
 }
 
@@ -159,17 +186,15 @@ func (a *IntrospectAuth) reject(w http.ResponseWriter, r *http.Request, p *probl
 
 // Authenticate implements caddyauth.Authenticator.
 func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	vals := r.Header["Authorization"]
-	if len(vals) == 0 {
+	if len(r.Header["Authorization"]) == 0 {
 		a.reject(w, r, a.missing)
 		return caddyauth.User{}, false, nil
 	}
-	v := strings.TrimSpace(vals[0])
-	if len(vals) != 1 || len(v) < 8 || !strings.EqualFold(v[:7], "bearer ") || strings.TrimSpace(v[7:]) == "" {
-		a.reject(w, r, a.invalid(`the Authorization header must be "Bearer <token>"`))
+	token, dpopScheme, ok := a.tokenFrom(r)
+	if !ok {
+		a.reject(w, r, a.invalid(a.schemeHint()))
 		return caddyauth.User{}, false, nil
 	}
-	token := strings.TrimSpace(v[7:])
 	res, err := a.in.Introspect(r.Context(), token)
 	if err != nil {
 		var ie *oidc.IntrospectionError
@@ -192,10 +217,6 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		a.reject(w, r, a.invalid("the token is not active (unknown, expired or revoked)"))
 		return caddyauth.User{}, false, nil
 	}
-	if res.Bound() {
-		a.reject(w, r, a.invalid("the token is sender-constrained (cnf): present it with its proof of possession, not as Bearer"))
-		return caddyauth.User{}, false, nil
-	}
 	user := res.Sub
 	if user == "" {
 		user = res.ClientID
@@ -204,7 +225,15 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		a.reject(w, r, a.invalid("the token has neither sub nor client_id"))
 		return caddyauth.User{}, false, nil
 	}
+	// after the (cached) introspection, never from the cache: a proof and
+	// a client certificate belong to this request
+	if !a.checkBinding(w, r, token, dpopScheme, res) {
+		return caddyauth.User{}, false, nil
+	}
 	id := &authn.Identity{ID: user, Method: "introspection", Scopes: res.Scopes}
+	if dpopScheme {
+		id.Method = "dpop"
+	}
 	if res.ClientID != "" || res.Username != "" {
 		id.Claims = make(map[string]any, 2)
 		if res.ClientID != "" {
@@ -216,6 +245,7 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 	}
 	if !a.PassCredential {
 		delete(r.Header, "Authorization")
+		delete(r.Header, dpopHeader) // a proof is a credential too
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set(IntrospectionVar, res)

@@ -406,7 +406,7 @@ func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Prob
 //	    claim_header <claim> <header>
 //	    verified_cache_ttl <duration>   # default 1m; 0 disables
 //	    verified_cache_size <n>         # default 10000
-//	    dpop required|allowed|off       # default off (see parseJWTDPoPOption)
+//	    dpop required|allowed|off       # default off (see parseDPoPOption)
 //	    dpop_algorithms <alg...>        # default ES256 RS256 EdDSA
 //	    dpop_max_age <duration>         # default 60s
 //	    dpop_leeway <duration>          # default 60s
@@ -453,7 +453,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 			}
 			continue
 		}
-		if ok, err := parseJWTDPoPOption(h.Dispenser, j); ok {
+		if ok, err := parseDPoPOption(h.Dispenser, &j.DPoP); ok {
 			if err != nil {
 				return nil, err
 			}
@@ -541,7 +541,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 	if j.Secret == "" && len(j.KeyFiles) == 0 && j.JWKSURL == "" {
 		return nil, h.Errf("apigw_jwt needs a key: secret, key_file or jwks_url")
 	}
-	if err := checkDPoPCaddyfile(h.Dispenser, j); err != nil {
+	if err := checkDPoPCaddyfile(h.Dispenser, j.DPoP); err != nil {
 		return nil, err
 	}
 	if j.Secret != "" && !strings.Contains(j.Secret, "{") {

@@ -19,7 +19,7 @@ import (
 	"github.com/apigw/caddy-apigw/store"
 )
 
-// DPoP modes of apigw_jwt.
+// DPoP modes of apigw_jwt and apigw_introspect.
 const (
 	// DPoPOff accepts Bearer tokens only (the default). A token bound to
 	// a DPoP key (cnf.jkt) is still refused as a Bearer token.
@@ -34,9 +34,11 @@ const (
 // dpopHeader is the canonical form of the DPoP request header.
 const dpopHeader = "Dpop"
 
-// JWTDPoP configures DPoP (RFC 9449, proof of possession) on apigw_jwt:
-// `Authorization: DPoP <token>` plus one `DPoP` proof header, whose key's
-// RFC 7638 thumbprint must equal the token's cnf.jkt. EXPERIMENTAL.
+// JWTDPoP configures DPoP (RFC 9449, proof of possession) on apigw_jwt
+// and apigw_introspect: `Authorization: DPoP <token>` plus one `DPoP`
+// proof header, whose key's RFC 7638 thumbprint must equal the token's
+// cnf.jkt (a JWT claim, or a member of the introspection answer).
+// EXPERIMENTAL.
 type JWTDPoP struct {
 	// Mode is "off", "allowed" (Bearer tokens without cnf.jkt, and DPoP)
 	// or "required" (DPoP only). Without this object apigw_jwt is "off";
@@ -60,7 +62,7 @@ type JWTDPoP struct {
 	NonceLifetime caddy.Duration `json:"nonce_lifetime,omitempty"`
 }
 
-// jwtDPoP is the provisioned DPoP state of a JWTAuth.
+// jwtDPoP is the provisioned DPoP state of a JWTAuth or IntrospectAuth.
 type jwtDPoP struct {
 	mode      string
 	verifier  *authn.DPoPVerifier
@@ -68,27 +70,23 @@ type jwtDPoP struct {
 	challenge string // `DPoP algs="..."`
 }
 
-// provisionDPoP builds the DPoP verifier; with DPoP off it only keeps the
-// cnf.jkt refusal for Bearer tokens (in Authenticate).
-func (j *JWTAuth) provisionDPoP(st store.Store) error {
-	if j.DPoP == nil {
-		return nil
+// newDPoP builds the DPoP state of a provider (apigw_jwt,
+// apigw_introspect) from its dpop settings; nil when d is nil or off.
+func newDPoP(d *JWTDPoP, st store.Store) (*jwtDPoP, error) {
+	if d == nil {
+		return nil, nil
 	}
-	d := j.DPoP
 	switch d.Mode {
 	case DPoPOff:
-		return nil
+		return nil, nil
 	case DPoPAllowed, DPoPRequired:
 	case "":
-		return errors.New("dpop.mode is empty: set required, allowed or off")
+		return nil, errors.New("dpop.mode is empty: set required, allowed or off")
 	default:
-		return fmt.Errorf("dpop mode %q is unknown: use required, allowed or off", d.Mode)
-	}
-	if j.header != "Authorization" {
-		return fmt.Errorf("dpop needs the token in the Authorization header, not %s", j.header)
+		return nil, fmt.Errorf("dpop mode %q is unknown: use required, allowed or off", d.Mode)
 	}
 	if d.MaxAge < 0 || d.Leeway < 0 || d.NonceLifetime < 0 {
-		return errors.New("dpop_max_age, dpop_leeway and dpop_nonce_lifetime must not be negative")
+		return nil, errors.New("dpop_max_age, dpop_leeway and dpop_nonce_lifetime must not be negative")
 	}
 	cfg := authn.DPoPConfig{
 		Algorithms: d.Algorithms,
@@ -99,18 +97,31 @@ func (j *JWTAuth) provisionDPoP(st store.Store) error {
 	if d.UseNonce {
 		n, err := authn.NewDPoPNonces(st, time.Duration(d.NonceLifetime), nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cfg.Nonces = n
 	} else if d.NonceLifetime != 0 {
-		return errors.New("dpop_nonce_lifetime is set but use_dpop_nonce is not")
+		return nil, errors.New("dpop_nonce_lifetime is set but use_dpop_nonce is not")
 	}
 	v, err := authn.NewDPoPVerifier(cfg)
 	if err != nil {
+		return nil, err
+	}
+	return &jwtDPoP{mode: d.Mode, verifier: v, nonces: cfg.Nonces, challenge: "DPoP " + v.ChallengeParams()}, nil
+}
+
+// provisionDPoP builds the DPoP verifier; with DPoP off it only keeps the
+// cnf.jkt refusal for Bearer tokens (in Authenticate).
+func (j *JWTAuth) provisionDPoP(st store.Store) error {
+	d, err := newDPoP(j.DPoP, st)
+	if err != nil || d == nil {
 		return err
 	}
-	j.dpop = &jwtDPoP{mode: d.Mode, verifier: v, nonces: cfg.Nonces, challenge: "DPoP " + v.ChallengeParams()}
-	if d.Mode == DPoPRequired {
+	if j.header != "Authorization" {
+		return fmt.Errorf("dpop needs the token in the Authorization header, not %s", j.header)
+	}
+	j.dpop = d
+	if d.mode == DPoPRequired {
 		// every refusal on this route speaks DPoP (RFC 9449 §7.1)
 		j.challenge = j.dpop.challenge
 		j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials,
@@ -160,17 +171,9 @@ func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token str
 		j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token has a cnf claim the gateway cannot check"), "")
 		return false
 	}
-	if cnf.X5TS256 != "" {
-		// RFC 8705 §3: the certificate of this TLS connection, whose key
-		// the client proved in the handshake
-		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token is bound to a client certificate: present it over mutual TLS"), "")
-			return false
-		}
-		if !authn.CertMatchesX5T(r.TLS.PeerCertificates[0], cnf.X5TS256) {
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token is bound to another client certificate"), "")
-			return false
-		}
+	if detail := certBindingRefusal(r, cnf.X5TS256); detail != "" {
+		j.reject(w, r, j.invalid(problem.CodeInvalidToken, detail), "")
+		return false
 	}
 	if !dpopScheme {
 		switch {
@@ -203,6 +206,23 @@ func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token str
 		return false
 	}
 	return true
+}
+
+// certBindingRefusal checks a token's cnf x5t#S256 (RFC 8705 §3) against
+// the certificate of this TLS connection, whose key the client proved in
+// the handshake. It returns "" when x5t is empty or matches, else why the
+// token is refused (401 invalid_token); apigw_jwt and apigw_introspect
+// share it.
+func certBindingRefusal(r *http.Request, x5t string) string {
+	switch {
+	case x5t == "":
+		return ""
+	case r.TLS == nil || len(r.TLS.PeerCertificates) == 0:
+		return "token is bound to a client certificate: present it over mutual TLS"
+	case !authn.CertMatchesX5T(r.TLS.PeerCertificates[0], x5t):
+		return "token is bound to another client certificate"
+	}
+	return ""
 }
 
 // CheckDPoPProof checks the request's one DPoP header against a token
@@ -261,8 +281,9 @@ func (j *JWTAuth) dpopInvalid(code, errParam, detail string) *problem.Problem {
 	return dpopProblem(chall, code, errParam, detail)
 }
 
-// parseJWTDPoPOption handles apigw_jwt's DPoP subdirectives; it reports
-// whether d.Val() was one:
+// parseDPoPOption handles the DPoP subdirectives of apigw_jwt and
+// apigw_introspect into *dst (allocated on first use); it reports whether
+// d.Val() was one:
 //
 //	dpop required|allowed|off
 //	dpop_algorithms <alg...>        # default ES256 RS256 EdDSA
@@ -270,17 +291,17 @@ func (j *JWTAuth) dpopInvalid(code, errParam, detail string) *problem.Problem {
 //	dpop_leeway <duration>          # default 60s
 //	use_dpop_nonce
 //	dpop_nonce_lifetime <duration>  # default 5m
-func parseJWTDPoPOption(d *caddyfile.Dispenser, j *JWTAuth) (bool, error) {
+func parseDPoPOption(d *caddyfile.Dispenser, dst **JWTDPoP) (bool, error) {
 	name := d.Val()
 	switch name {
 	case "dpop", "dpop_algorithms", "dpop_max_age", "dpop_leeway", "use_dpop_nonce", "dpop_nonce_lifetime":
 	default:
 		return false, nil
 	}
-	if j.DPoP == nil {
-		j.DPoP = new(JWTDPoP)
+	if *dst == nil {
+		*dst = new(JWTDPoP)
 	}
-	dp := j.DPoP
+	dp := *dst
 	args := d.RemainingArgs()
 	dur := func(dst *caddy.Duration) error {
 		if len(args) != 1 {
@@ -333,12 +354,12 @@ func parseJWTDPoPOption(d *caddyfile.Dispenser, j *JWTAuth) (bool, error) {
 }
 
 // checkDPoPCaddyfile reports DPoP options given without a dpop mode.
-func checkDPoPCaddyfile(d *caddyfile.Dispenser, j *JWTAuth) error {
-	if j.DPoP != nil && j.DPoP.Mode == "" {
+func checkDPoPCaddyfile(d *caddyfile.Dispenser, dp *JWTDPoP) error {
+	if dp != nil && dp.Mode == "" {
 		return d.Errf("dpop_* and use_dpop_nonce options need \"dpop required\" or \"dpop allowed\"")
 	}
-	if j.DPoP != nil && j.DPoP.Mode == DPoPOff && (len(j.DPoP.Algorithms) > 0 || j.DPoP.UseNonce ||
-		j.DPoP.MaxAge != 0 || j.DPoP.Leeway != 0 || j.DPoP.NonceLifetime != 0) {
+	if dp != nil && dp.Mode == DPoPOff && (len(dp.Algorithms) > 0 || dp.UseNonce ||
+		dp.MaxAge != 0 || dp.Leeway != 0 || dp.NonceLifetime != 0) {
 		return d.Errf("dpop is off: remove the dpop_* and use_dpop_nonce options or set dpop required|allowed")
 	}
 	return nil

@@ -170,6 +170,12 @@ var oidcAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES51
 //	    pass_credential
 //	    user_header <header>|-
 //	    claim_header <claim> <header>        # e.g. claim_header scope X-Auth-Scope
+//	    dpop required|allowed|off            # default off; as apigw_jwt (parseDPoPOption)
+//	    dpop_algorithms <alg...>             # default ES256 RS256 EdDSA
+//	    dpop_max_age <duration>              # default 60s
+//	    dpop_leeway <duration>               # default 60s
+//	    use_dpop_nonce
+//	    dpop_nonce_lifetime <duration>       # default 5m
 //	}
 func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	h.Next() // consume directive name
@@ -198,6 +204,12 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 			continue
 		}
 		if ok, err := parseIdentityHeaderOption(h.Dispenser, &a.IdentityHeaders); ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if ok, err := parseDPoPOption(h.Dispenser, &a.DPoP); ok {
 			if err != nil {
 				return nil, err
 			}
@@ -239,13 +251,16 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 			}
 			a.PassCredential = true
 		default:
-			return nil, h.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header)", opt)
+			return nil, h.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", opt)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	if err := a.checkClientCaddyfile(h.Dispenser, "apigw_introspect"); err != nil {
+		return nil, err
+	}
+	if err := checkDPoPCaddyfile(h.Dispenser, a.DPoP); err != nil {
 		return nil, err
 	}
 	return caddyauth.Authentication{

@@ -44,10 +44,14 @@ type Result struct {
 	// RFC 8705 x5t#S256): a token that has one is sender-constrained and
 	// must not be accepted as a plain Bearer token.
 	CnfJKT, CnfX5T string
+	// CnfUnknown is true when the answer has a cnf with neither jkt nor
+	// x5t#S256 (e.g. only a jwk): sender-constrained in a way the gateway
+	// cannot check, so the token is refused.
+	CnfUnknown bool
 }
 
 // Bound reports whether the token is sender-constrained (has a cnf).
-func (r *Result) Bound() bool { return r.CnfJKT != "" || r.CnfX5T != "" }
+func (r *Result) Bound() bool { return r.CnfJKT != "" || r.CnfX5T != "" || r.CnfUnknown }
 
 // IntrospectionError is a failure to get a usable answer: the issuer is
 // unreachable, answered with an error status, or sent a body that is too
@@ -300,6 +304,7 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	}
 	if w.Cnf != nil {
 		res.CnfJKT, res.CnfX5T = w.Cnf.JKT, w.Cnf.X5TS256
+		res.CnfUnknown = res.CnfJKT == "" && res.CnfX5T == ""
 	}
 	return res, nil
 }

@@ -58,6 +58,12 @@ func TestIntrospect(t *testing.T) {
 			return 200, `{"active":true,"sub":"bob","exp":1799999999}`
 		case "bound":
 			return 200, `{"active":true,"sub":"bob","cnf":{"jkt":"abc"}}`
+		case "bound-x5t":
+			return 200, `{"active":true,"sub":"bob","cnf":{"x5t#S256":"def","jkt":""}}`
+		case "bound-jwk":
+			return 200, `{"active":true,"sub":"bob","cnf":{"jwk":{"kty":"OKP"}}}`
+		case "cnf-null":
+			return 200, `{"active":true,"sub":"bob","cnf":null}`
 		case "huge":
 			return 200, `{"active":true,"sub":"` + strings.Repeat("x", 2000) + `"}`
 		case "html":
@@ -87,6 +93,9 @@ func TestIntrospect(t *testing.T) {
 		{token: "no-exp", active: true, check: func(r *Result) bool { return r.ClientID == "svc" && r.Exp.IsZero() }},
 		{token: "expired", active: false},
 		{token: "bound", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfJKT == "abc" }},
+		{token: "bound-x5t", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfX5T == "def" && r.CnfJKT == "" && !r.CnfUnknown }},
+		{token: "bound-jwk", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfUnknown }},
+		{token: "cnf-null", active: true, check: func(r *Result) bool { return !r.Bound() }},
 		{token: "garbage", active: false},
 		{token: "", active: false},
 		{token: strings.Repeat("a", MaxTokenLen+1), active: false},
