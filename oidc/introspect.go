@@ -44,10 +44,14 @@ type Result struct {
 	// RFC 8705 x5t#S256): a token that has one is sender-constrained and
 	// must not be accepted as a plain Bearer token.
 	CnfJKT, CnfX5T string
+	// CnfOther is true when the answer has a cnf the gateway cannot
+	// check (another confirmation method such as jwk or kid, or no
+	// member at all, RFC 7800): the token is sender-constrained too.
+	CnfOther bool
 }
 
 // Bound reports whether the token is sender-constrained (has a cnf).
-func (r *Result) Bound() bool { return r.CnfJKT != "" || r.CnfX5T != "" }
+func (r *Result) Bound() bool { return r.CnfJKT != "" || r.CnfX5T != "" || r.CnfOther }
 
 // IntrospectionError is a failure to get a usable answer: the issuer is
 // unreachable, answered with an error status, or sent a body that is too
@@ -214,17 +218,14 @@ func (in *Introspector) store(key [sha256.Size]byte, res *Result) {
 
 // wire is the RFC 7662 answer as sent.
 type wire struct {
-	Active    *bool           `json:"active"`
-	Scope     json.RawMessage `json:"scope"`
-	ClientID  string          `json:"client_id"`
-	Username  string          `json:"username"`
-	TokenType string          `json:"token_type"`
-	Exp       json.Number     `json:"exp"`
-	Sub       string          `json:"sub"`
-	Cnf       *struct {
-		JKT     string `json:"jkt"`
-		X5TS256 string `json:"x5t#S256"`
-	} `json:"cnf"`
+	Active    *bool                      `json:"active"`
+	Scope     json.RawMessage            `json:"scope"`
+	ClientID  string                     `json:"client_id"`
+	Username  string                     `json:"username"`
+	TokenType string                     `json:"token_type"`
+	Exp       json.Number                `json:"exp"`
+	Sub       string                     `json:"sub"`
+	Cnf       map[string]json.RawMessage `json:"cnf"`
 }
 
 func unavailable(detail string, err error) error {
@@ -299,7 +300,23 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 		}
 	}
 	if w.Cnf != nil {
-		res.CnfJKT, res.CnfX5T = w.Cnf.JKT, w.Cnf.X5TS256
+		// any cnf binds the token: one whose method the gateway cannot
+		// check (jwk, kid, an empty object) must not pass as Bearer
+		str := func(name string) (string, bool) {
+			raw, ok := w.Cnf[name]
+			if !ok {
+				return "", true
+			}
+			var v string
+			return v, json.Unmarshal(raw, &v) == nil
+		}
+		jkt, ok1 := str("jkt")
+		x5t, ok2 := str("x5t#S256")
+		if !ok1 || !ok2 {
+			return nil, unavailable("the introspection answer's cnf members are not strings", errors.New("bad cnf"))
+		}
+		res.CnfJKT, res.CnfX5T = jkt, x5t
+		res.CnfOther = jkt == "" && x5t == ""
 	}
 	return res, nil
 }

@@ -58,6 +58,14 @@ func TestIntrospect(t *testing.T) {
 			return 200, `{"active":true,"sub":"bob","exp":1799999999}`
 		case "bound":
 			return 200, `{"active":true,"sub":"bob","cnf":{"jkt":"abc"}}`
+		case "bound-jwk":
+			return 200, `{"active":true,"sub":"bob","cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","x":"abc"}}}`
+		case "bound-empty":
+			return 200, `{"active":true,"sub":"bob","cnf":{}}`
+		case "bound-empty-jkt":
+			return 200, `{"active":true,"sub":"bob","cnf":{"jkt":""}}`
+		case "bad-cnf":
+			return 200, `{"active":true,"sub":"bob","cnf":{"jkt":42}}`
 		case "huge":
 			return 200, `{"active":true,"sub":"` + strings.Repeat("x", 2000) + `"}`
 		case "html":
@@ -87,6 +95,12 @@ func TestIntrospect(t *testing.T) {
 		{token: "no-exp", active: true, check: func(r *Result) bool { return r.ClientID == "svc" && r.Exp.IsZero() }},
 		{token: "expired", active: false},
 		{token: "bound", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfJKT == "abc" }},
+		// RFC 7800: any confirmation method binds the token, also one the
+		// gateway cannot check, so it never passes as a Bearer token
+		{token: "bound-jwk", active: true, check: func(r *Result) bool { return r.Bound() }},
+		{token: "bound-empty", active: true, check: func(r *Result) bool { return r.Bound() }},
+		{token: "bound-empty-jkt", active: true, check: func(r *Result) bool { return r.Bound() }},
+		{token: "bad-cnf", unavail: "cnf members are not strings"},
 		{token: "garbage", active: false},
 		{token: "", active: false},
 		{token: strings.Repeat("a", MaxTokenLen+1), active: false},
