@@ -282,6 +282,11 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	if !*w.Active {
 		return inactive, nil
 	}
+	if !accessTokenType(w.TokenType) {
+		// a refresh token is introspected as active too (oidc-provider
+		// then sends no token_type): it must not open the API
+		return inactive, nil
+	}
 	res := &Result{Active: true, Sub: w.Sub, ClientID: w.ClientID, Username: w.Username, TokenType: w.TokenType}
 	if len(w.Scope) > 0 && string(w.Scope) != "null" {
 		if json.Unmarshal(w.Scope, &res.Scope) != nil {
@@ -319,4 +324,16 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 		res.CnfOther = jkt == "" && x5t == ""
 	}
 	return res, nil
+}
+
+// accessTokenType reports whether an introspection answer's token_type
+// names an access token. It is required: issuers answer active for
+// refresh tokens too, which carry no token_type (oidc-provider) or one
+// such as "refresh_token" (RFC 8693 §3 names, Hydra, Keycloak).
+func accessTokenType(t string) bool {
+	switch strings.ToLower(t) {
+	case "bearer", "dpop", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+		return true
+	}
+	return false
 }
