@@ -214,7 +214,7 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		return caddyauth.User{}, false, nil
 	}
 	if !res.Active {
-		a.reject(w, r, a.invalid("the token is not active (unknown, expired or revoked)"))
+		a.reject(w, r, a.invalid("the token is not an active access token (unknown, expired, revoked, or a refresh token)"))
 		return caddyauth.User{}, false, nil
 	}
 	user := res.Sub

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -279,7 +280,41 @@ type redactedRequest struct {
 func (rr redactedRequest) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	shallow := *rr.req.Request
 	shallow.Header = rr.r.header(rr.req.Header, rr.req.ShouldLogCredentials)
+	shallow.RequestURI = redactQuery(shallow.RequestURI)
 	return caddyhttp.LoggableHTTPRequest{Request: &shallow, ShouldLogCredentials: rr.req.ShouldLogCredentials}.MarshalLogObject(enc)
+}
+
+// redactedQueryParams are query parameters that carry credentials or
+// one-time secrets: the OIDC callback's code and state, and tokens some
+// clients put in URLs.
+var redactedQueryParams = map[string]bool{
+	"code": true, "state": true, "access_token": true, "id_token": true,
+	"refresh_token": true, "token": true, "client_secret": true, "api_key": true,
+}
+
+// redactQuery returns uri with the values of redactedQueryParams
+// replaced by REDACTED (uri itself when it has none).
+func redactQuery(uri string) string {
+	path, query, ok := strings.Cut(uri, "?")
+	if !ok || query == "" {
+		return uri
+	}
+	parts := strings.Split(query, "&")
+	changed := false
+	for i, p := range parts {
+		name, _, _ := strings.Cut(p, "=")
+		if un, err := url.QueryUnescape(name); err == nil {
+			name = un
+		}
+		if redactedQueryParams[strings.ToLower(name)] {
+			parts[i] = name + "=REDACTED"
+			changed = true
+		}
+	}
+	if !changed {
+		return uri
+	}
+	return path + "?" + strings.Join(parts, "&")
 }
 
 // Interface guards

@@ -323,6 +323,11 @@ func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
 		return Fail(o.unreachable("the login cannot be completed"))
 	}
+	if _, ok := q["iss"]; !ok && p.Meta.IssInAuthResponse {
+		// RFC 9207 §2.4: an issuer that names itself in every response
+		// did not send this one (mix-up defence)
+		return o.badCallback(r, "the callback has no iss, which the configured issuer always sends")
+	}
 	ctx, cancel := context.WithTimeout(o.disc.Context(r.Context()), time.Duration(o.timeout()))
 	defer cancel()
 	tok, err := o.oauth2Config(p).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))

@@ -26,19 +26,24 @@ const oxTestSecret = "unit-test-oidc-client-secret-0123456789abcdef"
 // the ID token the test builds, to reach the ID token checks that a real
 // provider never fails (wrong audience, algorithm, issuer, expiry).
 type oxFakeIssuer struct {
-	srv     *httptest.Server
-	key     *rsa.PrivateKey
-	idToken func(nonce string) string
-	nonce   string
+	srv      *httptest.Server
+	key      *rsa.PrivateKey
+	idToken  func(nonce string) string
+	nonce    string
+	issParam bool // advertise RFC 9207 iss in authorization responses
 }
 
-func newOXFakeIssuer(t *testing.T) *oxFakeIssuer {
+func newOXFakeIssuer(t *testing.T) *oxFakeIssuer { return newOXFakeIssuerISS(t, false) }
+
+// newOXFakeIssuerISS is newOXFakeIssuer advertising (or not) RFC 9207's
+// authorization_response_iss_parameter_supported.
+func newOXFakeIssuerISS(t *testing.T, issParam bool) *oxFakeIssuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &oxFakeIssuer{key: key}
+	f := &oxFakeIssuer{key: key, issParam: issParam}
 	mux := http.NewServeMux()
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
@@ -47,7 +52,8 @@ func newOXFakeIssuer(t *testing.T) *oxFakeIssuer {
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
 			"jwks_uri": iss + "/jwks", "end_session_endpoint": iss + "/logout",
-			"id_token_signing_alg_values_supported": []string{"RS256"},
+			"id_token_signing_alg_values_supported":          []string{"RS256"},
+			"authorization_response_iss_parameter_supported": f.issParam,
 		})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, _ *http.Request) {
@@ -184,6 +190,69 @@ func TestOIDCCallbackIDTokenChecks(t *testing.T) {
 			}
 			if strings.Contains(p.Detail, "good-code") || strings.Contains(p.Detail, oxTestSecret) {
 				t.Fatalf("detail leaks input: %q", p.Detail)
+			}
+		})
+	}
+}
+
+// TestOIDCCallbackIssParameter: RFC 9207 mix-up defence. An iss that is
+// not the configured issuer is refused; when the issuer advertises
+// authorization_response_iss_parameter_supported, so is a missing one.
+func TestOIDCCallbackIssParameter(t *testing.T) {
+	f := newOXFakeIssuerISS(t, true)
+	f.idToken = func(n string) string { return f.sign(t, jwt.SigningMethodRS256, f.key, f.claims(n)) }
+	st := store.NewMemory(time.Hour)
+	t.Cleanup(func() { st.Close() })
+	mgr := sessions.NewManager(st, sessions.Config{})
+	o := &OIDCLogin{
+		OIDCClient:  OIDCClient{Issuer: f.srv.URL, AllowInsecureLoopback: true, ClientID: "gw", ClientSecret: oxTestSecret},
+		RedirectURI: "http://127.0.0.1:8080/auth/callback",
+		Algorithms:  []string{"RS256"},
+	}
+	if err := o.provision(zap.NewNop(), mgr, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, iss string // iss "-": none
+		ok        bool
+	}{
+		{name: "no iss", iss: "-"},
+		{name: "another issuer", iss: "https://evil.example"},
+		{name: "the issuer with a trailing slash", iss: f.srv.URL + "/"},
+		{name: "the configured issuer", iss: f.srv.URL, ok: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			if err := o.ServeHTTP(w, sxReq("GET", "/auth/login?return_to=/app/x", ""), nil); err != nil {
+				t.Fatal(err)
+			}
+			loc, _ := url.Parse(w.Header().Get("Location"))
+			f.nonce = loc.Query().Get("nonce")
+			var cookie string
+			for _, c := range w.Result().Cookies() {
+				if c.Name == OIDCStateCookie {
+					cookie = c.Name + "=" + c.Value
+				}
+			}
+			target := "/auth/callback?code=good-code&state=" + loc.Query().Get("state")
+			if tc.iss != "-" {
+				target += "&iss=" + url.QueryEscape(tc.iss)
+			}
+			w = httptest.NewRecorder()
+			err := o.ServeHTTP(w, sxReq("GET", target, "", "Cookie", cookie), nil)
+			if tc.ok {
+				if err != nil || w.Code != http.StatusFound || w.Header().Get("Location") != "/app/x" {
+					t.Fatalf("login with the right iss: %v %d", err, w.Code)
+				}
+				return
+			}
+			if p := sxProblem(err); p == nil || p.Status != http.StatusUnauthorized || p.Code != "invalid_credentials" {
+				t.Fatalf("got %v, want 401 invalid_credentials", err)
+			}
+			for _, c := range w.Result().Cookies() {
+				if c.Name == "apigw_session" && c.Value != "" {
+					t.Fatal("a session was started")
+				}
 			}
 		})
 	}

@@ -21,6 +21,8 @@ func init() {
 // error logs, as request_id) and the {apigw.request_id} placeholder.
 // It joins the site-wide chain writer (see chainWriter), so a site with
 // only this directive gets the chain's response rules too.
+// As the first handler of every route it also drops request trailers, so
+// that no credential or identity header reaches the upstream as one.
 type RequestIDHandler struct {
 	// TrustIncoming keeps a client's id when it is well-formed (1 to 128
 	// characters of A-Z a-z 0-9 and - _ . : + = /). Only enable it behind
@@ -70,6 +72,12 @@ func (h *RequestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 		id = NewRequestID()
 	}
 	SetRequestID(w, r, id)
+	// Request trailers are dropped: Caddy's reverse_proxy forwards them
+	// to the upstream, past every header_up/request_header removal and
+	// the auth directives' own, so a client could send Authorization,
+	// DPoP, Signature or X-Auth-User there. The server still reads them
+	// (into its own copy of the request); they just go no further.
+	r.Trailer = nil
 	// h.Header is canonical (Provision): compare with the canonical form,
 	// or the default header would be set a second time on every request
 	cw, owner := joinChain(w, r)

@@ -33,6 +33,10 @@ type Metadata struct {
 	EndSessionURL    string `json:"end_session_endpoint"`
 	IntrospectionURL string `json:"introspection_endpoint"`
 	RevocationURL    string `json:"revocation_endpoint"`
+	// IssInAuthResponse is authorization_response_iss_parameter_supported
+	// (RFC 9207): the issuer names itself in every authorization response,
+	// so a callback without iss did not come from it.
+	IssInAuthResponse bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // Provider is a discovered issuer.

@@ -44,9 +44,9 @@ type Result struct {
 	// RFC 8705 x5t#S256): a token that has one is sender-constrained and
 	// must not be accepted as a plain Bearer token.
 	CnfJKT, CnfX5T string
-	// CnfUnknown is true when the answer has a cnf with neither jkt nor
-	// x5t#S256 (e.g. only a jwk): sender-constrained in a way the gateway
-	// cannot check, so the token is refused.
+	// CnfUnknown is true when the answer has a cnf the gateway cannot
+	// check (another confirmation method such as jwk or kid, or no
+	// member at all, RFC 7800): the token is sender-constrained too.
 	CnfUnknown bool
 }
 
@@ -218,17 +218,14 @@ func (in *Introspector) store(key [sha256.Size]byte, res *Result) {
 
 // wire is the RFC 7662 answer as sent.
 type wire struct {
-	Active    *bool           `json:"active"`
-	Scope     json.RawMessage `json:"scope"`
-	ClientID  string          `json:"client_id"`
-	Username  string          `json:"username"`
-	TokenType string          `json:"token_type"`
-	Exp       json.Number     `json:"exp"`
-	Sub       string          `json:"sub"`
-	Cnf       *struct {
-		JKT     string `json:"jkt"`
-		X5TS256 string `json:"x5t#S256"`
-	} `json:"cnf"`
+	Active    *bool                      `json:"active"`
+	Scope     json.RawMessage            `json:"scope"`
+	ClientID  string                     `json:"client_id"`
+	Username  string                     `json:"username"`
+	TokenType string                     `json:"token_type"`
+	Exp       json.Number                `json:"exp"`
+	Sub       string                     `json:"sub"`
+	Cnf       map[string]json.RawMessage `json:"cnf"`
 }
 
 func unavailable(detail string, err error) error {
@@ -285,6 +282,11 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	if !*w.Active {
 		return inactive, nil
 	}
+	if !accessTokenType(w.TokenType) {
+		// a refresh token is introspected as active too (oidc-provider
+		// then sends no token_type): it must not open the API
+		return inactive, nil
+	}
 	res := &Result{Active: true, Sub: w.Sub, ClientID: w.ClientID, Username: w.Username, TokenType: w.TokenType}
 	if len(w.Scope) > 0 && string(w.Scope) != "null" {
 		if json.Unmarshal(w.Scope, &res.Scope) != nil {
@@ -303,8 +305,35 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 		}
 	}
 	if w.Cnf != nil {
-		res.CnfJKT, res.CnfX5T = w.Cnf.JKT, w.Cnf.X5TS256
-		res.CnfUnknown = res.CnfJKT == "" && res.CnfX5T == ""
+		// any cnf binds the token: one whose method the gateway cannot
+		// check (jwk, kid, an empty object) must not pass as Bearer
+		str := func(name string) (string, bool) {
+			raw, ok := w.Cnf[name]
+			if !ok {
+				return "", true
+			}
+			var v string
+			return v, json.Unmarshal(raw, &v) == nil
+		}
+		jkt, ok1 := str("jkt")
+		x5t, ok2 := str("x5t#S256")
+		if !ok1 || !ok2 {
+			return nil, unavailable("the introspection answer's cnf members are not strings", errors.New("bad cnf"))
+		}
+		res.CnfJKT, res.CnfX5T = jkt, x5t
+		res.CnfUnknown = jkt == "" && x5t == ""
 	}
 	return res, nil
+}
+
+// accessTokenType reports whether an introspection answer's token_type
+// names an access token. It is required: issuers answer active for
+// refresh tokens too, which carry no token_type (oidc-provider) or one
+// such as "refresh_token" (RFC 8693 §3 names, Hydra, Keycloak).
+func accessTokenType(t string) bool {
+	switch strings.ToLower(t) {
+	case "bearer", "dpop", "access_token", "urn:ietf:params:oauth:token-type:access_token":
+		return true
+	}
+	return false
 }

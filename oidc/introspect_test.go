@@ -51,27 +51,39 @@ func TestIntrospect(t *testing.T) {
 	srv, calls := fakeIntrospection(t, func(tok string) (int, string) {
 		switch tok {
 		case "active":
-			return 200, `{"active":true,"sub":"bob","scope":"read write","client_id":"app","exp":1800000030}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","scope":"read write","client_id":"app","exp":1800000030}`
 		case "no-exp":
-			return 200, `{"active":true,"client_id":"svc","scope":"read"}`
+			return 200, `{"active":true,"token_type":"Bearer","client_id":"svc","scope":"read"}`
 		case "expired":
-			return 200, `{"active":true,"sub":"bob","exp":1799999999}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","exp":1799999999}`
 		case "bound":
-			return 200, `{"active":true,"sub":"bob","cnf":{"jkt":"abc"}}`
-		case "bound-x5t":
-			return 200, `{"active":true,"sub":"bob","cnf":{"x5t#S256":"def","jkt":""}}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{"jkt":"abc"}}`
 		case "bound-jwk":
-			return 200, `{"active":true,"sub":"bob","cnf":{"jwk":{"kty":"OKP"}}}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{"jwk":{"kty":"OKP","crv":"Ed25519","x":"abc"}}}`
+		case "bound-empty":
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{}}`
+		case "bound-empty-jkt":
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{"jkt":""}}`
+		case "bad-cnf":
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{"jkt":42}}`
+		case "refresh":
+			return 200, `{"active":true,"sub":"bob","client_id":"app","scope":"openid"}`
+		case "refresh-typed":
+			return 200, `{"active":true,"sub":"bob","token_type":"refresh_token"}`
+		case "dpop-typed":
+			return 200, `{"active":true,"sub":"bob","token_type":"DPoP","cnf":{"jkt":"abc"}}`
+		case "bound-x5t":
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":{"x5t#S256":"def","jkt":""}}`
 		case "cnf-null":
-			return 200, `{"active":true,"sub":"bob","cnf":null}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"bob","cnf":null}`
 		case "huge":
-			return 200, `{"active":true,"sub":"` + strings.Repeat("x", 2000) + `"}`
+			return 200, `{"active":true,"token_type":"Bearer","sub":"` + strings.Repeat("x", 2000) + `"}`
 		case "html":
 			return 200, `<html>`
 		case "no-active":
 			return 200, `{"sub":"bob"}`
 		case "bad-scope":
-			return 200, `{"active":true,"scope":["read"]}`
+			return 200, `{"active":true,"token_type":"Bearer","scope":["read"]}`
 		case "down":
 			return 502, `bad gateway`
 		}
@@ -93,8 +105,18 @@ func TestIntrospect(t *testing.T) {
 		{token: "no-exp", active: true, check: func(r *Result) bool { return r.ClientID == "svc" && r.Exp.IsZero() }},
 		{token: "expired", active: false},
 		{token: "bound", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfJKT == "abc" }},
-		{token: "bound-x5t", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfX5T == "def" && r.CnfJKT == "" && !r.CnfUnknown }},
+		// RFC 7800: any confirmation method binds the token, also one the
+		// gateway cannot check, so it never passes as a Bearer token
 		{token: "bound-jwk", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfUnknown }},
+		{token: "bound-empty", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfUnknown }},
+		{token: "bound-empty-jkt", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfUnknown }},
+		{token: "bad-cnf", unavail: "cnf members are not strings"},
+		// issuers answer active for refresh tokens too: without an
+		// access token's token_type the token opens nothing
+		{token: "refresh", active: false},
+		{token: "refresh-typed", active: false},
+		{token: "dpop-typed", active: true, check: func(r *Result) bool { return r.Bound() }},
+		{token: "bound-x5t", active: true, check: func(r *Result) bool { return r.Bound() && r.CnfX5T == "def" && r.CnfJKT == "" && !r.CnfUnknown }},
 		{token: "cnf-null", active: true, check: func(r *Result) bool { return !r.Bound() }},
 		{token: "garbage", active: false},
 		{token: "", active: false},
@@ -168,7 +190,7 @@ func TestIntrospectSingleFlight(t *testing.T) {
 	release := make(chan struct{})
 	srv, calls := fakeIntrospection(t, func(string) (int, string) {
 		<-release
-		return 200, `{"active":true,"sub":"bob"}`
+		return 200, `{"active":true,"token_type":"Bearer","sub":"bob"}`
 	})
 	in := newTestIntrospector(srv)
 	const n = 50
@@ -199,7 +221,9 @@ func TestIntrospectSingleFlight(t *testing.T) {
 }
 
 func TestIntrospectCacheBounded(t *testing.T) {
-	srv, _ := fakeIntrospection(t, func(tok string) (int, string) { return 200, `{"active":true,"sub":"` + tok + `"}` })
+	srv, _ := fakeIntrospection(t, func(tok string) (int, string) {
+		return 200, `{"active":true,"token_type":"Bearer","sub":"` + tok + `"}`
+	})
 	in := newTestIntrospector(srv)
 	in.MaxEntries = 100
 	for i := range 1000 {
@@ -218,7 +242,9 @@ func TestIntrospectCacheBounded(t *testing.T) {
 // BenchmarkIntrospectCacheHit is the hot path of apigw_introspect for a
 // token seen before: SHA-256, read lock, map lookup.
 func BenchmarkIntrospectCacheHit(b *testing.B) {
-	srv, _ := fakeIntrospection(b, func(string) (int, string) { return 200, `{"active":true,"sub":"bob","scope":"read"}` })
+	srv, _ := fakeIntrospection(b, func(string) (int, string) {
+		return 200, `{"active":true,"token_type":"Bearer","sub":"bob","scope":"read"}`
+	})
 	in := newTestIntrospector(srv)
 	tok := "2YotnFZFEjr1zCsicMWpAA-opaque-access-token-value"
 	if _, err := in.Introspect(context.Background(), tok); err != nil {
