@@ -244,8 +244,7 @@ func (o *OIDCLogin) login(w http.ResponseWriter, r *http.Request) error {
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
 		return Fail(o.unreachable("login is unavailable"))
 	}
-	browser, _ := sessions.RequestCookie(r, o.stateCookie)
-	state, cookie, ls, err := o.states.Begin(r.Context(), browser, returnTo)
+	state, cookie, ls, err := o.states.Begin(r.Context(), returnTo)
 	if err != nil {
 		o.logger.Error("saving login state failed", zap.Error(err))
 		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))

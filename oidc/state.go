@@ -91,16 +91,17 @@ func hashHex(v string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Begin starts a login: it returns a fresh state and the state kept for
-// it. browser is the value of the browser's login-state cookie; when it
-// is not a well-formed token a new one is made and returned (set it as
-// the cookie), so two tabs of one browser can log in at once.
-func (s *States) Begin(ctx context.Context, browser, returnTo string) (state, cookie string, ls LoginState, err error) {
-	cookie = browser
-	if !WellFormedToken(cookie) {
-		if cookie, err = RandomToken(); err != nil {
-			return "", "", ls, err
-		}
+// Begin starts a login: it returns a fresh state, a fresh value for the
+// browser's login-state cookie (set it as the cookie) and the state kept
+// for it. The cookie is new on every login, never the one the browser
+// sent: a login-state cookie planted in the victim's browser (over plain
+// HTTP, or from a sibling subdomain) must not become the binding of the
+// victim's login (login CSRF, or a takeover when the callback URL
+// leaks). The price: of two logins started at once in one browser, only
+// the later one can finish.
+func (s *States) Begin(ctx context.Context, returnTo string) (state, cookie string, ls LoginState, err error) {
+	if cookie, err = RandomToken(); err != nil {
+		return "", "", ls, err
 	}
 	if state, err = RandomToken(); err != nil {
 		return "", "", ls, err

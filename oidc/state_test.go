@@ -15,17 +15,20 @@ func TestStatesSingleUseAndBound(t *testing.T) {
 	st := store.NewMemory(time.Minute)
 	defer st.Close()
 	s := NewStates(st, time.Minute)
-	state, cookie, ls, err := s.Begin(ctx, "", "/app/x")
+	state, cookie, ls, err := s.Begin(ctx, "/app/x")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !WellFormedToken(cookie) || !WellFormedToken(state) || len(ls.Verifier) < 43 {
 		t.Fatalf("weak values: state %q cookie %q verifier %q", state, cookie, ls.Verifier)
 	}
-	t.Run("second login in the same browser keeps its cookie", func(t *testing.T) {
-		_, c2, _, err := s.Begin(ctx, cookie, "/")
-		if err != nil || c2 != cookie {
-			t.Fatalf("cookie changed: %q → %q (%v)", cookie, c2, err)
+	t.Run("every login gets a new cookie (a planted one is never reused)", func(t *testing.T) {
+		_, c2, _, err := s.Begin(ctx, "/")
+		if err != nil || c2 == cookie || !WellFormedToken(c2) {
+			t.Fatalf("second login's cookie %q, first %q (%v)", c2, cookie, err)
+		}
+		if _, err := s.Consume(ctx, state, c2); !errors.Is(err, ErrStateInvalid) {
+			t.Fatalf("the first login's state with the second login's cookie: %v, want ErrStateInvalid", err)
 		}
 	})
 	other, _ := RandomToken()
