@@ -209,7 +209,7 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		return ended < 10
 	})
 	if endErr != nil {
-		l.logger.Error("ending the previous session failed", zap.Error(endErr))
+		logStoreError(l.logger, "ending the previous session failed", endErr)
 		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
 	}
 	secure := r.TLS != nil
@@ -217,19 +217,20 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		if ended > 0 {
 			http.SetCookie(w, l.mgr.ClearCookie(secure))
 		}
-		// An unknown username is not logged: it is often a password typed
-		// into the wrong field.
-		userField := zap.String("user", user)
+		// An unknown username is not logged verbatim: it is often a
+		// password typed into the wrong field. Its keyed hash still lets
+		// an operator see the same name tried again (see attemptHash).
+		userFields := []zap.Field{zap.String("user", user)}
 		if !l.accounts.Known(user) {
-			userField = zap.String("user", "(unknown)")
+			userFields = []zap.Field{zap.String("user", "(unknown)"), zap.String("user_hash", attemptHash(user))}
 		}
-		Audit(r, "login_failed", problem.CodeInvalidCredentials, userField)
+		Audit(r, "login_failed", problem.CodeInvalidCredentials, userFields...)
 		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
 			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}
 	token, info, err := l.mgr.Create(r.Context(), user, l.meta[user])
 	if err != nil {
-		l.logger.Error("creating session failed", zap.Error(err))
+		logStoreError(l.logger, "creating session failed", err)
 		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
 	}
 	Audit(r, "login_succeeded", "", zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
