@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -24,6 +25,14 @@ type event struct {
 }
 
 func main() {
+	if !format(os.Stdin, os.Stdout) {
+		os.Exit(1)
+	}
+}
+
+// format copies the summary of the `go test -json` stream in to out and
+// reports whether everything passed.
+func format(r io.Reader, w io.Writer) bool {
 	failed := false
 	// output per package and per package/test, printed only on failure
 	pkgOut := map[string]*strings.Builder{}
@@ -37,14 +46,14 @@ func main() {
 		}
 		b.WriteString(s)
 	}
-	in := bufio.NewScanner(os.Stdin)
+	in := bufio.NewScanner(r)
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	for in.Scan() {
 		line := in.Bytes()
 		var e event
 		if err := json.Unmarshal(line, &e); err != nil || e.Action == "" {
 			// not an event (e.g. a vet or linker message): pass it on
-			fmt.Println(string(line))
+			fmt.Fprintln(w, string(line))
 			continue
 		}
 		key := e.Package + " " + e.Test
@@ -53,7 +62,7 @@ func main() {
 			add(buildOut, e.ImportPath, e.Output)
 		case "build-fail":
 			failed = true
-			fmt.Print(buildOut[e.ImportPath])
+			fmt.Fprint(w, buildOut[e.ImportPath])
 		case "output":
 			if e.Test != "" {
 				add(testOut, key, e.Output)
@@ -64,15 +73,15 @@ func main() {
 			failed = true
 			if e.Test != "" {
 				// the test's own output ends with its "--- FAIL" line
-				fmt.Printf("%s: %s", e.Package, testOut[key])
+				fmt.Fprintf(w, "%s: %s", e.Package, testOut[key])
 				delete(testOut, key)
 				continue
 			}
 			// go test's own summary ("FAIL\tpkg\t1.2s") is in the output
 			if out := pkgOut[e.Package]; out != nil && out.Len() > 0 {
-				fmt.Print(out)
+				fmt.Fprint(w, out)
 			} else {
-				fmt.Printf("FAIL\t%s\t%.3fs\n", e.Package, e.Elapsed)
+				fmt.Fprintf(w, "FAIL\t%s\t%.3fs\n", e.Package, e.Elapsed)
 			}
 			delete(pkgOut, e.Package)
 		case "pass", "skip":
@@ -85,15 +94,13 @@ func main() {
 			if out := pkgOut[e.Package]; out != nil && strings.Contains(out.String(), "no test files") {
 				status, note = "?   ", "\t[no test files]"
 			}
-			fmt.Printf("%s\t%s\t%.3fs%s\n", status, e.Package, e.Elapsed, note)
+			fmt.Fprintf(w, "%s\t%s\t%.3fs%s\n", status, e.Package, e.Elapsed, note)
 			delete(pkgOut, e.Package)
 		}
 	}
 	if err := in.Err(); err != nil {
-		fmt.Fprintln(os.Stderr, "testfmt:", err)
+		fmt.Fprintln(w, "testfmt:", err)
 		failed = true
 	}
-	if failed {
-		os.Exit(1)
-	}
+	return !failed
 }
