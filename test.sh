@@ -3,7 +3,8 @@
 #
 # Installs what the tests need when it is missing (Debian: redis-server,
 # chromium; npm packages jose and helmet for the independent-implementation
-# tests), then runs gofmt, go vet and `go test ./...`. Extra arguments go to
+# tests), then runs gofmt, go vet and `go test ./...`, printing each
+# package's result as it finishes. Extra arguments go to
 # `go test` (e.g. ./test.sh -run TestDemo ./caddymodule/...).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -36,4 +37,7 @@ go vet ./...
 if [ $# -eq 0 ]; then
 	set -- ./...
 fi
-go test -count=1 -timeout 40m "$@"
+# -json through internal/testfmt: one line per package as it finishes (and
+# the output of failing tests), instead of silence until the slowest is done
+go build -o "${TMPDIR:-/tmp}/apigw-testfmt" ./internal/testfmt
+go test -json -count=1 -timeout 40m "$@" 2>&1 | "${TMPDIR:-/tmp}/apigw-testfmt"

@@ -289,7 +289,7 @@ func (a *APIKeyAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.P
 // shows the recorded problem in place of Caddy's 401) and the store error
 // is logged, since an operator must act.
 func (a *APIKeyAuth) storeFailed(w http.ResponseWriter, r *http.Request, err error) (caddyauth.User, bool, error) {
-	a.logger.Error("key store unavailable; rejecting request", zap.Error(err))
+	logStoreError(a.logger, "key store unavailable; rejecting request", err)
 	RequestID(w, r)
 	RecordAuthFailure(r, a.unavailable)
 	Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_api_key"))

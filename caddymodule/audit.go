@@ -17,10 +17,11 @@ const AuditLoggerName = "apigw.audit"
 // Audit writes one structured entry about a security decision (event such
 // as "auth_failed", "rate_limited", "validation_rejected", "csrf_rejected",
 // "upstream_scrubbed") with the request id, client IP, identity, method and
-// route. Never pass a secret in fields. It also counts the decision in
-// the apigw_rejected_requests_total metric (and
-// apigw_authentications_total for auth codes, with the method from a
-// zap.String("auth_method", …) field or the identity).
+// route, and Caddy's trace_id and span_id when the tracing directive is on.
+// Never pass a secret in fields. It also counts the decision in the
+// apigw_rejected_requests_total metric (and apigw_authentications_total
+// for auth codes, with the method from a zap.String("auth_method", …)
+// field or the identity).
 func Audit(r *http.Request, event, code string, fields ...zap.Field) {
 	id := IdentityOf(r)
 	method := ""
@@ -33,7 +34,7 @@ func Audit(r *http.Request, event, code string, fields ...zap.Field) {
 	if c == nil {
 		return
 	}
-	base := make([]zap.Field, 0, 7+len(fields))
+	base := make([]zap.Field, 0, 9+len(fields))
 	base = append(base,
 		zap.String("event", event),
 		zap.String("code", code),
@@ -46,6 +47,13 @@ func Audit(r *http.Request, event, code string, fields ...zap.Field) {
 	}
 	if id != nil {
 		base = append(base, zap.String("identity", id.ID), zap.String("auth_method", id.Method))
+	}
+	// set by Caddy's tracing directive (modules/caddyhttp/tracing) when on
+	if tid, ok := caddyhttp.GetVar(r.Context(), "trace_id").(string); ok && tid != "" {
+		base = append(base, zap.String("trace_id", tid))
+		if sid, ok := caddyhttp.GetVar(r.Context(), "span_id").(string); ok && sid != "" {
+			base = append(base, zap.String("span_id", sid))
+		}
 	}
 	c.Write(append(base, fields...)...)
 }

@@ -345,7 +345,7 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 	if jti, _ := claims["jti"].(string); jti != "" {
 		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
 		if err != nil {
-			j.logger.Error("revocation store unavailable; rejecting request", zap.Error(err))
+			logStoreError(j.logger, "revocation store unavailable; rejecting request", err)
 			RequestID(w, r)
 			RecordAuthFailure(r, j.unavailable)
 			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))

@@ -199,13 +199,14 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		if ended > 0 {
 			http.SetCookie(w, l.mgr.ClearCookie(secure))
 		}
-		// An unknown username is not logged: it is often a password typed
-		// into the wrong field.
-		userField := zap.String("user", user)
+		// An unknown username is not logged verbatim: it is often a
+		// password typed into the wrong field. Its keyed hash still lets
+		// an operator see the same name tried again (see attemptHash).
+		userFields := []zap.Field{zap.String("user", user)}
 		if !l.accounts.Known(user) {
-			userField = zap.String("user", "(unknown)")
+			userFields = []zap.Field{zap.String("user", "(unknown)"), zap.String("user_hash", attemptHash(user))}
 		}
-		Audit(r, "login_failed", problem.CodeInvalidCredentials, userField)
+		Audit(r, "login_failed", problem.CodeInvalidCredentials, userFields...)
 		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
 			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}

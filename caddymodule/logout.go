@@ -94,7 +94,7 @@ func (l *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		return sent < 10
 	})
 	if endErr != nil {
-		l.logger.Error("ending session failed", zap.Error(endErr))
+		logStoreError(l.logger, "ending session failed", endErr)
 		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
 	}
 	w.Header().Set("Cache-Control", "no-store")

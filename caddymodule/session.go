@@ -245,7 +245,7 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 		return tried < 3
 	})
 	if lookup != nil {
-		s.logger.Error("session store failed", zap.Error(lookup))
+		logStoreError(s.logger, "session store failed", lookup)
 		RecordAuthFailure(r, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
 		return caddyauth.User{}, false, nil
 	}

@@ -29,7 +29,7 @@ func endPresentedSessions(r *http.Request, mgr *sessions.Manager, logger *zap.Lo
 		return ended < 10
 	})
 	if endErr != nil {
-		logger.Error("ending the previous session failed", zap.Error(endErr))
+		logStoreError(logger, "ending the previous session failed", endErr)
 		return 0, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
 	}
 	return ended, nil
@@ -42,7 +42,7 @@ func endPresentedSessions(r *http.Request, mgr *sessions.Manager, logger *zap.Lo
 func startSession(w http.ResponseWriter, r *http.Request, mgr *sessions.Manager, logger *zap.Logger, user string, meta map[string]string) (string, sessions.Info, *problem.Problem) {
 	token, info, err := mgr.Create(r.Context(), user, meta)
 	if err != nil {
-		logger.Error("creating session failed", zap.Error(err))
+		logStoreError(logger, "creating session failed", err)
 		return "", info, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
 	}
 	http.SetCookie(w, mgr.Cookie(token, r.TLS != nil))

@@ -162,7 +162,7 @@ func (s *Signature) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 			Audit(r, "signature_replayed", problem.CodeReplayedRequest)
 			return s.signatureProblem(problem.CodeReplayedRequest, "this signature was already used: sign every request anew")
 		}
-		s.logger.Error("signature replay cache failed", zap.Error(err))
+		logStoreError(s.logger, "signature replay cache failed", err)
 		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the replay cache is unavailable"))
 	}
 	if body != nil {

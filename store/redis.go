@@ -97,6 +97,7 @@ func NewRedis(rawURL string, logger *zap.Logger, obs Observer) (*Redis, error) {
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	routeRedisLog(logger)
 	r := &Redis{
 		Client:   set.newClient(),
 		Prefix:   set.prefix,

@@ -138,12 +138,13 @@ func StartCaddy(t testing.TB, opts Options) *Caddy {
 		"APIGW_HTTP_PORT="+strconv.Itoa(c.HTTPPort),
 		"APIGW_UPSTREAM_PORT="+strconv.Itoa(c.UpstreamPort),
 		"APIGW_ADMIN="+c.AdminAddr,
-		"APIGW_JWKS_URL="+up+"/.well-known/jwks.json",
-		"APIGW_JWT_ISSUER="+up,
 		"HOME="+t.TempDir(), // Caddy's storage and autosave stay per test
 		"XDG_DATA_HOME="+t.TempDir(),
 		"XDG_CONFIG_HOME="+t.TempDir(),
 	)
+	if opts.UpstreamPort != -1 {
+		c.Env = append(c.Env, "APIGW_JWKS_URL="+up+"/.well-known/jwks.json", "APIGW_JWT_ISSUER="+up)
+	}
 	c.Env = append(c.Env, opts.Env...)
 	c.start(t)
 	t.Cleanup(func() {
