@@ -145,6 +145,7 @@ func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
 			}
 			return p.Meta.IntrospectionURL, nil
 		},
+		Called:       countIntrospection,
 		ClientID:     a.ClientID,
 		ClientSecret: a.ClientSecret,
 		Client:       a.disc.Client(),

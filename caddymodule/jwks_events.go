@@ -3,24 +3,10 @@ package caddymodule
 import (
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
 )
-
-// metricJWKSFetches counts JWKS fetches by result (ok, error). It is
-// registered with the others (registerMetrics) by the init below, which
-// keeps this feature out of metrics.go's list.
-var metricJWKSFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "apigw",
-	Name:      "jwks_fetches_total",
-	Help:      "JWKS fetches by result (ok, error); keys stay cached while fetches fail.",
-}, []string{"result"})
-
-func init() {
-	requestMetrics = append(requestMetrics, metricJWKSFetches)
-}
 
 // jwksEvents makes a JWKS failure visible without flooding the log: one
 // WARN when fetches start failing (naming the host and the error), one

@@ -88,6 +88,9 @@ type Introspector struct {
 	MaxBody int64
 	// Timeout bounds one call.
 	Timeout time.Duration
+	// Called, when set, is told the outcome of every call made to the
+	// issuer (not of cache hits): "active", "inactive" or "error".
+	Called func(result string)
 
 	// The cache is a map under an RWMutex rather than a library cache:
 	// a hit is one SHA-256, one read lock and one map lookup with a
@@ -147,6 +150,16 @@ func (in *Introspector) miss(ctx context.Context, key [sha256.Size]byte, token s
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), in.timeout())
 		defer cancel()
 		res, err := in.call(cctx, token)
+		if in.Called != nil {
+			switch {
+			case err != nil:
+				in.Called("error")
+			case res.Active:
+				in.Called("active")
+			default:
+				in.Called("inactive")
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
