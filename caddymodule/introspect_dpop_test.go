@@ -90,9 +90,9 @@ func TestIntrospectDPoP(t *testing.T) {
 		},
 	})
 	answers := map[string]map[string]any{
-		bound:    {"active": true, "sub": "bob", "scope": "read", "cnf": map[string]any{"jkt": out.JKT["k"]}},
-		plain:    {"active": true, "sub": "alice", "scope": "read"},
-		jwkBound: {"active": true, "sub": "carol", "cnf": map[string]any{"jwk": map[string]any{"kty": "OKP"}}},
+		bound:    {"active": true, "token_type": "DPoP", "sub": "bob", "scope": "read", "cnf": map[string]any{"jkt": out.JKT["k"]}},
+		plain:    {"active": true, "token_type": "Bearer", "sub": "alice", "scope": "read"},
+		jwkBound: {"active": true, "token_type": "Bearer", "sub": "carol", "cnf": map[string]any{"jwk": map[string]any{"kty": "OKP"}}},
 	}
 	a, f := newIntrospectTest(t, &JWTDPoP{Mode: DPoPAllowed}, answers)
 	dpop := func(tok, proof string) http.Header {
@@ -171,8 +171,8 @@ func TestIntrospectDPoP(t *testing.T) {
 // bound token as Bearer.
 func TestIntrospectDPoPModes(t *testing.T) {
 	answers := map[string]map[string]any{
-		"bound": {"active": true, "sub": "bob", "cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
-		"plain": {"active": true, "sub": "alice"},
+		"bound": {"active": true, "token_type": "DPoP", "sub": "bob", "cnf": map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}},
+		"plain": {"active": true, "token_type": "Bearer", "sub": "alice"},
 	}
 	for _, tc := range []struct {
 		name      string
@@ -215,7 +215,7 @@ func TestIntrospectDPoPNonce(t *testing.T) {
 	}
 	first := runDPoPScript(t, spec(""))
 	a, _ := newIntrospectTest(t, &JWTDPoP{Mode: DPoPRequired, UseNonce: true}, map[string]map[string]any{
-		"bound": {"active": true, "sub": "bob", "cnf": map[string]any{"jkt": first.JKT["k"]}},
+		"bound": {"active": true, "token_type": "DPoP", "sub": "bob", "cnf": map[string]any{"jkt": first.JKT["k"]}},
 	})
 	r := authRequest("/api/x", "127.0.0.1", http.Header{"Authorization": {"DPoP bound"}, "Dpop": {first.Proofs["p"]}})
 	if _, ok, _ := a.Authenticate(httptest.NewRecorder(), r); ok {
@@ -248,8 +248,8 @@ func TestIntrospectCertificateBound(t *testing.T) {
 		Proofs: map[string]map[string]any{"tls": {"key": "k", "htm": "GET", "htu": "https://example.com/api/x", "token": "both"}},
 	})
 	a, _ := newIntrospectTest(t, &JWTDPoP{Mode: DPoPAllowed}, map[string]map[string]any{
-		"cert": {"active": true, "sub": "svc", "cnf": map[string]any{"x5t#S256": authn.CertThumbprint(cert)}},
-		"both": {"active": true, "sub": "svc", "cnf": map[string]any{"x5t#S256": authn.CertThumbprint(cert), "jkt": out.JKT["k"]}},
+		"cert": {"active": true, "token_type": "Bearer", "sub": "svc", "cnf": map[string]any{"x5t#S256": authn.CertThumbprint(cert)}},
+		"both": {"active": true, "token_type": "Bearer", "sub": "svc", "cnf": map[string]any{"x5t#S256": authn.CertThumbprint(cert), "jkt": out.JKT["k"]}},
 	})
 	for _, tc := range []struct {
 		name   string
@@ -320,7 +320,7 @@ func BenchmarkIntrospectDPoPAuthenticate(b *testing.B) {
 	jkt, _ := authn.JWKThumbprint(raw)
 	const token = "opaque-bound-token"
 	f := &fakeIntrospection{answers: map[string]map[string]any{
-		token: {"active": true, "sub": "bob", "scope": "read", "cnf": map[string]any{"jkt": jkt}},
+		token: {"active": true, "token_type": "DPoP", "sub": "bob", "scope": "read", "cnf": map[string]any{"jkt": jkt}},
 	}, calls: map[string]int{}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
