@@ -12,8 +12,11 @@ import (
 
 // redisLogger routes go-redis's own log lines (pool, reconnect and pub/sub
 // messages, written with the standard library's log package by default)
-// through zap, so every line the gateway writes is JSON. go-redis has one
-// process-wide logger: the newest store's logger receives them.
+// through zap, so every line the gateway writes is JSON. They are logged
+// at DEBUG: an outage is reported once by the store itself (one WARN when
+// it starts, one INFO when it ends), and go-redis repeats itself on every
+// failed dial. go-redis has one process-wide logger: the newest store's
+// logger receives them.
 type redisLogger struct{ l atomic.Pointer[zap.Logger] }
 
 var (
@@ -27,7 +30,7 @@ func (g *redisLogger) Printf(_ context.Context, format string, v ...any) {
 	if l == nil {
 		return
 	}
-	if c := l.Check(zap.WarnLevel, "go-redis"); c != nil {
+	if c := l.Check(zap.DebugLevel, "go-redis"); c != nil {
 		c.Write(zap.String("detail", fmt.Sprintf(format, v...)))
 	}
 }
