@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -503,10 +504,31 @@ func TestScaleOutSoak(t *testing.T) {
 	// nothing acknowledged was lost
 	var live int
 	for _, inst := range insts {
-		list := soDo(t, "GET", inst.AdminURL("/apigw/keys"), nil)
-		soExpect(t, "final listing", list, 200, "")
+		// the listing is paged (100 keys a page by default): follow
+		// the cursor to the end
+		var all strings.Builder
+		after := ""
+		for page := 0; ; page++ {
+			q := "/apigw/keys?size=100"
+			if after != "" {
+				q += "&after=" + url.QueryEscape(after)
+			}
+			list := soDo(t, "GET", inst.AdminURL(q), nil)
+			soExpect(t, "final listing", list, 200, "")
+			all.WriteString(list.body)
+			var pg struct {
+				Next string `json:"next"`
+			}
+			if err := json.Unmarshal([]byte(list.body), &pg); err != nil {
+				t.Fatalf("final listing: %v", err)
+			}
+			if pg.Next == "" || page > 1000 {
+				break
+			}
+			after = pg.Next
+		}
 		for _, k := range keys {
-			listed := strings.Contains(list.body, `"id":"`+k.id+`"`)
+			listed := strings.Contains(all.String(), `"id":"`+k.id+`"`)
 			if k.deleted == listed {
 				t.Errorf("key %s deleted=%v but listed=%v", k.id, k.deleted, listed)
 			}
