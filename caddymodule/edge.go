@@ -104,7 +104,7 @@ func init() {
 		edge.RefuseMethodToken, edge.RefuseTargetForm, edge.RefuseSemicolon, edge.RefuseControl,
 		edge.RefuseBackslash, edge.RefuseEncodedSlash, edge.RefuseDotSegment, edge.RefuseBadEscape,
 		edge.RefuseBadUTF8, edge.RefuseDeepEncoding, edge.RefuseFragment, edge.RefuseBodyFraming,
-		edge.RefuseDelimiter, edge.RefuseSpace,
+		edge.RefuseDelimiter, edge.RefuseSpace, edge.RefuseDoubleEncoded, edge.RefuseTrailingDot,
 	} {
 		edgeProblems[ref] = problem.New(ref.Status, ref.Code, ref.Detail)
 	}
