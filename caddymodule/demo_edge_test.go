@@ -46,6 +46,9 @@ func TestDemoEdge(t *testing.T) {
 		{"lower-case method skips validation", "post /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
 		{"mixed-case method", "Post /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
 		{"bad chunk size", "POST /open/x HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+		// apigw_validate reads the first line, an upstream may read the last
+		{"Content-Type twice", "POST /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\n{\"email\":\"a@b.co\",\"name\":\"A\"}"},
+		{"Content-Encoding twice", "POST /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"},
 		{"bare LF chunks", "POST /open/x HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n"},
 	}
 	for _, tc := range refused {

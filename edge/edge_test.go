@@ -255,3 +255,25 @@ func TestClassifyNonCanonical(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		want *Refusal
+	}{
+		{"none", http.Header{}, nil},
+		{"one of each", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}, nil},
+		{"one list value", http.Header{"Content-Encoding": {"identity, gzip"}}, nil},
+		{"two content types", http.Header{"Content-Type": {"application/json", "application/x-www-form-urlencoded"}}, RefuseRepeatedHeader},
+		{"two identical content types", http.Header{"Content-Type": {"application/json", "application/json"}}, RefuseRepeatedHeader},
+		{"two encodings", http.Header{"Content-Encoding": {"identity", "gzip"}}, RefuseRepeatedHeader},
+		{"other repeated headers pass", http.Header{"Accept": {"a", "b"}, "Cookie": {"a=1", "b=2"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckRepeated(tc.h); got != tc.want {
+				t.Fatalf("CheckRepeated(%v) = %v, want %v", tc.h, got, tc.want)
+			}
+		})
+	}
+}
