@@ -36,9 +36,19 @@ func TestDemoEdge(t *testing.T) {
 		{"encoded NUL", "GET /jwt/admin%00 HTTP/1.1\r\nHost: HOST\r\n" + bearer + "\r\n"},
 		{"encoded backslash", "GET /open/..%5ckey/x HTTP/1.1\r\nHost: HOST\r\n\r\n"},
 		{"double-encoded dots", "GET /open/%252e%252e/key/x HTTP/1.1\r\nHost: HOST\r\n\r\n"},
+		// servers that trim trailing dots and spaces (Windows, IIS)
+		// read these as /jwt/admin; the gateway's matchers do not
+		{"trailing dot past the admin scope", "GET /jwt/admin. HTTP/1.1\r\nHost: HOST\r\n" + bearer + "\r\n"},
+		{"encoded trailing dot", "GET /jwt/admin%2e/x HTTP/1.1\r\nHost: HOST\r\n" + bearer + "\r\n"},
+		{"encoded trailing space", "GET /jwt/admin%20 HTTP/1.1\r\nHost: HOST\r\n" + bearer + "\r\n"},
+		// an upstream that decodes twice reads /jwt/admin
+		{"double-encoded letter", "GET /jwt/%2561dmin HTTP/1.1\r\nHost: HOST\r\n" + bearer + "\r\n"},
 		{"lower-case method skips validation", "post /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
 		{"mixed-case method", "Post /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"},
 		{"bad chunk size", "POST /open/x HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"},
+		// apigw_validate reads the first line, an upstream may read the last
+		{"Content-Type twice", "POST /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\n{\"email\":\"a@b.co\",\"name\":\"A\"}"},
+		{"Content-Encoding twice", "POST /users HTTP/1.1\r\nHost: HOST\r\nContent-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}"},
 		{"bare LF chunks", "POST /open/x HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n"},
 	}
 	for _, tc := range refused {

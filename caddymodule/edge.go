@@ -104,7 +104,8 @@ func init() {
 		edge.RefuseMethodToken, edge.RefuseTargetForm, edge.RefuseSemicolon, edge.RefuseControl,
 		edge.RefuseBackslash, edge.RefuseEncodedSlash, edge.RefuseDotSegment, edge.RefuseBadEscape,
 		edge.RefuseBadUTF8, edge.RefuseDeepEncoding, edge.RefuseFragment, edge.RefuseBodyFraming,
-		edge.RefuseDelimiter, edge.RefuseSpace,
+		edge.RefuseDelimiter, edge.RefuseSpace, edge.RefuseDoubleEncoded, edge.RefuseTrailingDot,
+		edge.RefuseRepeatedHeader,
 	} {
 		edgeProblems[ref] = problem.New(ref.Status, ref.Code, ref.Detail)
 	}
@@ -124,6 +125,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		target = r.URL.RequestURI()
 	}
 	if ref := edge.CheckTarget(r.Method, target, e.opts); ref != nil {
+		return refuse(r, ref)
+	}
+	if ref := edge.CheckRepeated(r.Header); ref != nil {
 		return refuse(r, ref)
 	}
 	res := edge.Clean(r.Header, e.hopts)

@@ -406,6 +406,8 @@ func TestEdgePathForms(t *testing.T) {
 		"/open/%252e%252e/key/x", "/open/%25252e%25252e/key/x", "/open/%2e/x", "/open/..",
 		"/open/%c0%ae%c0%ae/key/x", "/open/%e0%80%ae%e0%80%ae/key/x", "/open/%c0%af", "/open/%ff", "/open/%zz", "/open/%2",
 		"/jwt/admin%3f/x", "/jwt/admin%23x", "/jwt/admin%253f",
+		"/jwt/admin.", "/jwt/admin./x", "/jwt/admin%2e", "/jwt/admin%20", "/jwt/admin%2520", "/open/...", "/open/x.%20",
+		"/jwt/%2561dmin", "/jwt/adm%2569n/x",
 		"http://127.0.0.1/open/x", "http://evil.example/key/x", "*",
 	} {
 		t.Run(target, func(t *testing.T) {
@@ -422,7 +424,7 @@ func TestEdgePathForms(t *testing.T) {
 		})
 	}
 	t.Run("clean paths pass", func(t *testing.T) {
-		for _, target := range []string{"/open/x", "/open/a%20b/caf%C3%A9?x=1;2", "/open/.well-known/x", "/open/a..b/...", "/open/x/"} {
+		for _, target := range []string{"/open/x", "/open/a%20b/caf%C3%A9?x=1;2", "/open/.well-known/x", "/open/a..b/x.y", "/open/x/"} {
 			if e := rig.echo(t, "GET "+target+" HTTP/1.1\r\nHost: HOST\r\n\r\n"); e.URI != target {
 				t.Errorf("upstream got %q for %q", e.URI, target)
 			}

@@ -63,6 +63,8 @@ var (
 	RefuseBadEscape     = bad("the path contains an invalid percent-encoding")
 	RefuseBadUTF8       = bad("the path is not valid UTF-8 after percent-decoding (overlong or broken sequences)")
 	RefuseDeepEncoding  = bad("the path is percent-encoded more than three times over")
+	RefuseDoubleEncoded = bad("the path is percent-encoded more than once (an encoded '%')")
+	RefuseTrailingDot   = bad("a path segment ends in '.' or a space, raw or after percent-decoding")
 	RefuseFragment      = bad("the request target contains a fragment")
 	RefuseDelimiter     = bad("the path contains an encoded '?' or '#'")
 	RefuseSpace         = bad("the path contains a raw space")
@@ -122,7 +124,12 @@ const maxDecodings = 3
 // segment by segment, raw and after each of up to three
 // percent-decodings, for: `;` parameters, control characters and DEL,
 // raw spaces, backslashes, encoded slashes, encoded '?' and '#', `.` and `..` segments, invalid
-// percent-encodings and invalid UTF-8 (overlong forms included).
+// percent-encodings and invalid UTF-8 (overlong forms included). A
+// segment that ends in '.' or a space is refused too (Windows, IIS and
+// servers built on their file APIs strip them, so /admin. or /admin%20
+// reaches /admin past a check on /admin), and so is a path encoded
+// twice over (%2561 is /a to an upstream that decodes twice, but not to
+// the gateway's matchers).
 func CheckTarget(method, target string, o Options) *Refusal {
 	if target == "*" {
 		if method == http.MethodOptions {
@@ -188,6 +195,9 @@ func checkSegment(seg string, o Options) *Refusal {
 		return RefuseDotSegment
 	}
 	if !hasPct {
+		if seg != "" && seg[len(seg)-1] == '.' {
+			return RefuseTrailingDot
+		}
 		if nonASCII && !utf8.ValidString(seg) {
 			return RefuseBadUTF8
 		}
@@ -213,13 +223,18 @@ func checkDecoded(seg string, o Options) *Refusal {
 			return r
 		}
 		cur = cur[:n]
-		if hasDotPart(cur) {
-			return RefuseDotSegment
+		if r := checkParts(cur); r != nil {
+			return r
 		}
 		if !utf8.Valid(cur) {
 			return RefuseBadUTF8
 		}
 		if !containsPct(cur) {
+			if round > 0 {
+				// decoded twice and still fine: the two readings
+				// differ (%2561 is %61 to the gateway, "a" to such an upstream)
+				return RefuseDoubleEncoded
+			}
 			return nil
 		}
 	}
@@ -275,19 +290,24 @@ func isDots(s string) bool {
 	return s == "." || s == ".."
 }
 
-// hasDotPart reports whether decoded, split on the slashes an encoded
-// slash may have produced, holds a dot segment.
-func hasDotPart(b []byte) bool {
+// checkParts reports whether decoded, split on the slashes an encoded
+// slash may have produced, holds a dot segment or a segment ending in
+// '.' or a space.
+func checkParts(b []byte) *Refusal {
 	start := 0
 	for i := 0; i <= len(b); i++ {
 		if i == len(b) || b[i] == '/' {
-			if isDots(string(b[start:i])) {
-				return true
+			part := b[start:i]
+			if isDots(string(part)) {
+				return RefuseDotSegment
+			}
+			if len(part) > 0 && (part[len(part)-1] == '.' || part[len(part)-1] == ' ') {
+				return RefuseTrailingDot
 			}
 			start = i + 1
 		}
 	}
-	return false
+	return nil
 }
 
 func containsPct(b []byte) bool {

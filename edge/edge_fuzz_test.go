@@ -14,6 +14,7 @@ func FuzzCheckTarget(f *testing.F) {
 	for _, s := range []string{
 		"/", "/open/x", "/open/..;/key/x", "/jwt/admin%00", "/open/..%5ckey/x", "/open/%252e%252e/key",
 		"/open/.%2e/key", "/a%2fb", "/caf%C3%A9", "/%c0%ae%c0%ae/", "*", "http://h/x", "/x?y=%00", "/a//b",
+		"/jwt/admin.", "/jwt/admin%20", "/jwt/%2561dmin",
 	} {
 		f.Add(s)
 	}
@@ -27,6 +28,12 @@ func FuzzCheckTarget(f *testing.F) {
 				if seg == "." || seg == ".." {
 					t.Fatalf("accepted %q: dot segment after %d decodings", target, round)
 				}
+				if strings.HasSuffix(seg, ".") || strings.HasSuffix(seg, " ") {
+					t.Fatalf("accepted %q: segment %q ends in '.' or a space after %d decodings", target, seg, round)
+				}
+			}
+			if round == 1 && strings.Contains(p, "%") {
+				t.Fatalf("accepted %q: still percent-encoded after one decoding (%q)", target, p)
 			}
 			if strings.ContainsAny(p, "\\;\x00\r\n\x7f?#") || (round == 0 && strings.Contains(p, " ")) {
 				t.Fatalf("accepted %q: %q after %d decodings", target, p, round)

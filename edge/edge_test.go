@@ -54,7 +54,20 @@ func TestCheckTarget(t *testing.T) {
 		{"GET", "/caf%C3%A9", Options{}, nil},
 		{"GET", "/café", Options{}, nil},
 		{"GET", "/a.b/.well-known/x", Options{}, nil},
-		{"GET", "/...", Options{}, nil},
+		{"GET", "/...", Options{}, RefuseTrailingDot},
+		{"GET", "/v1.2/report.json", Options{}, nil},
+		{"GET", "/jwt/admin.", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin./x", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin%2e", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin%20", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin%20%20/x", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin%252e", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin%2520", Options{}, RefuseTrailingDot},
+		{"GET", "/jwt/admin.%2fx", slash, RefuseTrailingDot},
+		{"GET", "/jwt/%2561dmin", Options{}, RefuseDoubleEncoded},
+		{"GET", "/jwt/adm%2569n/x", Options{}, RefuseDoubleEncoded},
+		{"GET", "/jwt/%25%36%31dmin", Options{}, RefuseDoubleEncoded},
+		{"GET", "/a%2541", Options{}, RefuseDoubleEncoded},
 		{"GET", "/a/", Options{}, nil},
 		{"OPTIONS", "*", Options{}, nil},
 		{"GET", "*", Options{}, RefuseTargetForm},
@@ -240,5 +253,27 @@ func TestClassifyNonCanonical(t *testing.T) {
 		if got := classify(k); got != want {
 			t.Errorf("classify(%q) = %d, want %d", k, got, want)
 		}
+	}
+}
+
+func TestCheckRepeated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		want *Refusal
+	}{
+		{"none", http.Header{}, nil},
+		{"one of each", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}, nil},
+		{"one list value", http.Header{"Content-Encoding": {"identity, gzip"}}, nil},
+		{"two content types", http.Header{"Content-Type": {"application/json", "application/x-www-form-urlencoded"}}, RefuseRepeatedHeader},
+		{"two identical content types", http.Header{"Content-Type": {"application/json", "application/json"}}, RefuseRepeatedHeader},
+		{"two encodings", http.Header{"Content-Encoding": {"identity", "gzip"}}, RefuseRepeatedHeader},
+		{"other repeated headers pass", http.Header{"Accept": {"a", "b"}, "Cookie": {"a=1", "b=2"}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckRepeated(tc.h); got != tc.want {
+				t.Fatalf("CheckRepeated(%v) = %v, want %v", tc.h, got, tc.want)
+			}
+		})
 	}
 }

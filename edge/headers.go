@@ -244,3 +244,21 @@ var (
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+// RefuseRepeatedHeader: a header whose value is one item sent twice.
+var RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
+
+// CheckRepeated reports a request that sends Content-Type or
+// Content-Encoding more than once (as two header lines). The gateway's
+// checks read the first line, while an upstream may read the last one
+// (or join them): apigw_validate accepts a JSON body under
+// `Content-Type: application/json` that an upstream then parses as the
+// form named by a second Content-Type line. net/http hands over
+// canonical keys, so two map lookups do it, with no allocation.
+// Content-Length and Host are net/http's own checks already.
+func CheckRepeated(h http.Header) *Refusal {
+	if len(h["Content-Type"]) > 1 || len(h["Content-Encoding"]) > 1 {
+		return RefuseRepeatedHeader
+	}
+	return nil
+}
