@@ -21,7 +21,8 @@
 #   gateway   the same binary with bench/Caddyfile.bench: the demo chain of
 #             Caddyfile.example (request id, CORS, security headers, error
 #             scrubbing, then per route: API key + rate limit raised to 1e7/min,
-#             JWT HS256, JWT ES256 against a JWKS, session, JSON validation)
+#             JWT HS256, JWT ES256 against a JWKS, DPoP, RFC 9421
+#             signatures, session, JSON validation)
 #   before    (only with BENCH_BASELINE_CADDY=<binary>) a second gateway on
 #             bench/Caddyfile.bench run by another Caddy binary, e.g. one
 #             built from an older commit: every gateway route is measured on
@@ -37,8 +38,22 @@
 # Caddy process (the Go runtime's memstats.Mallocs delta read from the admin
 # endpoint's /debug/vars, divided by the requests), with ratios to plain
 # reverse_proxy, to plain-routes on the same path and to Express on the same
-# route. Each round's own figures are in bench/out/results.txt, and the
+# route (and, for the proof-of-possession routes, to /oidc ES256 of the same
+# gateway). Each round's own figures are in bench/out/results.txt, and the
 # min-max range over rounds in bench/out/ranges.md.
+#
+# Proof-of-possession targets: /dpop ES256 and /dpop EdDSA (a DPoP-bound
+# ES256 token + a DPoP proof, RFC 9449), /sig ed25519 and /sig ES256 (RFC
+# 9421 signatures). Each proof jti / signature nonce is accepted once and
+# expires (DPoP iat ±60 s, created ±300 s), so right before each of these
+# targets is measured, bench/popgen writes that many distinct pre-signed
+# requests (the expected req/s — the fastest target so far in this run, or
+# 10000 at first — x BENCH_POP_MARGIN x the round), and bench/pop.lua has
+# wrk send each line once; a thread whose file runs out stops, and the
+# target is measured again with twice the lines. Each is compared with
+# "plain <route>": the very same kind of signed request through plain
+# reverse_proxy (its "x plain" columns use that baseline), and with
+# /oidc ES256 (a cached Bearer ES256 token) in the same table.
 #
 # Validation targets: POST /batch with a 1 KB and a 100 KB JSON array of
 # small user objects, validated by apigw_validate against a strict schema,
@@ -56,6 +71,7 @@
 #   BENCH_CADDY  use this Caddy binary instead of building one
 #   BENCH_BASELINE_CADDY  also run this binary as the "before" gateway
 #   BENCH_OUT [bench/out]  logs, raw wrk output, profiles
+#   BENCH_POP_MARGIN [2]  pre-signed requests per expected request
 # Missing tools: wrk, curl, node/npm are installed with apt-get when run as
 # root, else the exact install command is printed. A port in use is an error.
 set -euo pipefail
@@ -151,6 +167,7 @@ else
 	go build -o "$out/caddy" ./internal/caddycmd
 fi
 go build -o "$out/upstream" ./bench/upstream
+go build -o "$out/popgen" ./bench/popgen
 
 export BENCH_UPSTREAM_PORT=$up_port BENCH_PLAIN_PORT=$plain_port BENCH_PLAIN_ADMIN=$plain_admin
 export BENCH_GATEWAY_PORT=$gw_port BENCH_ADMIN=$gw_admin BENCH_JWT_SECRET=$jwt_secret
@@ -271,6 +288,10 @@ gw_targets=(
 	"/key|/key/items|X-API-Key: demo-key-1|"
 	"/jwt HS256|/jwt/items|Authorization: Bearer $hs_token|"
 	"/oidc ES256|/oidc/items|Authorization: Bearer $es_token|"
+	"/dpop ES256|/dpop/items||pop:dpop-es256"
+	"/dpop EdDSA|/dpop/items||pop:dpop-eddsa"
+	"/sig ed25519|/sig/items||pop:sig-ed25519"
+	"/sig ES256|/sig/items||pop:sig-es256"
 	"/session|/session/items|Cookie: $gw_cookie|"
 	"POST /users|/users||$tmp/post-users.lua"
 	"POST /batch 1KB|/batch||$tmp/post-1k.lua"
@@ -283,6 +304,7 @@ for t in "${gw_targets[@]}"; do
 	IFS='|' read -r name path header lua <<<"$t"
 	case "$name" in
 	"POST /batch "*) targets+=("plain POST ${name#POST /batch }|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
+	/dpop* | /sig*) targets+=("plain $name|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
 	esac
 	targets+=("plain-routes $name|$pr$path|$header|$lua" "$name|$gw$path|$header|$lua")
 	# the before gateway has its own sessions
@@ -298,6 +320,19 @@ if [ -n "$express_dir" ]; then
 fi
 selected() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 
+# proof-of-possession targets (lua "pop:<popgen kind>"): pre-signed requests
+pop_margin="${BENCH_POP_MARGIN:-2}"
+pop_rps=10000 pop_measured=0 # expected req/s: the fastest target so far (10000 before the first)
+secs="$(awk -v d="$duration" 'BEGIN { n = d + 0; if (d ~ /ms$/) n /= 1000; else if (d ~ /m$/) n *= 60; else if (d ~ /h$/) n *= 3600; print n }')"
+pop_gen() { # pop_gen <kind> <url> <lines> <parts> <prefix>
+	"$out/popgen" -kind "$1" -url "$2" -n "$3" -parts "$4" -out "$5" -window "${secs}s" \
+		-iss "http://127.0.0.1:$up_port" >"$out/popgen.log" 2>&1 ||
+		die "bench/popgen failed: $(cat "$out/popgen.log")"
+}
+pop_lines() { # pop_lines <factor>: requests to sign for one round
+	awk -v r="$pop_rps" -v m="$pop_margin" -v s="$secs" -v f="$1" 'BEGIN { printf "%d", r * m * s * f + 100 }'
+}
+
 # every target must answer 200 before it is measured: a benchmark of 401s
 # or 429s would be meaningless
 for t in "${targets[@]}"; do
@@ -305,7 +340,13 @@ for t in "${targets[@]}"; do
 	selected "$name" || continue
 	args=(-s -o "$tmp/smoke" -w '%{http_code}')
 	[ -n "$header" ] && args+=(-H "$header")
-	[ -n "$lua" ] && args+=(-X POST -H 'Content-Type: application/json' --data-binary "@${lua%.lua}.json")
+	case "$lua" in
+	pop:*) # one fresh signed request
+		pop_gen "${lua#pop:}" "$url" 1 1 "$tmp/smoke-pop"
+		IFS=$'\t' read -r -a line <"$tmp/smoke-pop.1"
+		for h in "${line[@]:1}"; do args+=(-H "$h"); done ;;
+	?*) args+=(-X POST -H 'Content-Type: application/json' --data-binary "@${lua%.lua}.json") ;;
+	esac
 	code="$(curl "${args[@]}" "$url" || true)"
 	[ "$code" = 200 ] || die "$name ($url) answered $code, not 200, before the run: $(head -c 300 "$tmp/smoke")"
 done
@@ -342,11 +383,20 @@ mallocs() { # mallocs <admin>: the Go runtime's count of heap allocations so far
 	[ -n "$1" ] || return 0
 	curl -sf "$1/debug/vars" | tr ',' '\n' | awk -F: '/"Mallocs"/ && !done { gsub(/[^0-9]/, "", $2); print $2; done = 1 }'
 }
-run_wrk() { # run_wrk <file> <duration> <url> <header> <lua>
+run_wrk() { # run_wrk <file> <duration> <url> <header> <lua>: pop:* needs pop_prepare first
 	local args=(-t"$threads" -c"$conns" -d"$2" --latency)
 	[ -n "$4" ] && args+=(-H "$4")
-	[ -n "$5" ] && args+=(-s "$5")
-	wrk "${args[@]}" "$3" >"$1" 2>&1 || die "wrk failed on $3: $(cat "$1")"
+	case "$5" in
+	pop:*) args+=(-s bench/pop.lua "$3" -- "$tmp/pop") ;;
+	?*) args+=(-s "$5" "$3") ;;
+	*) args+=("$3") ;;
+	esac
+	wrk "${args[@]}" >"$1" 2>&1 || die "wrk failed on $3: $(cat "$1")"
+}
+pop_prepare() { # pop_prepare <lua> <url> [factor]: sign the requests of one round
+	case "$1" in pop:*) ;; *) return 0 ;; esac
+	rm -f "$tmp"/pop.*
+	pop_gen "${1#pop:}" "$2" "$(pop_lines "${3:-1}")" "$threads" "$tmp/pop"
 }
 
 say "measuring: $rounds rounds x ${#targets[@]} targets x $duration (wrk -t$threads -c$conns)"
@@ -359,16 +409,25 @@ for round in $(seq 1 "$rounds"); do
 		f="$out/wrk-$round-$i.txt"
 		pid="$(gateway_pid "$name")"
 		admin="$(admin_of "$name")"
-		m0="$(mallocs "$admin")"
-		c0="$(cpu_ticks "$pid")"
-		run_wrk "$f" "$duration" "$url" "$header" "$lua"
-		c1="$(cpu_ticks "$pid")"
-		m1="$(mallocs "$admin")"
+		for attempt in 1 2; do
+			pop_prepare "$lua" "$url" "$attempt"
+			m0="$(mallocs "$admin")"
+			c0="$(cpu_ticks "$pid")"
+			run_wrk "$f" "$duration" "$url" "$header" "$lua"
+			c1="$(cpu_ticks "$pid")"
+			m1="$(mallocs "$admin")"
+			grep -q '^popgen: file exhausted' "$f" || break
+			[ "$attempt" = 2 ] && die "$name: wrk used up $(pop_lines 2) pre-signed requests in $duration; raise BENCH_POP_MARGIN"
+			say "round $round: $name: the pre-signed requests ran out; measuring again with twice as many"
+		done
+		rm -f "$tmp"/pop.*
 		reqs="$(awk '/requests in/ { print $1 }' "$f")"
 		# CPU time the gateway process spent per request: unlike req/s it
 		# hardly depends on what else runs on the machine
 		cpu_us="$(awk -v d="$((c1 - c0))" -v r="$reqs" -v hz="$clk_tck" 'BEGIN { printf "%.1f", (r > 0 ? d * 1e6 / hz / r : 0) }')"
 		rps="$(awk '/^Requests\/sec:/ { print $2 }' "$f")"
+		pop_rps="$(awk -v a="$pop_rps" -v b="$rps" -v m="$pop_measured" 'BEGIN { print (b > a || !m) ? int(b + 0.5) : a }')"
+		pop_measured=1
 		p50="$(to_ms "$(awk '$1 == "50%" { print $2 }' "$f")")"
 		p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$f")")"
 		bad="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$f")"
@@ -392,12 +451,18 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 	function amean(t) { return nal[t] ? al[t] / nal[t] : -1 }
 	# the plain reverse_proxy baseline of a target: the plain POST of the
 	# same bytes for the validation bodies, else the plain GET
-	function base(t, s) { if (t ~ /^plain POST /) return t
+	function base(t, s) { if (t ~ /^plain (POST |\/)/) return t
 		s = t; sub(/^(before|plain-routes) /, "", s)
 		if (s ~ /^POST \/batch /) { sub(/^POST \/batch /, "plain POST ", s); return s }
+		if (s ~ /^\/(dpop|sig) /) return "plain " s
 		return "plain reverse_proxy" }
 	function gwname(t, s) { s = t; sub(/^before /, "", s); return s }
 	function isgw(t) { return t !~ /^(express|plain)/ }
+	# the cached Bearer ES256 route of the same gateway, for the
+	# proof-of-possession routes ("" for the others)
+	function oidc(t, p) { if (!isgw(t) || t !~ /\/(dpop|sig) /) return ""
+		p = (t ~ /^before /) ? "before " : ""
+		return ((p "/oidc ES256") in n) ? p "/oidc ES256" : "" }
 	# min-max over rounds of the per-round ratio x[t, r] / x[b, r]
 	function rr(X, t, b, pct,   r, v, lo, hi, any) {
 		for (r in rounds) if (((t, r) in X) && ((b, r) in X) && X[b, r] > 0 && X[t, r] != "-" && X[b, r] != "-") {
@@ -408,17 +473,18 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 	function fmtr(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
 	END {
 		if (mode == "range") {
-			printf "| target | req/s × plain | CPU/req × plain | allocs/req − plain | req/s × plain-routes | CPU/req × plain-routes |\n"
-			printf "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+			printf "| target | req/s × plain | CPU/req × plain | allocs/req − plain | req/s × plain-routes | CPU/req × plain-routes | CPU/req × /oidc |\n"
+			printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 			for (i = 1; i <= k; i++) { t = order[i]; b = base(t)
 				if (t == b) continue
 				prn = "plain-routes " gwname(t)
 				prr = isgw(t) && (prn in n) ? rr(R, t, prn) : "-"
 				prc = isgw(t) && (prn in n) ? rr(C, t, prn) : "-"
-				printf "| %s | %s | %s | %s | %s | %s |\n", t, rr(R, t, b), rr(C, t, b, 0), rr(A, t, b, 1), prr, prc }
+				o = oidc(t)
+				printf "| %s | %s | %s | %s | %s | %s | %s |\n", t, rr(R, t, b), rr(C, t, b, 0), rr(A, t, b, 1), prr, prc, o != "" ? rr(C, t, o) : "-" }
 			exit }
-		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | allocs/req | req/s × plain | CPU/req × plain | allocs − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × Express |\n"
-		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | allocs/req | req/s × plain | CPU/req × plain | allocs − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × Express | req/s × /oidc | CPU/req × /oidc | allocs − /oidc |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 1; i <= k; i++) {
 			t = order[i]; r = mean(rps, t); b = base(t)
 			vsplain = (b in n) ? fmtr(r, mean(rps, b)) : "-"
@@ -430,7 +496,11 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 			if (isgw(t) && (pr in n)) { vspr = fmtr(r, mean(rps, pr)); cpupr = fmtr(mean(cpu, t), mean(cpu, pr)) }
 			ex = (t == "plain reverse_proxy") ? "express /open" : "express " t; vsex = "-"
 			if (t !~ /^(express|plain-routes) / && (ex in n)) vsex = fmtr(r, mean(rps, ex))
-			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), allocs, vsplain, cpuplain, dal, vspr, cpupr, vsex
+			# the proof-of-possession routes against the cached Bearer ES256 one
+			o = oidc(t); vso = "-"; cpuo = "-"; dao = "-"
+			if (o != "") { vso = fmtr(r, mean(rps, o)); cpuo = fmtr(mean(cpu, t), mean(cpu, o))
+				if (amean(t) >= 0 && amean(o) >= 0) dao = sprintf("%+.0f", amean(t) - amean(o)) }
+			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), allocs, vsplain, cpuplain, dal, vspr, cpupr, vsex, vso, cpuo, dao
 		}
 	}' "$out/results.txt"
 }
@@ -462,6 +532,7 @@ if [ "$profile" -eq 1 ]; then
 		plain*) admin="http://127.0.0.1:$plain_admin" ;;
 		esac
 		slug="$(echo "$name" | tr -c 'a-zA-Z0-9\n' '_' | sed 's/^_*//')"
+		pop_prepare "$lua" "$url" 2
 		curl -sf "$admin/debug/pprof/allocs" -o "$out/$slug.allocs-before.pprof"
 		curl -sf "$admin/debug/pprof/profile?seconds=$secs" -o "$out/$slug.cpu.pprof" &
 		cpid=$!
