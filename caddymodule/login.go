@@ -406,22 +406,10 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.Errf("apigw_login: max_body %q: want a size such as 16KiB", v)
 			}
 			l.MaxBody = int64(n)
-		case "trusted_origin":
-			args := h.RemainingArgs()
-			if len(args) == 0 {
-				return nil, h.ArgErr()
+		case "trusted_origin", "allow_cross_site":
+			if err := parseOriginOption(h, "apigw_login", &l.TrustedOrigins, &l.AllowCrossSite); err != nil {
+				return nil, err
 			}
-			for _, o := range args {
-				if _, err := sessions.NormalizeOrigin(o); err != nil {
-					return nil, h.Errf("apigw_login trusted_origin: %v", err)
-				}
-			}
-			l.TrustedOrigins = append(l.TrustedOrigins, args...)
-		case "allow_cross_site":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			l.AllowCrossSite = true
 		default:
 			return nil, h.Errf("apigw_login: unrecognized option %q (known: account, max_body, trusted_origin, allow_cross_site)", opt)
 		}

@@ -130,22 +130,10 @@ func parseLogout(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	l := new(Logout)
 	for h.NextBlock(0) {
 		switch opt := h.Val(); opt {
-		case "trusted_origin":
-			args := h.RemainingArgs()
-			if len(args) == 0 {
-				return nil, h.ArgErr()
+		case "trusted_origin", "allow_cross_site":
+			if err := parseOriginOption(h, "apigw_logout", &l.TrustedOrigins, &l.AllowCrossSite); err != nil {
+				return nil, err
 			}
-			for _, o := range args {
-				if _, err := sessions.NormalizeOrigin(o); err != nil {
-					return nil, h.Errf("apigw_logout trusted_origin: %v", err)
-				}
-			}
-			l.TrustedOrigins = append(l.TrustedOrigins, args...)
-		case "allow_cross_site":
-			if h.NextArg() {
-				return nil, h.ArgErr()
-			}
-			l.AllowCrossSite = true
 		default:
 			return nil, h.Errf("apigw_logout: unrecognized option %q (known: trusted_origin, allow_cross_site; the cookie and store come from the global apigw { session { ... } } option)", opt)
 		}

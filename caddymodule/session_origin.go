@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/problem"
@@ -43,4 +44,28 @@ func CheckSessionEndpointOrigin(r *http.Request, p sessions.OriginPolicy, action
 	}
 	Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("route_kind", action))
 	return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, action+" from another site refused: "+reason))
+}
+
+// parseOriginOption parses the origin options that apigw_login and
+// apigw_logout share, at h's current token: `trusted_origin <origin>...`
+// (each checked with sessions.NormalizeOrigin) or `allow_cross_site`.
+func parseOriginOption(h httpcaddyfile.Helper, dir string, trusted *[]string, allowCrossSite *bool) error {
+	if h.Val() == "allow_cross_site" {
+		if h.NextArg() {
+			return h.ArgErr()
+		}
+		*allowCrossSite = true
+		return nil
+	}
+	args := h.RemainingArgs()
+	if len(args) == 0 {
+		return h.ArgErr()
+	}
+	for _, o := range args {
+		if _, err := sessions.NormalizeOrigin(o); err != nil {
+			return h.Errf("%s trusted_origin: %v", dir, err)
+		}
+	}
+	*trusted = append(*trusted, args...)
+	return nil
 }
