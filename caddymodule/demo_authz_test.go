@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigw/caddy-apigw/hmacsig"
 	"github.com/apigw/caddy-apigw/internal/testutil"
-	"github.com/apigw/caddy-apigw/sessions"
 )
 
 const (
@@ -87,13 +87,13 @@ func TestDemoSessionFlow(t *testing.T) {
 func TestDemoSignedRequests(t *testing.T) {
 	c := sxStartDemo(t)
 	body := `{"amount":5}`
-	sig := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "POST", "/signed/pay", []byte(body))
+	sig := hmacsig.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "POST", "/signed/pay", []byte(body))
 	r := sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig, "Content-Type", "application/json")
 	if r.status != 200 || !strings.Contains(string(r.body), `"amount":5`) {
 		t.Fatalf("signed: %d %s", r.status, r.body)
 	}
 	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", sig), 401, "replayed_request")
-	old := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix()-301, "POST", "/signed/pay", []byte(body))
+	old := hmacsig.Sign([]byte(sxDemoSigningSecret), time.Now().Unix()-301, "POST", "/signed/pay", []byte(body))
 	sxExpectProblem(t, sxDo(t, "POST", c.URL("/signed/pay"), body, "X-Signature", old), 401, "invalid_signature")
 }
 
@@ -119,7 +119,7 @@ func TestDemoUpstreamNeverSeesCredentials(t *testing.T) {
 		{"/signed/a", "apigw_session=" + token, "", ""},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
-			sig := sessions.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "GET", tc.path, nil)
+			sig := hmacsig.Sign([]byte(sxDemoSigningSecret), time.Now().Unix(), "GET", tc.path, nil)
 			r := sxDo(t, "GET", c.URL(tc.path), "", "Cookie", tc.cookie, "Authorization", bearer,
 				"X-API-Key", "demo-key-1", "X-Signature", sig)
 			if r.status != http.StatusOK {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigw/caddy-apigw/hmacsig"
 	"github.com/apigw/caddy-apigw/internal/testutil"
 	"github.com/apigw/caddy-apigw/sessions"
 )
@@ -398,7 +399,7 @@ func TestSessionsSharedRedis(t *testing.T) {
 
 	// a signature accepted by A is a replay on B
 	body := `{"n":1}`
-	sig := sessions.Sign([]byte(sxSigningSecret), time.Now().Unix(), "POST", "/signed/x", []byte(body))
+	sig := hmacsig.Sign([]byte(sxSigningSecret), time.Now().Unix(), "POST", "/signed/x", []byte(body))
 	if r := sxDo(t, "POST", a.URL("/signed/x"), body, "X-Signature", sig); r.status != 200 {
 		t.Fatalf("signed on A: %d %s", r.status, r.body)
 	}
@@ -411,7 +412,7 @@ func TestSessionsSignedRequests(t *testing.T) {
 	now := time.Now().Unix()
 	body := `{"amount":10,"to":"acct-1"}`
 	sign := func(t int64, method, target, body string) string {
-		return sessions.Sign(secret, t, method, target, []byte(body))
+		return hmacsig.Sign(secret, t, method, target, []byte(body))
 	}
 
 	t.Run("valid, body intact, header stripped", func(t *testing.T) {
@@ -453,7 +454,7 @@ func TestSessionsSignedRequests(t *testing.T) {
 		{"future", "/signed/a", body, sign(now+600, "POST", "/signed/a", body), 401, "invalid_signature", "outside the allowed"},
 		{"tampered body", "/signed/a", `{"amount":1000,"to":"acct-1"}`, sign(now, "POST", "/signed/a", body), 401, "invalid_signature", "does not match"},
 		{"tampered query", "/signed/a?x=2", body, sign(now, "POST", "/signed/a?x=1", body), 401, "invalid_signature", "does not match"},
-		{"wrong secret", "/signed/a", body, sessions.Sign([]byte("another-secret-another-secret-another"), now, "POST", "/signed/a", []byte(body)), 401, "invalid_signature", "does not match"},
+		{"wrong secret", "/signed/a", body, hmacsig.Sign([]byte("another-secret-another-secret-another"), now, "POST", "/signed/a", []byte(body)), 401, "invalid_signature", "does not match"},
 		{"too large", "/signed/big", strings.Repeat("x", 65<<10), sign(now, "POST", "/signed/big", strings.Repeat("x", 65<<10)), 413, "payload_too_large", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

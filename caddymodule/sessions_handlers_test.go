@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/hmacsig"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
 	"github.com/apigw/caddy-apigw/store"
@@ -132,12 +133,12 @@ func sxSignature(t *testing.T, now time.Time, secrets ...string) *Signature {
 	for _, s := range secrets {
 		keys = append(keys, []byte(s))
 	}
-	v, err := sessions.NewVerifier(keys, 300*time.Second)
+	v, err := hmacsig.NewVerifier(keys, 300*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Signature{Tolerance: caddy.Duration(300 * time.Second), MaxBody: 1024, Header: "X-Signature", verifier: v,
-		replay: sessions.NewReplayCache(st, 600*time.Second), logger: zap.NewNop(), now: func() time.Time { return now }}
+		replay: hmacsig.NewReplayCache(st, 600*time.Second), logger: zap.NewNop(), now: func() time.Time { return now }}
 }
 
 func TestSignatureHandler(t *testing.T) {
@@ -145,7 +146,7 @@ func TestSignatureHandler(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	s := sxSignature(t, now, secret)
 	body := `{"x":1}`
-	sig := sessions.Sign([]byte(secret), now.Unix(), "POST", "/signed/a?b=c", []byte(body))
+	sig := hmacsig.Sign([]byte(secret), now.Unix(), "POST", "/signed/a?b=c", []byte(body))
 
 	next := new(sxNext)
 	r := sxReq("POST", "/signed/a?b=c", body, "X-Signature", sig)
@@ -167,9 +168,9 @@ func TestSignatureHandler(t *testing.T) {
 	}{
 		{"missing", "/s", "", "", 401, problem.CodeInvalidSignature, "missing X-Signature"},
 		{"malformed", "/s", "", "t=abc,v1=00", 401, problem.CodeInvalidSignature, "malformed"},
-		{"stale at edge+1", "/s", "", sessions.Sign([]byte(secret), now.Unix()-301, "POST", "/s", nil), 401, problem.CodeInvalidSignature, "±300s"},
-		{"tampered", "/s", "x", sessions.Sign([]byte(secret), now.Unix(), "POST", "/s", []byte("y")), 401, problem.CodeInvalidSignature, "does not match"},
-		{"too large", "/s", strings.Repeat("a", 2000), sessions.Sign([]byte(secret), now.Unix(), "POST", "/s", []byte(strings.Repeat("a", 2000))), 413, problem.CodePayloadTooLarge, ""},
+		{"stale at edge+1", "/s", "", hmacsig.Sign([]byte(secret), now.Unix()-301, "POST", "/s", nil), 401, problem.CodeInvalidSignature, "±300s"},
+		{"tampered", "/s", "x", hmacsig.Sign([]byte(secret), now.Unix(), "POST", "/s", []byte("y")), 401, problem.CodeInvalidSignature, "does not match"},
+		{"too large", "/s", strings.Repeat("a", 2000), hmacsig.Sign([]byte(secret), now.Unix(), "POST", "/s", []byte(strings.Repeat("a", 2000))), 413, problem.CodePayloadTooLarge, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var hdr []string
@@ -191,7 +192,7 @@ func TestSignatureHandler(t *testing.T) {
 	t.Run("pass_header keeps it", func(t *testing.T) {
 		s := sxSignature(t, now, secret)
 		s.PassHeader = true
-		sig := sessions.Sign([]byte(secret), now.Unix(), "GET", "/p", nil)
+		sig := hmacsig.Sign([]byte(secret), now.Unix(), "GET", "/p", nil)
 		next := new(sxNext)
 		if err := s.ServeHTTP(httptest.NewRecorder(), sxReq("GET", "/p", "", "X-Signature", sig), next); err != nil {
 			t.Fatal(err)

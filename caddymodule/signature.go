@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -16,8 +15,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
+	"github.com/apigw/caddy-apigw/hmacsig"
 	"github.com/apigw/caddy-apigw/problem"
-	"github.com/apigw/caddy-apigw/sessions"
 )
 
 func init() {
@@ -58,8 +58,8 @@ type Signature struct {
 	// Default: false (removed).
 	PassHeader bool `json:"pass_header,omitempty"`
 
-	verifier *sessions.Verifier
-	replay   *sessions.ReplayCache
+	verifier *hmacsig.Verifier
+	replay   *hmacsig.ReplayCache
 	logger   *zap.Logger
 	now      func() time.Time
 }
@@ -83,7 +83,7 @@ func (s *Signature) Provision(ctx caddy.Context) error {
 		s.MaxBody = DefaultSignatureMaxBody
 	}
 	if s.Header == "" {
-		s.Header = sessions.SignatureHeader
+		s.Header = hmacsig.SignatureHeader
 	}
 	RedactCredentialHeaders(ctx, "", s.Header)
 	if s.now == nil {
@@ -98,7 +98,7 @@ func (s *Signature) Provision(ctx caddy.Context) error {
 		}
 		secrets = append(secrets, []byte(v))
 	}
-	v, err := sessions.NewVerifier(secrets, time.Duration(s.Tolerance))
+	v, err := hmacsig.NewVerifier(secrets, time.Duration(s.Tolerance))
 	if err != nil {
 		return fmt.Errorf("apigw_signature: %w", err)
 	}
@@ -107,26 +107,32 @@ func (s *Signature) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("apigw_signature: %w", err)
 	}
-	s.replay = sessions.NewReplayCache(st, 2*time.Duration(s.Tolerance))
+	s.replay = hmacsig.NewReplayCache(st, 2*time.Duration(s.Tolerance))
 	return nil
 }
 
-// signatureProblem is a 401 with the signature challenge.
-func (s *Signature) signatureProblem(code, detail string) error {
-	return Fail(problem.New(http.StatusUnauthorized, code, detail).
-		WithHeader("WWW-Authenticate", `HMAC-SHA256 realm="apigw", header="`+s.Header+`"`))
+// reject answers a signature failure: 401 with the signature challenge
+// (invalid_signature or replayed_request, audited), or 503 when the
+// replay cache is down.
+func (s *Signature) reject(r *http.Request, err error) error {
+	p := problemFromError(err)
+	switch {
+	case errors.Is(err, failure.ErrReplayedRequest):
+		Audit(r, "signature_replayed", p.Code)
+	case errors.Is(err, failure.ErrInvalidSignature):
+		Audit(r, "signature_rejected", p.Code, zap.String("reason", p.Detail))
+	default:
+		logStoreError(s.logger, "signature replay cache failed", err)
+		return Fail(p)
+	}
+	return Fail(p.WithHeader("WWW-Authenticate", `HMAC-SHA256 realm="apigw", header="`+s.Header+`"`))
 }
 
 // ServeHTTP verifies the signature.
 func (s *Signature) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	var sig sessions.Signature
-	if err := sessions.ParseSignature(r.Header.Get(s.Header), &sig); err != nil {
-		detail := err.Error()
-		if errors.Is(err, sessions.ErrSignatureMissing) {
-			detail = "missing " + s.Header + " header: sign the request (t=<unix seconds>,v1=<hex HMAC-SHA256>)"
-		}
-		Audit(r, "signature_rejected", problem.CodeInvalidSignature, zap.String("reason", detail))
-		return s.signatureProblem(problem.CodeInvalidSignature, detail)
+	var sig hmacsig.Signature
+	if err := hmacsig.ParseSignature(s.Header, r.Header.Get(s.Header), &sig); err != nil {
+		return s.reject(r, err)
 	}
 	if r.ContentLength > s.MaxBody {
 		return Fail(tooLarge(s.MaxBody))
@@ -149,21 +155,11 @@ func (s *Signature) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		target = r.URL.RequestURI()
 	}
 	match, err := s.verifier.Verify(&sig, r.Method, target, &sum, s.now())
-	if err != nil {
-		detail := "the signature does not match the request (method, path and query, body, or secret differ)"
-		if errors.Is(err, sessions.ErrSignatureStale) {
-			detail = "the signature timestamp is outside the allowed ±" + strconv.Itoa(int(time.Duration(s.Tolerance)/time.Second)) + "s window (check the client clock)"
-		}
-		Audit(r, "signature_rejected", problem.CodeInvalidSignature, zap.String("reason", detail))
-		return s.signatureProblem(problem.CodeInvalidSignature, detail)
+	if err == nil {
+		err = s.replay.Accept(r.Context(), &sig.MACs[match])
 	}
-	if err := s.replay.Accept(r.Context(), &sig.MACs[match]); err != nil {
-		if errors.Is(err, sessions.ErrSignatureReplayed) {
-			Audit(r, "signature_replayed", problem.CodeReplayedRequest)
-			return s.signatureProblem(problem.CodeReplayedRequest, "this signature was already used: sign every request anew")
-		}
-		logStoreError(s.logger, "signature replay cache failed", err)
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the replay cache is unavailable"))
+	if err != nil {
+		return s.reject(r, err)
 	}
 	if body != nil {
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -199,8 +195,8 @@ func parseSignature(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 			if !h.AllArgs(&v) {
 				return nil, h.ArgErr()
 			}
-			if !hasPlaceholder(v) && len(v) < sessions.MinSecretLen {
-				return nil, h.Errf("apigw_signature: secret is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`), from {env.SIGNING_SECRET}", len(v), sessions.MinSecretLen)
+			if !hasPlaceholder(v) && len(v) < hmacsig.MinSecretLen {
+				return nil, h.Errf("apigw_signature: secret is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`), from {env.SIGNING_SECRET}", len(v), hmacsig.MinSecretLen)
 			}
 			s.Secrets = append(s.Secrets, v)
 		case "tolerance":

@@ -1,7 +1,6 @@
 // Package sessions holds caddy-apigw's browser-facing security logic
 // without Caddy: server-side sessions over a store.Store, the login
-// credential check, CSRF defence, and HMAC-signed requests with a
-// once-only replay cache.
+// credential check and CSRF defence.
 //
 // A session is identified by a random 256-bit token that only the client
 // holds (in an HttpOnly cookie). The store keeps the session under its

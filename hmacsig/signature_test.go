@@ -1,4 +1,4 @@
-package sessions
+package hmacsig
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestParseSignature(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sig Signature
-			err := ParseSignature(tc.h, &sig)
+			err := ParseSignature(SignatureHeader, tc.h, &sig)
 			if !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
@@ -82,7 +82,7 @@ func TestVerify(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sig Signature
-			if err := ParseSignature(tc.header, &sig); err != nil {
+			if err := ParseSignature(SignatureHeader, tc.header, &sig); err != nil {
 				t.Fatal(err)
 			}
 			sum := sha256.Sum256(tc.body)
@@ -127,7 +127,7 @@ func FuzzParseSignature(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, h string) {
 		var sig Signature
-		err := ParseSignature(h, &sig)
+		err := ParseSignature(SignatureHeader, h, &sig)
 		if err == nil && (sig.N < 1 || sig.N > MaxSignatures || sig.Timestamp < 0) {
 			t.Fatalf("accepted %q as %+v", h, sig)
 		}
@@ -138,4 +138,23 @@ func FuzzParseSignature(f *testing.F) {
 			t.Fatalf("error repeats the header: %v", err)
 		}
 	})
+}
+
+func BenchmarkSignatureVerify(b *testing.B) {
+	ver, _ := NewVerifier([][]byte{secretA}, 300*time.Second)
+	now := time.Now()
+	body := []byte(`{"amount":10,"currency":"EUR"}`)
+	h := Sign(secretA, now.Unix(), "POST", "/signed/pay?x=1", body)
+	sum := sha256.Sum256(body)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var sig Signature
+		if err := ParseSignature(SignatureHeader, h, &sig); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ver.Verify(&sig, "POST", "/signed/pay?x=1", &sum, now); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,4 +1,11 @@
-package sessions
+// Package hmacsig checks HMAC-signed requests: the X-Signature header
+// ("t=<unix seconds>,v1=<hex HMAC-SHA256>"), its verification against one
+// or more shared secrets within a clock tolerance, and a once-only replay
+// cache in a store.Store shared by every instance. It has no Caddy
+// imports; its errors are failure kinds (failure.ErrInvalidSignature,
+// failure.ErrReplayedRequest, failure.ErrUnavailable) with client-safe
+// details.
+package hmacsig
 
 import (
 	"context"
@@ -8,9 +15,12 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -35,7 +45,10 @@ type Signature struct {
 	N int
 }
 
-// Parse errors, for precise problem details.
+// The reasons a signature is refused. Every error of this package is a
+// failure kind (failure.ErrInvalidSignature, failure.ErrReplayedRequest
+// or failure.ErrUnavailable) whose cause is one of these, so
+// errors.Is(err, ErrSignatureStale) tells the reason apart.
 var (
 	ErrSignatureMissing   = errors.New("missing X-Signature header")
 	ErrSignatureMalformed = errors.New("malformed X-Signature header")
@@ -44,41 +57,31 @@ var (
 	ErrSignatureReplayed  = errors.New("signature was already used")
 )
 
-// MalformedError explains what is wrong with a signature header; it
-// matches ErrSignatureMalformed with errors.Is and never repeats the
-// header's content.
-type MalformedError struct{ Reason string }
-
-func (e *MalformedError) Error() string {
-	return "malformed X-Signature header: " + e.Reason + ` (expected "t=<unix seconds>,v1=<64 hex digits>")`
+// malformed explains what is wrong with a signature header without
+// repeating its content.
+func malformed(reason string) error {
+	return failure.Wrap(failure.ErrInvalidSignature,
+		"malformed X-Signature header: "+reason+` (expected "t=<unix seconds>,v1=<64 hex digits>")`, ErrSignatureMalformed)
 }
 
-// Is makes errors.Is(err, ErrSignatureMalformed) true.
-func (e *MalformedError) Is(target error) bool { return target == ErrSignatureMalformed }
-
-func malformed(reason string) error { return &MalformedError{Reason: reason} }
-
-// ParseSignature parses "t=<unix seconds>,v1=<hex>[,v1=<hex>...]" without
-// allocating on success. Unknown keys (future versions such as v2=) are
-// ignored; t must appear exactly once and v1 between once and
-// MaxSignatures times.
-func ParseSignature(h string, sig *Signature) error {
+// ParseSignature parses the value h of the signature header called name:
+// "t=<unix seconds>,v1=<hex>[,v1=<hex>...]", without allocating on
+// success. Unknown keys (future versions such as v2=) are ignored; t must
+// appear exactly once and v1 between once and MaxSignatures times.
+func ParseSignature(name, h string, sig *Signature) error {
 	*sig = Signature{Timestamp: -1}
 	if h == "" {
-		return ErrSignatureMissing
+		return failure.Wrap(failure.ErrInvalidSignature,
+			"missing "+name+" header: sign the request (t=<unix seconds>,v1=<hex HMAC-SHA256>)", ErrSignatureMissing)
 	}
 	if len(h) > 1024 {
 		return malformed("header too long")
 	}
 	for h != "" {
 		var part string
-		if i := indexByte(h, ','); i >= 0 {
-			part, h = h[:i], h[i+1:]
-		} else {
-			part, h = h, ""
-		}
-		part = trimOWS(part)
-		eq := indexByte(part, '=')
+		part, h, _ = strings.Cut(h, ",")
+		part = strings.Trim(part, " \t")
+		eq := strings.IndexByte(part, '=')
 		if eq <= 0 {
 			return malformed("element without key=value")
 		}
@@ -125,39 +128,13 @@ func ParseSignature(h string, sig *Signature) error {
 // decodeHex decodes len(dst)*2 hex digits of s (either case) into dst
 // without allocating.
 func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
+	var src [2 * sha256.Size]byte
+	if len(s) != 2*len(dst) || len(s) > len(src) {
 		return false
 	}
-	for i := range dst {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
-	}
-	return true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
+	n := copy(src[:], s)
+	_, err := hex.Decode(dst, src[:n])
+	return err == nil
 }
 
 // macState is a reusable HMAC with scratch buffers, so a verification
@@ -172,6 +149,7 @@ type macState struct {
 // during a rotation).
 type Verifier struct {
 	tolerance time.Duration
+	stale     error // the stale-timestamp failure, naming the tolerance
 	pools     []*sync.Pool
 }
 
@@ -184,7 +162,8 @@ func NewVerifier(secrets [][]byte, tolerance time.Duration) (*Verifier, error) {
 	if tolerance <= 0 {
 		return nil, errors.New("signature tolerance must be positive")
 	}
-	v := &Verifier{tolerance: tolerance}
+	v := &Verifier{tolerance: tolerance, stale: failure.Wrap(failure.ErrInvalidSignature,
+		"the signature timestamp is outside the allowed ±"+strconv.Itoa(int(tolerance/time.Second))+"s window (check the client clock)", ErrSignatureStale)}
 	for i, s := range secrets {
 		if len(s) < MinSecretLen {
 			return nil, fmt.Errorf("signing secret #%d is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`)", i+1, len(s), MinSecretLen)
@@ -202,16 +181,16 @@ func (v *Verifier) Tolerance() time.Duration { return v.tolerance }
 
 // Verify checks sig for a request with method, pathQuery (the request
 // target, path and query as sent) and the SHA-256 of its body, at time
-// now. It returns the index of the matching v1 value, or
-// ErrSignatureStale or ErrSignatureMismatch. Comparisons are constant
-// time.
+// now. It returns the index of the matching v1 value, or a
+// failure.ErrInvalidSignature caused by ErrSignatureStale or
+// ErrSignatureMismatch. Comparisons are constant time.
 func (v *Verifier) Verify(sig *Signature, method, pathQuery string, bodySum *[sha256.Size]byte, now time.Time) (int, error) {
 	skew := now.Unix() - sig.Timestamp
 	if skew < 0 {
 		skew = -skew
 	}
 	if time.Duration(skew)*time.Second > v.tolerance || skew > 1<<40 {
-		return -1, ErrSignatureStale
+		return -1, v.stale
 	}
 	match := -1
 	for _, pool := range v.pools {
@@ -235,10 +214,13 @@ func (v *Verifier) Verify(sig *Signature, method, pathQuery string, bodySum *[sh
 		pool.Put(st)
 	}
 	if match < 0 {
-		return -1, ErrSignatureMismatch
+		return -1, errMismatch
 	}
 	return match, nil
 }
+
+var errMismatch = failure.Wrap(failure.ErrInvalidSignature,
+	"the signature does not match the request (method, path and query, body, or secret differ)", ErrSignatureMismatch)
 
 // Sign returns the X-Signature value for a request, for clients and
 // tests: "t=<t>,v1=<hex>".
@@ -275,18 +257,22 @@ func NewReplayCache(s store.Store, ttl time.Duration) *ReplayCache {
 	return &ReplayCache{store: s, ttl: ttl}
 }
 
-// Accept records mac as used; it returns ErrSignatureReplayed if it was
-// already recorded, or a store error.
+// Accept records mac as used. A mac already recorded is a
+// failure.ErrReplayedRequest (caused by ErrSignatureReplayed); a store
+// failure is a failure.ErrUnavailable.
 func (c *ReplayCache) Accept(ctx context.Context, mac *[sha256.Size]byte) error {
 	var kb [4 + 2*sha256.Size]byte
 	key := append(kb[:0], "sig:"...)
 	key = hex.AppendEncode(key, mac[:])
 	fresh, err := c.store.SetNX(ctx, string(key), []byte{1}, c.ttl)
 	if err != nil {
-		return fmt.Errorf("signature replay cache: %w", err)
+		return failure.Wrap(failure.ErrUnavailable, "the replay cache is unavailable", fmt.Errorf("signature replay cache: %w", err))
 	}
 	if !fresh {
-		return ErrSignatureReplayed
+		return errReplayed
 	}
 	return nil
 }
+
+var errReplayed = failure.Wrap(failure.ErrReplayedRequest,
+	"this signature was already used: sign every request anew", ErrSignatureReplayed)
