@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigw/caddy-apigw/origin"
 )
 
 func init() {
@@ -61,7 +62,7 @@ type CORS struct {
 	// MaxAge is how long browsers may cache a preflight (default 10m).
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 
-	matcher      OriginMatcher
+	matcher      origin.Matcher
 	methods      map[string]bool
 	headers      map[string]bool
 	anyHeader    bool
@@ -90,7 +91,7 @@ func (CORS) CaddyModule() caddy.ModuleInfo {
 
 // Provision compiles the origin list and the header values.
 func (c *CORS) Provision(caddy.Context) error {
-	m, err := NewOriginMatcher(c.Origins)
+	m, err := origin.NewMatcher(c.Origins)
 	if err != nil {
 		return fmt.Errorf("apigw_cors: %w", err)
 	}
@@ -132,7 +133,7 @@ func (c *CORS) Validate() error {
 	if len(c.Origins) == 0 {
 		return fmt.Errorf("apigw_cors: no origins configured: list the allowed origins, e.g. `origins https://app.example.com`")
 	}
-	if c.Credentials && c.matcher.any {
+	if c.Credentials && c.matcher.Any() {
 		return fmt.Errorf("apigw_cors: credentials cannot be combined with origin \"*\" (any site could read authenticated responses): list the allowed origins explicitly, e.g. `origins https://app.example.com https://*.example.com`")
 	}
 	if c.MaxAge < 0 {
@@ -215,7 +216,7 @@ func addVary(h http.Header, vary []string, cw *chainWriter) {
 
 func (c *CORS) grant(h http.Header, origin string, cw *chainWriter) {
 	switch {
-	case c.matcher.any && !c.Credentials:
+	case c.matcher.Any() && !c.Credentials:
 		h["Access-Control-Allow-Origin"] = cw.one(valStar[0])
 	default:
 		h["Access-Control-Allow-Origin"] = cw.one(origin)
@@ -246,142 +247,6 @@ func (c *CORS) preflightAllowed(r *http.Request, origin string) bool {
 		}
 	}
 	return true
-}
-
-// OriginMatcher decides whether an Origin header value is allowed.
-type OriginMatcher struct {
-	exact    map[string][]string // normalized origin -> header value
-	patterns []originPattern
-	any      bool
-}
-
-type originPattern struct {
-	scheme string // "https"
-	suffix string // ".example.com" (the dot is required)
-	port   string // "" or ":8443"
-}
-
-// NewOriginMatcher compiles origins (see CORS.Origins). Origins are
-// scheme://host[:port] with no path; default ports are dropped, as
-// browsers do; "null" is refused (sandboxed documents and file: pages
-// send it, so allowing it allows everyone).
-func NewOriginMatcher(origins []string) (OriginMatcher, error) {
-	m := OriginMatcher{exact: make(map[string][]string, len(origins))}
-	for _, o := range origins {
-		if o == "*" {
-			m.any = true
-			continue
-		}
-		if strings.EqualFold(o, "null") {
-			return m, fmt.Errorf("origin \"null\" cannot be allowed safely (any sandboxed page sends it): list real origins")
-		}
-		scheme, rest, ok := strings.Cut(o, "://")
-		if !ok || (scheme != "http" && scheme != "https") {
-			return m, fmt.Errorf("origin %q must look like https://host[:port]", o)
-		}
-		if strings.HasPrefix(rest, "*.") {
-			host, port := rest[1:], ""
-			if i := strings.LastIndexByte(host, ':'); i >= 0 {
-				host, port = host[:i], host[i:]
-			}
-			if strings.ContainsAny(host, "*/?#@") || strings.Count(host, ".") < 2 {
-				return m, fmt.Errorf("origin pattern %q: only the leftmost labels may be a wildcard and at least two labels must follow (https://*.example.com)", o)
-			}
-			if port != "" {
-				if _, err := strconv.Atoi(port[1:]); err != nil {
-					return m, fmt.Errorf("origin pattern %q has a bad port", o)
-				}
-				port = normalizePort(scheme, port)
-			}
-			m.patterns = append(m.patterns, originPattern{scheme: scheme, suffix: strings.ToLower(host), port: port})
-			continue
-		}
-		u, err := url.Parse(o)
-		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(u.Host, "*") {
-			return m, fmt.Errorf("origin %q must be scheme://host[:port] without path, or a pattern like https://*.example.com", o)
-		}
-		n := normalizeOrigin(u.Scheme, u.Host)
-		m.exact[n] = []string{n}
-	}
-	return m, nil
-}
-
-func normalizePort(scheme, port string) string {
-	if (scheme == "http" && port == ":80") || (scheme == "https" && port == ":443") {
-		return ""
-	}
-	return port
-}
-
-func normalizeOrigin(scheme, host string) string {
-	host = strings.ToLower(host)
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		host = host[:i] + normalizePort(scheme, host[i:])
-	}
-	return strings.ToLower(scheme) + "://" + host
-}
-
-// Match reports whether origin (an Origin request header) is allowed.
-func (m *OriginMatcher) Match(origin string) bool {
-	if m.any {
-		return origin != "" && origin != "null"
-	}
-	if _, ok := m.exact[origin]; ok {
-		return true
-	}
-	scheme, host, ok := strings.Cut(origin, "://")
-	if !ok {
-		return false
-	}
-	if len(m.exact) > 0 {
-		if _, ok := m.exact[normalizeOrigin(scheme, host)]; ok {
-			return true
-		}
-	}
-	if len(m.patterns) == 0 {
-		return false
-	}
-	port := ""
-	if i := strings.LastIndexByte(host, ':'); i >= 0 {
-		host, port = host[:i], normalizePort(scheme, host[i:])
-	}
-	host = strings.ToLower(host)
-	for _, p := range m.patterns {
-		if p.scheme != scheme || p.port != port || len(host) <= len(p.suffix) || !strings.HasSuffix(host, p.suffix) {
-			continue
-		}
-		if validDNSName(host[:len(host)-len(p.suffix)]) {
-			return true
-		}
-	}
-	return false
-}
-
-// validDNSName reports whether s is one or more DNS labels (letters,
-// digits, hyphens; no empty label).
-func validDNSName(s string) bool {
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	label := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '.':
-			if label == 0 {
-				return false
-			}
-			label = 0
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-':
-			label++
-			if label > 63 {
-				return false
-			}
-		default:
-			return false
-		}
-	}
-	return label > 0
 }
 
 // parseCORS sets up apigw_cors.
@@ -435,10 +300,10 @@ func parseCORS(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			return nil, h.Errf("apigw_cors: unknown option %q (known: origins, methods, headers, expose, credentials, max_age)", opt)
 		}
 	}
-	if _, err := NewOriginMatcher(c.Origins); err != nil {
+	if _, err := origin.NewMatcher(c.Origins); err != nil {
 		return nil, h.Errf("apigw_cors: %v", err)
 	}
-	if m, _ := NewOriginMatcher(c.Origins); c.Credentials && m.any {
+	if m, _ := origin.NewMatcher(c.Origins); c.Credentials && m.Any() {
 		return nil, h.Err("apigw_cors: credentials cannot be combined with origin \"*\": list the allowed origins explicitly, e.g. `origins https://app.example.com`")
 	}
 	return c, nil

@@ -112,13 +112,8 @@ func (c *CSRF) Provision(ctx caddy.Context) error {
 	if cfg.SameSite == "strict" {
 		c.sameSite = http.SameSiteStrictMode
 	}
-	c.policy = sessions.OriginPolicy{AllowMissing: c.AllowMissingOrigin}
-	for _, o := range c.TrustedOrigins {
-		norm, err := sessions.NormalizeOrigin(o)
-		if err != nil {
-			return fmt.Errorf("apigw_csrf trusted_origin: %w", err)
-		}
-		c.policy.Trusted = append(c.policy.Trusted, norm)
+	if c.policy, err = sessions.NewOriginPolicy(c.TrustedOrigins, c.AllowMissingOrigin, false); err != nil {
+		return fmt.Errorf("apigw_csrf %w", err)
 	}
 	return nil
 }
@@ -138,6 +133,7 @@ func (c *CSRF) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if id == nil || id.Method != "session" {
 		return next.ServeHTTP(w, r)
 	}
+	var err error
 	switch c.Mode {
 	case CSRFModeDoubleSubmit:
 		expected := c.expectedToken(r)
@@ -147,20 +143,15 @@ func (c *CSRF) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 				Secure: r.TLS != nil || strings.HasPrefix(c.Cookie, sessions.HostPrefix),
 			})
 		}
-		if sessions.SafeMethod(r.Method) {
-			break
-		}
-		sent := r.Header.Get(c.Header)
-		if sent == "" {
-			return c.reject(r, "unsafe request without the "+c.Header+" header: send the value of the "+c.Cookie+" cookie in it")
-		}
-		if expected == "" || !sessions.CSRFTokenMatches(sent, expected) {
-			return c.reject(r, "the "+c.Header+" header does not match the session's CSRF token")
+		if !sessions.SafeMethod(r.Method) {
+			err = sessions.CheckCSRFToken(c.Header, c.Cookie, r.Header.Get(c.Header), expected)
 		}
 	default:
-		if reason := c.policy.Check(r); reason != "" {
-			return c.reject(r, reason)
-		}
+		err = c.policy.Check(r)
+	}
+	if err != nil {
+		Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("mode", c.Mode))
+		return Fail(problemFromError(err))
 	}
 	return next.ServeHTTP(w, r)
 }
@@ -177,11 +168,6 @@ func (c *CSRF) expectedToken(r *http.Request) string {
 	return caddy.ToString(v)
 }
 
-func (c *CSRF) reject(r *http.Request, detail string) error {
-	Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("mode", c.Mode))
-	return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, detail))
-}
-
 // unmarshalOption parses one CSRF option shared by apigw_csrf and
 // apigw_session; ok is false for an option it does not know.
 func (c *CSRF) unmarshalOption(d *caddyfile.Dispenser, opt string) (bool, error) {
@@ -191,10 +177,8 @@ func (c *CSRF) unmarshalOption(d *caddyfile.Dispenser, opt string) (bool, error)
 		if len(args) == 0 {
 			return true, d.ArgErr()
 		}
-		for _, o := range args {
-			if _, err := sessions.NormalizeOrigin(o); err != nil {
-				return true, d.Errf("trusted_origin: %v", err)
-			}
+		if _, err := sessions.NewOriginPolicy(args, false, false); err != nil {
+			return true, d.Errf("%v", err)
 		}
 		c.TrustedOrigins = append(c.TrustedOrigins, args...)
 	case "allow_missing_origin":

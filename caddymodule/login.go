@@ -117,8 +117,8 @@ func (l *Login) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_login: hash module %T cannot compare passwords", mod)
 	}
 	_, isBcrypt := mod.(*caddyauth.BcryptHash)
-	if l.policy, err = SessionEndpointPolicy("apigw_login", l.TrustedOrigins); err != nil {
-		return err
+	if l.policy, err = sessions.EndpointPolicy(l.TrustedOrigins); err != nil {
+		return fmt.Errorf("apigw_login %w", err)
 	}
 	repl := caddy.NewReplacer()
 	users := make(map[string]string, len(l.Accounts))

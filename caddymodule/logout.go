@@ -53,9 +53,9 @@ func (Logout) CaddyModule() caddy.ModuleInfo {
 // Provision connects the handler to the shared session store.
 func (l *Logout) Provision(ctx caddy.Context) error {
 	l.logger = ctx.Logger()
-	policy, err := SessionEndpointPolicy("apigw_logout", l.TrustedOrigins)
+	policy, err := sessions.EndpointPolicy(l.TrustedOrigins)
 	if err != nil {
-		return err
+		return fmt.Errorf("apigw_logout %w", err)
 	}
 	l.policy = policy
 	mgr, err := SessionManagerFrom(ctx)

@@ -126,10 +126,8 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if len(args) == 0 {
 				return nil, h.ArgErr()
 			}
-			for _, a := range args {
-				if _, err := sessions.NormalizeOrigin(a); err != nil {
-					return nil, h.Errf("apigw_oidc trusted_origin: %v", err)
-				}
+			if _, err := sessions.EndpointPolicy(args); err != nil {
+				return nil, h.Errf("apigw_oidc %v", err)
 			}
 			o.TrustedOrigins = append(o.TrustedOrigins, args...)
 		default:

@@ -182,13 +182,8 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	if err := o.mapping.Validate(); err != nil {
 		return fmt.Errorf("apigw_oidc: %w", err)
 	}
-	o.policy = sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}
-	for _, t := range o.TrustedOrigins {
-		norm, err := sessions.NormalizeOrigin(t)
-		if err != nil {
-			return fmt.Errorf("apigw_oidc trusted_origin: %w", err)
-		}
-		o.policy.Trusted = append(o.policy.Trusted, norm)
+	if o.policy, err = sessions.EndpointPolicy(o.TrustedOrigins); err != nil {
+		return fmt.Errorf("apigw_oidc %w", err)
 	}
 	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL))
 	o.stateCookie = OIDCStateCookie
@@ -405,9 +400,8 @@ func (o *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return Fail(problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "log out with POST").WithHeader("Allow", http.MethodPost))
 	}
-	if reason := o.policy.Check(r); reason != "" {
-		Audit(r, "csrf_rejected", problem.CodeCSRFRejected, zap.String("route_kind", "logout"))
-		return Fail(problem.New(http.StatusForbidden, problem.CodeCSRFRejected, "logout from another site refused: "+reason))
+	if err := CheckSessionEndpointOrigin(r, o.policy, "logout"); err != nil {
+		return err
 	}
 	name := o.mgr.CookieName()
 	var sent int

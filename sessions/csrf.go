@@ -7,8 +7,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/apigw/caddy-apigw/failure"
+	"github.com/apigw/caddy-apigw/origin"
 )
 
 // SafeMethod reports whether method is safe (RFC 9110): GET, HEAD,
@@ -38,59 +39,75 @@ type OriginPolicy struct {
 	AllowSameSite bool
 }
 
-// NormalizeOrigin returns the canonical form of an origin
-// ("scheme://host[:port]", lower case, default port dropped), or an error
-// if s is not one.
-func NormalizeOrigin(s string) (string, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q is not an origin: use scheme://host[:port], e.g. https://app.example.com", s)
+// NewOriginPolicy returns the policy that trusts the origins in trusted
+// (each checked and normalised with origin.Parse). It is the one check of
+// a trusted_origin list, for Provision and the Caddyfile parsers alike.
+func NewOriginPolicy(trusted []string, allowMissing, allowSameSite bool) (OriginPolicy, error) {
+	p := OriginPolicy{AllowMissing: allowMissing, AllowSameSite: allowSameSite}
+	for _, o := range trusted {
+		norm, err := origin.Parse(o)
+		if err != nil {
+			return p, fmt.Errorf("trusted_origin: %w", err)
+		}
+		p.Trusted = append(p.Trusted, norm)
 	}
-	return canonOrigin(u.Scheme, u.Host), nil
+	return p, nil
 }
 
-func canonOrigin(scheme, host string) string {
-	scheme, host = strings.ToLower(scheme), strings.ToLower(host)
-	if (scheme == "http" && strings.HasSuffix(host, ":80")) || (scheme == "https" && strings.HasSuffix(host, ":443")) {
-		host = host[:strings.LastIndexByte(host, ':')]
-	}
-	return scheme + "://" + host
+// EndpointPolicy returns the origin policy of the endpoints that start or
+// end a browser's session (login, logout, an OIDC logout): a request
+// whose Sec-Fetch-Site is cross-site, or (without Sec-Fetch-Site) whose
+// Origin, else Referer, is neither the site's own origin nor one of
+// trusted, is refused. Same-site pages and clients that send none of
+// these headers (scripts) are accepted: such endpoints carry no ambient
+// authority a script could not use anyway.
+func EndpointPolicy(trusted []string) (OriginPolicy, error) {
+	return NewOriginPolicy(trusted, true, true)
 }
 
-// RequestOrigin returns the site's own origin for r: its scheme (https
-// when r came over TLS) and Host.
-func RequestOrigin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+// Check returns nil if r may proceed, or a failure.ErrCSRFRejected whose
+// detail is the reason. Safe methods always proceed.
+func (p OriginPolicy) Check(r *http.Request) error {
+	if reason := p.Reason(r); reason != "" {
+		return failure.New(failure.ErrCSRFRejected, reason)
 	}
-	return canonOrigin(scheme, r.Host)
+	return nil
 }
 
-// Check returns "" if r may proceed, or the reason it is rejected as a
+// CheckEndpoint is Check for a session endpoint (see EndpointPolicy):
+// action ("login", "logout") says what was refused in the detail. Login
+// and logout call this one function, so both refuse exactly the same
+// requests.
+func (p OriginPolicy) CheckEndpoint(r *http.Request, action string) error {
+	if reason := p.Reason(r); reason != "" {
+		return failure.New(failure.ErrCSRFRejected, action+" from another site refused: "+reason)
+	}
+	return nil
+}
+
+// Reason returns "" if r may proceed, or the reason it is rejected as a
 // cross-site request. Safe methods always proceed.
-func (p OriginPolicy) Check(r *http.Request) string {
+func (p OriginPolicy) Reason(r *http.Request) string {
 	if SafeMethod(r.Method) {
 		return ""
 	}
-	origin := r.Header.Get("Origin")
+	from := r.Header.Get("Origin")
 	switch sfs := r.Header.Get("Sec-Fetch-Site"); sfs {
 	case "same-origin", "none":
 		return ""
 	case "":
 	case "same-site":
-		if p.AllowSameSite || (origin != "" && p.trusted(origin)) {
+		if p.AllowSameSite || (from != "" && p.trusted(from)) {
 			return ""
 		}
 		return "cross-origin request refused (Sec-Fetch-Site: same-site)"
 	default:
-		if origin != "" && p.trusted(origin) {
+		if from != "" && p.trusted(from) {
 			return ""
 		}
 		return "cross-site request refused (Sec-Fetch-Site: " + sanitizeToken(sfs) + ")"
 	}
-	from, what := origin, "Origin"
+	what := "Origin"
 	if from == "" {
 		from, what = r.Header.Get("Referer"), "Referer"
 		if from == "" {
@@ -100,22 +117,21 @@ func (p OriginPolicy) Check(r *http.Request) string {
 			return "unsafe request without Origin, Referer or Sec-Fetch-Site header"
 		}
 	}
-	u, err := url.Parse(from)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	o, ok := origin.FromHeader(from)
+	if !ok {
 		return what + " header is not a valid origin"
 	}
-	o := canonOrigin(u.Scheme, u.Host)
-	if o == RequestOrigin(r) || p.trusted(o) {
+	if o == origin.OfRequest(r) || p.trusted(o) {
 		return ""
 	}
 	return "cross-origin request refused (" + what + " does not match the site or a trusted origin)"
 }
 
-func (p OriginPolicy) trusted(origin string) bool {
+func (p OriginPolicy) trusted(from string) bool {
 	if len(p.Trusted) == 0 {
 		return false
 	}
-	o, err := NormalizeOrigin(origin)
+	o, err := origin.Parse(from)
 	if err != nil {
 		return false
 	}
@@ -158,4 +174,18 @@ func CSRFToken(sessionToken string) string {
 // constant time.
 func CSRFTokenMatches(sent, expected string) bool {
 	return len(sent) == len(expected) && subtle.ConstantTimeCompare([]byte(sent), []byte(expected)) == 1
+}
+
+// CheckCSRFToken is the double-submit check of an unsafe request: sent is
+// the value of the request header called header, expected the session's
+// CSRFToken ("" when there is no session), cookie the name of the cookie
+// pages read the token from. It returns nil or a failure.ErrCSRFRejected.
+func CheckCSRFToken(header, cookie, sent, expected string) error {
+	if sent == "" {
+		return failure.New(failure.ErrCSRFRejected, "unsafe request without the "+header+" header: send the value of the "+cookie+" cookie in it")
+	}
+	if expected == "" || !CSRFTokenMatches(sent, expected) {
+		return failure.New(failure.ErrCSRFRejected, "the "+header+" header does not match the session's CSRF token")
+	}
+	return nil
 }
