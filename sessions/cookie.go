@@ -128,3 +128,39 @@ func trimOWS(s string) string {
 	}
 	return s
 }
+
+// CookieName returns the name of the session cookie as sent, including
+// the __Host- prefix when configured.
+func (m *Manager) CookieName() string {
+	if m.cfg.HostPrefix {
+		return HostPrefix + m.cfg.CookieName
+	}
+	return m.cfg.CookieName
+}
+
+// Cookie returns the session cookie carrying token: HttpOnly, Path=/,
+// SameSite as configured, Secure when the request came over HTTPS (always
+// with the __Host- prefix). It has no Max-Age: a session cookie the
+// browser drops when it closes; the server enforces the lifetime.
+func (m *Manager) Cookie(token string, secure bool) *http.Cookie {
+	c := &http.Cookie{
+		Name:     m.CookieName(),
+		Value:    token,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   secure || m.cfg.HostPrefix,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if m.cfg.SameSite == "strict" {
+		c.SameSite = http.SameSiteStrictMode
+	}
+	return c
+}
+
+// ClearCookie returns a cookie that makes the browser delete the session
+// cookie (Max-Age=0).
+func (m *Manager) ClearCookie(secure bool) *http.Cookie {
+	c := m.Cookie("", secure)
+	c.MaxAge = -1 // net/http writes Max-Age=0
+	return c
+}

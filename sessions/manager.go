@@ -12,33 +12,13 @@ package sessions
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/apigw/caddy-apigw/store"
 )
-
-// Defaults of Config.
-const (
-	DefaultCookieName  = "apigw_session"
-	DefaultIdleTimeout = 30 * time.Minute
-	DefaultLifetime    = 12 * time.Hour
-	DefaultMaxPerUser  = 10
-	DefaultSameSite    = "lax"
-)
-
-// HostPrefix is the cookie name prefix that makes browsers refuse the
-// cookie unless it is Secure, has Path=/ and no Domain (RFC 6265bis): a
-// sibling subdomain cannot plant or overwrite it.
-const HostPrefix = "__Host-"
 
 // Store key namespaces.
 const (
@@ -51,93 +31,6 @@ const (
 // ended, idle for too long or past its lifetime. Callers answer 401
 // invalid_session; the reason is deliberately not distinguished.
 var ErrInvalid = errors.New("sessions: invalid session")
-
-// Config configures a Manager. The zero value of every field means its
-// default.
-type Config struct {
-	// CookieName is the session cookie's name (default apigw_session).
-	// With HostPrefix the name sent is "__Host-" + CookieName.
-	CookieName string
-	// IdleTimeout ends a session that was not used for this long
-	// (default 30m). Last-seen is written at most once per
-	// IdleTimeout/20 (at most once a minute), so the effective idle
-	// timeout is between 95% and 100% of the value.
-	IdleTimeout time.Duration
-	// Lifetime ends a session this long after login, however active
-	// (default 12h).
-	Lifetime time.Duration
-	// MaxPerUser caps the live sessions of one user; a login beyond it
-	// ends the user's oldest session (default 10).
-	MaxPerUser int
-	// HostPrefix names the cookie "__Host-<CookieName>" (default false).
-	// Browsers accept such a cookie only over HTTPS, so enable it only
-	// for sites served over HTTPS.
-	HostPrefix bool
-	// SameSite is the cookie's SameSite attribute: "lax" (default) or
-	// "strict".
-	SameSite string
-
-	now func() time.Time // tests
-}
-
-// WithDefaults returns c with zero fields set to their defaults.
-func (c Config) WithDefaults() Config {
-	if c.CookieName == "" {
-		c.CookieName = DefaultCookieName
-	}
-	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.Lifetime <= 0 {
-		c.Lifetime = DefaultLifetime
-	}
-	if c.MaxPerUser <= 0 {
-		c.MaxPerUser = DefaultMaxPerUser
-	}
-	c.SameSite = strings.ToLower(c.SameSite)
-	if c.SameSite == "" {
-		c.SameSite = DefaultSameSite
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	return c
-}
-
-// Validate reports a configuration mistake, naming the option and the fix.
-func (c Config) Validate() error {
-	if c.CookieName != "" && !validCookieName(c.CookieName) {
-		return fmt.Errorf("session cookie name %q is not a valid cookie name: use letters, digits, '_' or '-'", c.CookieName)
-	}
-	if strings.HasPrefix(c.CookieName, "__") {
-		return fmt.Errorf("session cookie name %q must not start with \"__\": use host_prefix to get the __Host- prefix", c.CookieName)
-	}
-	if c.IdleTimeout < 0 || c.Lifetime < 0 {
-		return errors.New("session idle_timeout and lifetime must be positive durations")
-	}
-	if c.IdleTimeout > 0 && c.Lifetime > 0 && c.IdleTimeout > c.Lifetime {
-		return fmt.Errorf("session idle_timeout %s is longer than lifetime %s: lower idle_timeout or raise lifetime", c.IdleTimeout, c.Lifetime)
-	}
-	if c.MaxPerUser < 0 {
-		return errors.New("session max_per_user must be a positive number")
-	}
-	switch strings.ToLower(c.SameSite) {
-	case "", "lax", "strict":
-	default:
-		return fmt.Errorf("session same_site %q is not supported: use lax or strict (None would send the cookie on cross-site requests)", c.SameSite)
-	}
-	return nil
-}
-
-func validCookieName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return s != ""
-}
 
 // Info describes a session for listings. It never holds the token.
 type Info struct {
@@ -181,61 +74,6 @@ func NewManager(s store.Store, cfg Config) *Manager {
 
 // Config returns the manager's effective configuration.
 func (m *Manager) Config() Config { return m.cfg }
-
-// TokenLen is the length of a session token: 32 random bytes, base64url
-// without padding.
-const TokenLen = 43
-
-// NewToken returns a fresh 256-bit token from crypto/rand.
-func NewToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("sessions: reading random token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// WellFormed reports whether token has the shape of a session token, so
-// garbage cookies are refused without a store round trip.
-func WellFormed(token string) bool {
-	if len(token) != TokenLen {
-		return false
-	}
-	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// Handle returns the handle (Info.ID) of token.
-func Handle(token string) string {
-	var h [32 + 5]byte
-	return string(appendHandleKey(h[:0], "", token))
-}
-
-// appendHandleKey appends prefix + handle(token) to dst.
-func appendHandleKey(dst []byte, prefix, token string) []byte {
-	sum := sha256.Sum256([]byte(token))
-	dst = append(dst, prefix...)
-	return hex.AppendEncode(dst, sum[:16])
-}
-
-// ValidHandle reports whether id has the shape of a handle.
-func ValidHandle(id string) bool {
-	if len(id) != 32 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
 
 // Create starts a session for user and returns its token (for the cookie;
 // the store never holds it) and its Info. If the user has MaxPerUser live
@@ -493,117 +331,3 @@ func (m *Manager) EndUser(ctx context.Context, user string) (int, error) {
 	return n, nil
 }
 
-// CookieName returns the name of the session cookie as sent, including
-// the __Host- prefix when configured.
-func (m *Manager) CookieName() string {
-	if m.cfg.HostPrefix {
-		return HostPrefix + m.cfg.CookieName
-	}
-	return m.cfg.CookieName
-}
-
-// Cookie returns the session cookie carrying token: HttpOnly, Path=/,
-// SameSite as configured, Secure when the request came over HTTPS (always
-// with the __Host- prefix). It has no Max-Age: a session cookie the
-// browser drops when it closes; the server enforces the lifetime.
-func (m *Manager) Cookie(token string, secure bool) *http.Cookie {
-	c := &http.Cookie{
-		Name:     m.CookieName(),
-		Value:    token,
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   secure || m.cfg.HostPrefix,
-		SameSite: http.SameSiteLaxMode,
-	}
-	if m.cfg.SameSite == "strict" {
-		c.SameSite = http.SameSiteStrictMode
-	}
-	return c
-}
-
-// ClearCookie returns a cookie that makes the browser delete the session
-// cookie (Max-Age=0).
-func (m *Manager) ClearCookie(secure bool) *http.Cookie {
-	c := m.Cookie("", secure)
-	c.MaxAge = -1 // net/http writes Max-Age=0
-	return c
-}
-
-// encode serializes a session's stored fields: version, created,
-// last-seen, expires, user and metadata. A compact binary form keeps
-// lookups cheap.
-func encode(s *Session) []byte {
-	n := 1 + 3*binary.MaxVarintLen64 + binary.MaxVarintLen64 + len(s.User) + binary.MaxVarintLen64
-	for k, v := range s.Meta {
-		n += 2*binary.MaxVarintLen64 + len(k) + len(v)
-	}
-	b := make([]byte, 0, n)
-	b = append(b, 1)
-	b = binary.AppendVarint(b, s.Created.UnixNano())
-	b = binary.AppendVarint(b, s.LastSeen.UnixNano())
-	b = binary.AppendVarint(b, s.Expires.UnixNano())
-	b = appendBytes(b, s.User)
-	b = binary.AppendUvarint(b, uint64(len(s.Meta)))
-	for k, v := range s.Meta {
-		b = appendBytes(b, k)
-		b = appendBytes(b, v)
-	}
-	return b
-}
-
-func appendBytes(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// decode parses encode's output into s (all fields but ID); it reports
-// false for anything malformed.
-func decode(b []byte, s *Session) bool {
-	if len(b) == 0 || b[0] != 1 {
-		return false
-	}
-	b = b[1:]
-	var ts [3]int64
-	for i := range ts {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return false
-		}
-		ts[i], b = v, b[n:]
-	}
-	user, b, ok := readBytes(b)
-	if !ok || user == "" {
-		return false
-	}
-	cnt, n := binary.Uvarint(b)
-	if n <= 0 || cnt > uint64(len(b)) {
-		return false
-	}
-	b = b[n:]
-	s.User = user
-	s.Created, s.LastSeen, s.Expires = time.Unix(0, ts[0]), time.Unix(0, ts[1]), time.Unix(0, ts[2])
-	s.Meta = nil
-	if cnt > 0 {
-		s.Meta = make(map[string]string, cnt)
-		for i := uint64(0); i < cnt; i++ {
-			var k, v string
-			if k, b, ok = readBytes(b); !ok {
-				return false
-			}
-			if v, b, ok = readBytes(b); !ok {
-				return false
-			}
-			s.Meta[k] = v
-		}
-	}
-	return len(b) == 0
-}
-
-func readBytes(b []byte) (string, []byte, bool) {
-	l, n := binary.Uvarint(b)
-	if n <= 0 || l > uint64(len(b)-n) {
-		return "", nil, false
-	}
-	b = b[n:]
-	return string(b[:l]), b[l:], true
-}
