@@ -330,4 +330,3 @@ func (m *Manager) EndUser(ctx context.Context, user string) (int, error) {
 	}
 	return n, nil
 }
-
