@@ -96,12 +96,11 @@ func (c *CSRF) Provision(ctx caddy.Context) error {
 	if c.Header == "" {
 		c.Header = DefaultCSRFHeader
 	}
-	mgr, err := SessionManagerFrom(ctx)
+	mgr, err := provisionSessions(ctx, "apigw_csrf")
 	if err != nil {
-		return fmt.Errorf("apigw_csrf: %w", err)
+		return err
 	}
 	cfg := mgr.Config()
-	RedactCredentialHeaders(ctx, mgr.CookieName())
 	if c.Cookie == "" {
 		c.Cookie = DefaultCSRFCookie
 		if cfg.HostPrefix {

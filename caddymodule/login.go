@@ -20,8 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
 )
@@ -86,7 +86,6 @@ type Login struct {
 
 	policy   sessions.OriginPolicy
 	accounts *sessions.Accounts
-	meta     map[string]map[string]string
 	mgr      *sessions.Manager
 	logger   *zap.Logger
 }
@@ -121,42 +120,15 @@ func (l *Login) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_login %w", err)
 	}
 	repl := caddy.NewReplacer()
-	users := make(map[string]string, len(l.Accounts))
-	l.meta = make(map[string]map[string]string, len(l.Accounts))
+	list := make([]sessions.Account, len(l.Accounts))
 	for i, a := range l.Accounts {
-		user := repl.ReplaceKnown(a.Username, "")
-		hash := repl.ReplaceKnown(a.Password, "")
-		if user == "" || hash == "" {
-			return fmt.Errorf("apigw_login: account #%d has an empty username or password hash", i+1)
-		}
-		if _, dup := users[user]; dup {
-			return fmt.Errorf("apigw_login: account %q is listed twice", user)
-		}
-		if isBcrypt {
-			if _, err := bcrypt.Cost([]byte(hash)); err != nil {
-				return fmt.Errorf("apigw_login: account %q: password is not a bcrypt hash (%v): use `caddy hash-password` output", user, err)
-			}
-		}
-		users[user] = hash
-		meta := map[string]string{}
-		if len(a.Scopes) > 0 {
-			meta["scope"] = strings.Join(a.Scopes, " ")
-		}
-		if len(a.Roles) > 0 {
-			meta["roles"] = strings.Join(a.Roles, " ")
-		}
-		if len(meta) > 0 {
-			l.meta[user] = meta
-		}
+		list[i] = sessions.Account{User: repl.ReplaceKnown(a.Username, ""), Hash: repl.ReplaceKnown(a.Password, ""), Scopes: a.Scopes, Roles: a.Roles}
 	}
-	if l.accounts, err = sessions.NewAccounts(users, cmp); err != nil {
+	if l.accounts, err = sessions.LoadAccounts(list, cmp, isBcrypt); err != nil {
 		return fmt.Errorf("apigw_login: %w", err)
 	}
-	if l.mgr, err = SessionManagerFrom(ctx); err != nil {
-		return fmt.Errorf("apigw_login: %w", err)
-	}
-	RedactCredentialHeaders(ctx, l.mgr.CookieName())
-	return nil
+	l.mgr, err = provisionSessions(ctx, "apigw_login")
+	return err
 }
 
 // loginResponse is the body of a successful login.
@@ -182,8 +154,8 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		Audit(r, "login_rejected", perr.Code)
 		return Fail(perr)
 	}
-	ok, err := l.accounts.Check(user, pass)
-	if err != nil {
+	meta, err := l.accounts.Login(user, pass)
+	if err != nil && !errors.Is(err, failure.ErrInvalidCredentials) {
 		// a technical failure (e.g. a corrupt hash), never the password
 		l.logger.Error("password check failed", zap.Error(err))
 		return Fail(problem.New(http.StatusInternalServerError, problem.CodeInternalError, "the login could not be checked"))
@@ -194,10 +166,9 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if sp != nil {
 		return Fail(sp)
 	}
-	secure := r.TLS != nil
-	if !ok {
+	if err != nil {
 		if ended > 0 {
-			http.SetCookie(w, l.mgr.ClearCookie(secure))
+			http.SetCookie(w, l.mgr.ClearCookie(r.TLS != nil))
 		}
 		// An unknown username is not logged verbatim: it is often a
 		// password typed into the wrong field. Its keyed hash still lets
@@ -206,11 +177,11 @@ func (l *Login) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		if !l.accounts.Known(user) {
 			userFields = []zap.Field{zap.String("user", "(unknown)"), zap.String("user_hash", attemptHash(user))}
 		}
-		Audit(r, "login_failed", problem.CodeInvalidCredentials, userFields...)
-		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, "the username or password is incorrect").
-			WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
+		p := problemFromError(err)
+		Audit(r, "login_failed", p.Code, userFields...)
+		return Fail(p.WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}
-	token, info, sp := startSession(w, r, l.mgr, l.logger, user, l.meta[user])
+	token, info, sp := startSession(w, r, l.mgr, l.logger, user, meta)
 	if sp != nil {
 		return Fail(sp)
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
 )
@@ -58,13 +60,8 @@ func (l *Logout) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("apigw_logout %w", err)
 	}
 	l.policy = policy
-	mgr, err := SessionManagerFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_logout: %w", err)
-	}
-	l.mgr = mgr
-	RedactCredentialHeaders(ctx, mgr.CookieName())
-	return nil
+	l.mgr, err = provisionSessions(ctx, "apigw_logout")
+	return err
 }
 
 // ServeHTTP ends the session. It is terminal.
@@ -78,35 +75,21 @@ func (l *Logout) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 			return err
 		}
 	}
-	name := l.mgr.CookieName()
-	var sent, ended int
-	var endErr error
-	sessions.CookieValues(r.Header, name, func(v string) bool {
-		sent++
-		found, err := l.mgr.EndToken(r.Context(), v)
-		if err != nil {
-			endErr = err
-			return false
-		}
-		if found {
-			ended++
-		}
-		return sent < 10
-	})
-	if endErr != nil {
-		logStoreError(l.logger, "ending session failed", endErr)
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+	ended, err := l.mgr.Logout(r.Context(), r.Header)
+	if errors.Is(err, failure.ErrUnavailable) {
+		logStoreError(l.logger, "ending session failed", err)
+		return Fail(problemFromError(err))
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if sent == 0 {
-		return Fail(problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no session cookie: nothing to log out").
-			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	if !errors.Is(err, failure.ErrMissingCredentials) {
+		http.SetCookie(w, l.mgr.ClearCookie(r.TLS != nil))
 	}
-	http.SetCookie(w, l.mgr.ClearCookie(r.TLS != nil))
-	if ended == 0 {
-		Audit(r, "logout_rejected", problem.CodeInvalidSession)
-		return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidSession, "the session is invalid, ended or expired").
-			WithHeader("WWW-Authenticate", sessionChallenge(name)))
+	if err != nil {
+		p := problemFromError(err)
+		if errors.Is(err, failure.ErrInvalidSession) {
+			Audit(r, "logout_rejected", p.Code)
+		}
+		return Fail(p.WithHeader("WWW-Authenticate", sessionChallenge(l.mgr.CookieName())))
 	}
 	Audit(r, "logout", "", zap.Int("sessions_ended", ended))
 	w.WriteHeader(http.StatusNoContent)

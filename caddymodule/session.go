@@ -18,8 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigw/caddy-apigw/authn"
-	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/sessions"
 )
 
@@ -98,6 +97,18 @@ func SessionManagerFrom(ctx caddy.Context) (*sessions.Manager, error) {
 		return nil, fmt.Errorf("apigw session option: %w", err)
 	}
 	return sessions.NewManager(app.store, app.SessionConfig()), nil
+}
+
+// provisionSessions is the Provision step every session handler shares:
+// the session manager (errors name directive) and the redaction of the
+// session cookie from logs.
+func provisionSessions(ctx caddy.Context, directive string) (*sessions.Manager, error) {
+	mgr, err := SessionManagerFrom(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", directive, err)
+	}
+	RedactCredentialHeaders(ctx, mgr.CookieName())
+	return mgr, nil
 }
 
 // parseSessionOption parses the session block of the apigw global option:
@@ -200,18 +211,16 @@ func (SessionAuth) CaddyModule() caddy.ModuleInfo {
 // Provision connects the provider to the shared session store.
 func (s *SessionAuth) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
-	mgr, err := SessionManagerFrom(ctx)
+	mgr, err := provisionSessions(ctx, "apigw_session")
 	if err != nil {
-		return fmt.Errorf("apigw_session: %w", err)
+		return err
 	}
-	s.mgr = mgr
-	s.cookie = mgr.CookieName()
+	s.mgr, s.cookie = mgr, mgr.CookieName()
 	if s.LoginRedirect != "" {
-		if err := checkLoginRedirect(s.LoginRedirect); err != nil {
+		if err := sessions.CheckLoginRedirect(s.LoginRedirect); err != nil {
 			return fmt.Errorf("apigw_session: %w", err)
 		}
 	}
-	RedactCredentialHeaders(ctx, s.cookie)
 	return nil
 }
 
@@ -223,63 +232,13 @@ func sessionChallenge(cookie string) string {
 
 // Authenticate implements caddyauth.Authenticator.
 func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
-	var (
-		sess   sessions.Session
-		token  string
-		tried  int
-		lookup error
-	)
-	// A request may carry several cookies of this name (another path or a
-	// sibling domain set one); the first valid one wins, a few are tried.
-	sessions.CookieValues(r.Header, s.cookie, func(v string) bool {
-		tried++
-		var err error
-		if sess, err = s.mgr.Lookup(r.Context(), v); err == nil {
-			token = v
-			return false
-		}
-		if !errors.Is(err, sessions.ErrInvalid) {
-			lookup = err
-			return false
-		}
-		return tried < 3
-	})
-	if lookup != nil {
-		logStoreError(s.logger, "session store failed", lookup)
-		RecordAuthFailure(r, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
-		return caddyauth.User{}, false, nil
-	}
-	if token == "" {
-		if s.LoginRedirect != "" && isNavigation(r) {
-			RecordAuthFailure(r, loginRedirect(s.LoginRedirect, r, tried > 0))
-			return caddyauth.User{}, false, nil
-		}
-		if tried == 0 {
-			RecordAuthFailure(r, problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "no session cookie: log in first").
-				WithHeader("WWW-Authenticate", sessionChallenge(s.cookie)))
-		} else {
-			RecordAuthFailure(r, problem.New(http.StatusUnauthorized, problem.CodeInvalidSession, "the session is invalid, ended or expired: log in again").
-				WithHeader("WWW-Authenticate", sessionChallenge(s.cookie)))
-			Audit(r, "auth_failed", problem.CodeInvalidSession)
-		}
+	sess, token, err := s.mgr.Authenticate(r.Context(), r.Header)
+	if err != nil {
+		s.reject(r, err)
 		return caddyauth.User{}, false, nil
 	}
 	if !s.PassCookie {
 		sessions.StripRequestCookie(r, s.cookie)
-	}
-	id := &authn.Identity{ID: sess.User, Method: "session"}
-	for k, v := range sess.Meta {
-		switch k {
-		case "scope":
-			id.Scopes = strings.Fields(v)
-		case "roles":
-			id.Roles = strings.Fields(v)
-		default:
-			if id.Claims == nil {
-				id.Claims = make(map[string]any, len(sess.Meta))
-			}
-			id.Claims[k] = v
-		}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set(SessionIDVar, sess.ID)
@@ -288,7 +247,26 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 	if c := s.logger.Check(zapcore.DebugLevel, "session authenticated"); c != nil {
 		c.Write(zap.String("user", sess.User), zap.String("session_id", sess.ID))
 	}
-	return PublishIdentity(r, id, s.Headers), true, nil
+	return PublishIdentity(r, sess.Identity(), s.Headers), true, nil
+}
+
+// reject records why a request has no session: a store outage (503), a
+// redirect of a browser navigation to login_redirect, or the 401 with the
+// Cookie challenge (audited when a cookie was sent).
+func (s *SessionAuth) reject(r *http.Request, err error) {
+	switch {
+	case errors.Is(err, failure.ErrUnavailable):
+		logStoreError(s.logger, "session store failed", err)
+		RecordAuthFailure(r, problemFromError(err))
+	case s.LoginRedirect != "" && sessions.IsNavigation(r):
+		RecordAuthFailure(r, loginRedirect(s.LoginRedirect, r, errors.Is(err, failure.ErrInvalidSession)))
+	default:
+		p := problemFromError(err)
+		RecordAuthFailure(r, p.WithHeader("WWW-Authenticate", sessionChallenge(s.cookie)))
+		if errors.Is(err, failure.ErrInvalidSession) {
+			Audit(r, "auth_failed", p.Code)
+		}
+	}
 }
 
 // csrfTokenOf renders as the CSRF token derived from a session token,
@@ -355,7 +333,7 @@ func parseSessionDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue,
 			if !h.AllArgs(&auth.LoginRedirect) {
 				return nil, h.ArgErr()
 			}
-			if err := checkLoginRedirect(auth.LoginRedirect); err != nil {
+			if err := sessions.CheckLoginRedirect(auth.LoginRedirect); err != nil {
 				return nil, h.Errf("apigw_session: %v", err)
 			}
 		case "csrf":

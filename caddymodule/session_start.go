@@ -9,28 +9,15 @@ import (
 	"github.com/apigw/caddy-apigw/sessions"
 )
 
-// endPresentedSessions ends every session cookie the request carries (at
-// most 10): session rotation at login, so a session planted before login
-// never becomes the logged-in session. It is shared by POST /login and the
-// OIDC callback. It returns how many sessions ended, or a 503 problem when
-// the store fails.
+// endPresentedSessions ends every session cookie the request carries
+// (sessions.Manager.EndPresented): session rotation at login, shared by
+// POST /login and the OIDC callback. It returns how many sessions ended,
+// or a 503 problem when the store fails.
 func endPresentedSessions(r *http.Request, mgr *sessions.Manager, logger *zap.Logger) (int, *problem.Problem) {
-	var ended int
-	var endErr error
-	sessions.CookieValues(r.Header, mgr.CookieName(), func(v string) bool {
-		found, err := mgr.EndToken(r.Context(), v)
-		if err != nil {
-			endErr = err
-			return false
-		}
-		if found {
-			ended++
-		}
-		return ended < 10
-	})
-	if endErr != nil {
-		logStoreError(logger, "ending the previous session failed", endErr)
-		return 0, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
+	_, ended, err := mgr.EndPresented(r.Context(), r.Header)
+	if err != nil {
+		logStoreError(logger, "ending the previous session failed", err)
+		return 0, problemFromError(err)
 	}
 	return ended, nil
 }
@@ -43,7 +30,7 @@ func startSession(w http.ResponseWriter, r *http.Request, mgr *sessions.Manager,
 	token, info, err := mgr.Create(r.Context(), user, meta)
 	if err != nil {
 		logStoreError(logger, "creating session failed", err)
-		return "", info, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable")
+		return "", info, problemFromError(err)
 	}
 	http.SetCookie(w, mgr.Cookie(token, r.TLS != nil))
 	return token, info, nil

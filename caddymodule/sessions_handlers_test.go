@@ -218,13 +218,13 @@ func sxNewFixture(t *testing.T) *sxFixture {
 	mgr := sessions.NewManager(st, sessions.Config{})
 	// bcrypt cost 4 of "pw"
 	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
-	accounts, err := sessions.NewAccounts(map[string]string{"demo": string(hash)}, caddyauth.BcryptHash{})
+	accounts, err := sessions.LoadAccounts([]sessions.Account{{User: "demo", Hash: string(hash), Scopes: []string{"read"}, Roles: []string{"admin"}}}, caddyauth.BcryptHash{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &sxFixture{
 		mgr:    mgr,
-		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, meta: map[string]map[string]string{"demo": {"roles": "admin", "scope": "read"}}, mgr: mgr, logger: zap.NewNop()},
+		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, mgr: mgr, logger: zap.NewNop()},
 		logout: &Logout{mgr: mgr, logger: zap.NewNop(), policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}},
 		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()},
 	}

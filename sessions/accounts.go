@@ -4,6 +4,11 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Comparer compares a plaintext password with a stored hash in constant
@@ -16,8 +21,75 @@ type Comparer interface {
 // Accounts checks usernames and passwords against hashed passwords.
 type Accounts struct {
 	hashes map[string][]byte
+	meta   map[string]map[string]string
 	cmp    Comparer
 	decoy  []byte
+}
+
+// Account is one account of a login.
+type Account struct {
+	// User is the login name; it becomes the session's user.
+	User string
+	// Hash is the password hash in the comparer's format.
+	Hash string
+	// Scopes and Roles are granted to the account's sessions (as the
+	// "scope" and "roles" metadata).
+	Scopes, Roles []string
+}
+
+// LoadAccounts checks list (no empty user or hash, no user twice and,
+// when bcryptHashes is set, every hash a bcrypt hash) and returns its
+// accounts checked with cmp, each with its sessions' metadata.
+func LoadAccounts(list []Account, cmp Comparer, bcryptHashes bool) (*Accounts, error) {
+	users := make(map[string]string, len(list))
+	meta := make(map[string]map[string]string, len(list))
+	for i, a := range list {
+		if a.User == "" || a.Hash == "" {
+			return nil, fmt.Errorf("account #%d has an empty username or password hash", i+1)
+		}
+		if _, dup := users[a.User]; dup {
+			return nil, fmt.Errorf("account %q is listed twice", a.User)
+		}
+		if bcryptHashes {
+			if _, err := bcrypt.Cost([]byte(a.Hash)); err != nil {
+				return nil, fmt.Errorf("account %q: password is not a bcrypt hash (%v): use `caddy hash-password` output", a.User, err)
+			}
+		}
+		users[a.User] = a.Hash
+		m := map[string]string{}
+		if len(a.Scopes) > 0 {
+			m["scope"] = strings.Join(a.Scopes, " ")
+		}
+		if len(a.Roles) > 0 {
+			m["roles"] = strings.Join(a.Roles, " ")
+		}
+		if len(m) > 0 {
+			meta[a.User] = m
+		}
+	}
+	accts, err := NewAccounts(users, cmp)
+	if err != nil {
+		return nil, err
+	}
+	accts.meta = meta
+	return accts, nil
+}
+
+var errBadLogin = failure.New(failure.ErrInvalidCredentials, "the username or password is incorrect")
+
+// Login checks user's password (see Check) and returns the metadata of
+// the account's sessions. A wrong password or an unknown user is a
+// failure.ErrInvalidCredentials; any other error is a technical failure
+// (e.g. a malformed hash), never a wrong password.
+func (a *Accounts) Login(user, password string) (map[string]string, error) {
+	ok, err := a.Check(user, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errBadLogin
+	}
+	return a.meta[user], nil
 }
 
 // NewAccounts returns the account list users (name → hash) checked with

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -28,9 +29,17 @@ const (
 )
 
 // ErrInvalid is returned by Lookup for a token that is malformed, unknown,
-// ended, idle for too long or past its lifetime. Callers answer 401
-// invalid_session; the reason is deliberately not distinguished.
-var ErrInvalid = errors.New("sessions: invalid session")
+// ended, idle for too long or past its lifetime: a
+// failure.ErrInvalidSession (401 invalid_session); the reason is
+// deliberately not distinguished.
+var ErrInvalid error = failure.New(failure.ErrInvalidSession, "the session is invalid, ended or expired")
+
+// storeFailure is a store error while serving a session: a
+// failure.ErrUnavailable whose cause keeps the store's error (and
+// store.ErrUnavailable for an outage).
+func storeFailure(what string, err error) error {
+	return failure.Wrap(failure.ErrUnavailable, "the session store is unavailable", fmt.Errorf("sessions: %s: %w", what, err))
+}
 
 // Info describes a session for listings. It never holds the token.
 type Info struct {
@@ -93,11 +102,11 @@ func (m *Manager) Create(ctx context.Context, user string, meta map[string]strin
 		Expires: now.Add(m.cfg.Lifetime),
 	}
 	if err := m.store.Set(ctx, keyPrefix+s.ID, encode(&s), m.ttl(now, s.Expires)); err != nil {
-		return "", Info{}, fmt.Errorf("sessions: saving session: %w", err)
+		return "", Info{}, storeFailure("saving session", err)
 	}
 	if err := m.store.IndexAdd(ctx, userIndexPrefix+user, s.ID, now.UnixNano(), m.cfg.Lifetime); err != nil {
 		_ = m.store.Delete(ctx, keyPrefix+s.ID)
-		return "", Info{}, fmt.Errorf("sessions: indexing session: %w", err)
+		return "", Info{}, storeFailure("indexing session", err)
 	}
 	if err := m.enforceCap(ctx, user); err != nil {
 		return "", Info{}, err
@@ -110,7 +119,7 @@ func (m *Manager) Create(ctx context.Context, user string, meta map[string]strin
 func (m *Manager) enforceCap(ctx context.Context, user string) error {
 	members, err := m.store.IndexMembers(ctx, userIndexPrefix+user)
 	if err != nil {
-		return fmt.Errorf("sessions: reading user index: %w", err)
+		return storeFailure("reading user index", err)
 	}
 	if len(members) <= m.cfg.MaxPerUser {
 		return nil
@@ -121,14 +130,14 @@ func (m *Manager) enforceCap(ctx context.Context, user string) error {
 		if _, err := m.store.Get(ctx, keyPrefix+id); errors.Is(err, store.ErrNotFound) {
 			dead = append(dead, id)
 		} else if err != nil {
-			return fmt.Errorf("sessions: reading session: %w", err)
+			return storeFailure("reading session", err)
 		} else {
 			live = append(live, id)
 		}
 	}
 	if len(dead) > 0 {
 		if err := m.store.IndexRemove(ctx, userIndexPrefix+user, dead...); err != nil {
-			return fmt.Errorf("sessions: cleaning user index: %w", err)
+			return storeFailure("cleaning user index", err)
 		}
 	}
 	// members are in ascending creation order: the oldest come first.
@@ -166,7 +175,7 @@ func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 		return Session{}, ErrInvalid
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("sessions: reading session: %w", err)
+		return Session{}, storeFailure("reading session", err)
 	}
 	var s Session
 	if !decode(raw, &s) {
@@ -194,7 +203,7 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 	s.LastSeen = now
 	key := keyPrefix + s.ID
 	if err := m.store.Set(ctx, key, encode(s), m.ttl(now, s.Expires)); err != nil {
-		return fmt.Errorf("sessions: touching session: %w", err)
+		return storeFailure("touching session", err)
 	}
 	_, err := m.store.Get(ctx, tombstonePrefix+s.ID)
 	switch {
@@ -204,7 +213,7 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 	case errors.Is(err, store.ErrNotFound):
 		return nil
 	default:
-		return fmt.Errorf("sessions: checking session end: %w", err)
+		return storeFailure("checking session end", err)
 	}
 }
 
@@ -215,7 +224,7 @@ func (m *Manager) List(ctx context.Context, user string) ([]Info, error) {
 	if user == "" {
 		keys, err := m.store.Keys(ctx, keyPrefix)
 		if err != nil {
-			return nil, fmt.Errorf("sessions: listing sessions: %w", err)
+			return nil, storeFailure("listing sessions", err)
 		}
 		for _, k := range keys {
 			ids = append(ids, strings.TrimPrefix(k, keyPrefix))
@@ -223,7 +232,7 @@ func (m *Manager) List(ctx context.Context, user string) ([]Info, error) {
 	} else {
 		var err error
 		if ids, err = m.store.IndexMembers(ctx, userIndexPrefix+user); err != nil {
-			return nil, fmt.Errorf("sessions: reading user index: %w", err)
+			return nil, storeFailure("reading user index", err)
 		}
 	}
 	now := m.cfg.now()
@@ -234,7 +243,7 @@ func (m *Manager) List(ctx context.Context, user string) ([]Info, error) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sessions: reading session: %w", err)
+			return nil, storeFailure("reading session", err)
 		}
 		var s Session
 		if !decode(raw, &s) || !now.Before(s.Expires) || now.Sub(s.LastSeen) >= m.cfg.IdleTimeout {
@@ -270,7 +279,7 @@ func (m *Manager) End(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("sessions: reading session: %w", err)
+		return false, storeFailure("reading session", err)
 	}
 	var s Session
 	user := ""
@@ -293,14 +302,14 @@ func (m *Manager) end(ctx context.Context, id, user string) error {
 	// The tombstone outlives any Lookup that read the session before it
 	// ended (see touch).
 	if err := m.store.Set(ctx, tombstonePrefix+id, []byte{1}, m.cfg.IdleTimeout+time.Minute); err != nil {
-		return fmt.Errorf("sessions: ending session: %w", err)
+		return storeFailure("ending session", err)
 	}
 	if err := m.store.Delete(ctx, keyPrefix+id); err != nil {
-		return fmt.Errorf("sessions: ending session: %w", err)
+		return storeFailure("ending session", err)
 	}
 	if user != "" {
 		if err := m.store.IndexRemove(ctx, userIndexPrefix+user, id); err != nil {
-			return fmt.Errorf("sessions: updating user index: %w", err)
+			return storeFailure("updating user index", err)
 		}
 	}
 	return nil
@@ -313,7 +322,7 @@ func (m *Manager) EndUser(ctx context.Context, user string) (int, error) {
 	}
 	ids, err := m.store.IndexMembers(ctx, userIndexPrefix+user)
 	if err != nil {
-		return 0, fmt.Errorf("sessions: reading user index: %w", err)
+		return 0, storeFailure("reading user index", err)
 	}
 	n := 0
 	for _, id := range ids {
@@ -326,7 +335,7 @@ func (m *Manager) EndUser(ctx context.Context, user string) (int, error) {
 		}
 	}
 	if err := m.store.Delete(ctx, userIndexPrefix+user); err != nil {
-		return n, fmt.Errorf("sessions: deleting user index: %w", err)
+		return n, storeFailure("deleting user index", err)
 	}
 	return n, nil
 }
