@@ -45,16 +45,22 @@ type Signature struct {
 	N int
 }
 
-// The reasons a signature is refused. Every error of this package is a
+// Reason is why a signature is refused. Every error of this package is a
 // failure kind (failure.ErrInvalidSignature, failure.ErrReplayedRequest
-// or failure.ErrUnavailable) whose cause is one of these, so
-// errors.Is(err, ErrSignatureStale) tells the reason apart.
-var (
-	ErrSignatureMissing   = errors.New("missing X-Signature header")
-	ErrSignatureMalformed = errors.New("malformed X-Signature header")
-	ErrSignatureStale     = errors.New("signature timestamp outside the allowed tolerance")
-	ErrSignatureMismatch  = errors.New("signature does not match the request")
-	ErrSignatureReplayed  = errors.New("signature was already used")
+// or failure.ErrUnavailable) whose cause is one of the reasons below, so
+// errors.Is(err, ErrSignatureStale) tells them apart.
+type Reason string
+
+// Error returns the reason.
+func (r Reason) Error() string { return string(r) }
+
+// The reasons.
+const (
+	ErrSignatureMissing   Reason = "missing X-Signature header"
+	ErrSignatureMalformed Reason = "malformed X-Signature header"
+	ErrSignatureStale     Reason = "signature timestamp outside the allowed tolerance"
+	ErrSignatureMismatch  Reason = "signature does not match the request"
+	ErrSignatureReplayed  Reason = "signature was already used"
 )
 
 // malformed explains what is wrong with a signature header without
