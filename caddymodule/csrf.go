@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -28,12 +27,6 @@ const (
 	// CSRFModeDoubleSubmit requires unsafe requests to echo the session's
 	// CSRF token (readable from a cookie) in a header.
 	CSRFModeDoubleSubmit = "double_submit"
-)
-
-// Defaults of the double-submit mode.
-const (
-	DefaultCSRFHeader = "X-CSRF-Token"
-	DefaultCSRFCookie = "apigw_csrf"
 )
 
 // CSRF defends cookie-authenticated requests against cross-site request
@@ -74,9 +67,9 @@ type CSRF struct {
 	// uses the __Host- prefix).
 	Cookie string `json:"cookie,omitempty"`
 
-	policy   sessions.OriginPolicy
-	sameSite http.SameSite
-	logger   *zap.Logger
+	policy sessions.OriginPolicy
+	token  sessions.DoubleSubmit
+	logger *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -93,24 +86,12 @@ func (c *CSRF) Provision(ctx caddy.Context) error {
 	if c.Mode == "" {
 		c.Mode = CSRFModeOrigin
 	}
-	if c.Header == "" {
-		c.Header = DefaultCSRFHeader
-	}
 	mgr, err := provisionSessions(ctx, "apigw_csrf")
 	if err != nil {
 		return err
 	}
-	cfg := mgr.Config()
-	if c.Cookie == "" {
-		c.Cookie = DefaultCSRFCookie
-		if cfg.HostPrefix {
-			c.Cookie = sessions.HostPrefix + DefaultCSRFCookie
-		}
-	}
-	c.sameSite = http.SameSiteLaxMode
-	if cfg.SameSite == "strict" {
-		c.sameSite = http.SameSiteStrictMode
-	}
+	c.token = mgr.DoubleSubmit(c.Header, c.Cookie)
+	c.Header, c.Cookie = c.token.Header, c.token.Cookie
 	if c.policy, err = sessions.NewOriginPolicy(c.TrustedOrigins, c.AllowMissingOrigin, false); err != nil {
 		return fmt.Errorf("apigw_csrf %w", err)
 	}
@@ -136,15 +117,10 @@ func (c *CSRF) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	switch c.Mode {
 	case CSRFModeDoubleSubmit:
 		expected := c.expectedToken(r)
-		if sent, _ := sessions.RequestCookie(r, c.Cookie); sent != expected && expected != "" {
-			http.SetCookie(w, &http.Cookie{
-				Name: c.Cookie, Value: expected, Path: "/", SameSite: c.sameSite,
-				Secure: r.TLS != nil || strings.HasPrefix(c.Cookie, sessions.HostPrefix),
-			})
+		if ck := c.token.SetCookie(r, expected); ck != nil {
+			http.SetCookie(w, ck)
 		}
-		if !sessions.SafeMethod(r.Method) {
-			err = sessions.CheckCSRFToken(c.Header, c.Cookie, r.Header.Get(c.Header), expected)
-		}
+		err = c.token.Check(r, expected)
 	default:
 		err = c.policy.Check(r)
 	}

@@ -27,16 +27,6 @@ func init() {
 	registerGatewayDirective("apigw_session", parseSessionDirective)
 }
 
-// Replacer keys set for a request authenticated by a session.
-const (
-	// SessionIDVar holds the session's handle ({apigw.session.id}): safe
-	// to log, never the token.
-	SessionIDVar = "apigw.session.id"
-	// SessionCSRFTokenVar holds the session's double-submit CSRF token
-	// ({apigw.session.csrf_token}), derived from the session token.
-	SessionCSRFTokenVar = "apigw.session.csrf_token"
-)
-
 // SessionOptions configures sessions for the whole config (global option
 // `apigw { session { ... } }`), so apigw_login, apigw_logout and
 // apigw_session in different handle blocks agree on the cookie and the
@@ -268,6 +258,16 @@ func (s *SessionAuth) reject(r *http.Request, err error) {
 		}
 	}
 }
+
+// Replacer keys set for a request authenticated by a session.
+const (
+	// SessionIDVar holds the session's handle ({apigw.session.id}): safe
+	// to log, never the token.
+	SessionIDVar = "apigw.session.id"
+	// SessionCSRFTokenVar holds the session's double-submit CSRF token
+	// ({apigw.session.csrf_token}), derived from the session token.
+	SessionCSRFTokenVar = "apigw.session.csrf_token"
+)
 
 // csrfTokenOf renders as the CSRF token derived from a session token,
 // computed only when someone reads it ({apigw.session.csrf_token} or the

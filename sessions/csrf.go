@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/origin"
@@ -176,16 +177,69 @@ func CSRFTokenMatches(sent, expected string) bool {
 	return len(sent) == len(expected) && subtle.ConstantTimeCompare([]byte(sent), []byte(expected)) == 1
 }
 
-// CheckCSRFToken is the double-submit check of an unsafe request: sent is
-// the value of the request header called header, expected the session's
-// CSRFToken ("" when there is no session), cookie the name of the cookie
-// pages read the token from. It returns nil or a failure.ErrCSRFRejected.
-func CheckCSRFToken(header, cookie, sent, expected string) error {
+// Defaults of the double-submit defence.
+const (
+	DefaultCSRFHeader = "X-CSRF-Token"
+	DefaultCSRFCookie = "apigw_csrf"
+)
+
+// DoubleSubmit is the double-submit CSRF defence of a session: a cookie
+// that pages' scripts can read (never HttpOnly) holds the session's
+// CSRFToken, and unsafe requests echo it in a header. The token is bound
+// to the session, so a cookie planted by another (sub)domain never
+// matches.
+type DoubleSubmit struct {
+	// Header is the request header carrying the token.
+	Header string
+	// Cookie is the name of the token cookie.
+	Cookie string
+
+	sameSite http.SameSite
+}
+
+// DoubleSubmit returns the double-submit defence for the manager's
+// sessions with header and cookie ("" for DefaultCSRFHeader and
+// DefaultCSRFCookie, "__Host-" prefixed when the session cookie is).
+func (m *Manager) DoubleSubmit(header, cookie string) DoubleSubmit {
+	d := DoubleSubmit{Header: header, Cookie: cookie, sameSite: m.Cookie("", false).SameSite}
+	if d.Header == "" {
+		d.Header = DefaultCSRFHeader
+	}
+	if d.Cookie == "" {
+		d.Cookie = DefaultCSRFCookie
+		if m.cfg.HostPrefix {
+			d.Cookie = HostPrefix + DefaultCSRFCookie
+		}
+	}
+	return d
+}
+
+// SetCookie returns the token cookie to set on the response to r, whose
+// session's token is expected (see CSRFToken), or nil when r already
+// holds it or has no session.
+func (d DoubleSubmit) SetCookie(r *http.Request, expected string) *http.Cookie {
+	if sent, _ := RequestCookie(r, d.Cookie); sent == expected || expected == "" {
+		return nil
+	}
+	return &http.Cookie{
+		Name: d.Cookie, Value: expected, Path: "/", SameSite: d.sameSite,
+		Secure: r.TLS != nil || strings.HasPrefix(d.Cookie, HostPrefix),
+	}
+}
+
+// Check returns nil when r may proceed: a safe method, or an unsafe one
+// whose Header holds expected (the session's CSRFToken; "" without a
+// session). Else it is a failure.ErrCSRFRejected.
+func (d DoubleSubmit) Check(r *http.Request, expected string) error {
+	if SafeMethod(r.Method) {
+		return nil
+	}
+	sent := r.Header.Get(d.Header)
 	if sent == "" {
-		return failure.New(failure.ErrCSRFRejected, "unsafe request without the "+header+" header: send the value of the "+cookie+" cookie in it")
+		return failure.New(failure.ErrCSRFRejected, "unsafe request without the "+d.Header+" header: send the value of the "+d.Cookie+" cookie in it")
 	}
 	if expected == "" || !CSRFTokenMatches(sent, expected) {
-		return failure.New(failure.ErrCSRFRejected, "the "+header+" header does not match the session's CSRF token")
+		return failure.New(failure.ErrCSRFRejected, "the "+d.Header+" header does not match the session's CSRF token")
 	}
 	return nil
 }
