@@ -97,7 +97,6 @@ func TestLoadAccountsAndLogin(t *testing.T) {
 	}
 }
 
-
 func TestDoubleSubmit(t *testing.T) {
 	m, _, _ := testManager(t, Config{HostPrefix: true, SameSite: "strict"})
 	d := m.DoubleSubmit("", "")
