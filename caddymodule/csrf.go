@@ -210,10 +210,10 @@ func parseCSRF(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			return nil, h.Errf("apigw_csrf: unrecognized option %q (known: mode, trusted_origin, allow_missing_origin, csrf_header, csrf_cookie)", opt)
 		}
 	}
-	switch c.Mode {
-	case "", CSRFModeOrigin, CSRFModeDoubleSubmit:
-	default:
-		return nil, h.Errf("apigw_csrf: mode %q: use origin or double_submit", c.Mode)
+	if c.Mode != "" {
+		if err := c.Validate(); err != nil {
+			return nil, h.Errf("%v", err)
+		}
 	}
 	return c, nil
 }

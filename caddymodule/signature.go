@@ -195,8 +195,10 @@ func parseSignature(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 			if !h.AllArgs(&v) {
 				return nil, h.ArgErr()
 			}
-			if !hasPlaceholder(v) && len(v) < hmacsig.MinSecretLen {
-				return nil, h.Errf("apigw_signature: secret is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`), from {env.SIGNING_SECRET}", len(v), hmacsig.MinSecretLen)
+			if !hasPlaceholder(v) {
+				if err := hmacsig.CheckSecret([]byte(v)); err != nil {
+					return nil, h.Errf("apigw_signature: %v", err)
+				}
 			}
 			s.Secrets = append(s.Secrets, v)
 		case "tolerance":

@@ -171,8 +171,8 @@ func NewVerifier(secrets [][]byte, tolerance time.Duration) (*Verifier, error) {
 	v := &Verifier{tolerance: tolerance, stale: failure.Wrap(failure.ErrInvalidSignature,
 		"the signature timestamp is outside the allowed ±"+strconv.Itoa(int(tolerance/time.Second))+"s window (check the client clock)", ErrSignatureStale)}
 	for i, s := range secrets {
-		if len(s) < MinSecretLen {
-			return nil, fmt.Errorf("signing secret #%d is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`)", i+1, len(s), MinSecretLen)
+		if err := CheckSecret(s); err != nil {
+			return nil, fmt.Errorf("signing secret #%d: %w", i+1, err)
 		}
 		key := append([]byte(nil), s...)
 		v.pools = append(v.pools, &sync.Pool{New: func() any {
@@ -180,6 +180,15 @@ func NewVerifier(secrets [][]byte, tolerance time.Duration) (*Verifier, error) {
 		}})
 	}
 	return v, nil
+}
+
+// CheckSecret reports a signing secret shorter than MinSecretLen: the one
+// check of a secret, for NewVerifier and the Caddyfile parser alike.
+func CheckSecret(secret []byte) error {
+	if len(secret) < MinSecretLen {
+		return fmt.Errorf("secret is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`)", len(secret), MinSecretLen)
+	}
+	return nil
 }
 
 // Tolerance returns the accepted clock skew.
