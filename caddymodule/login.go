@@ -368,15 +368,10 @@ func parseLogin(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			l.Accounts = append(l.Accounts, a)
 		case "max_body":
-			var v string
-			if !h.AllArgs(&v) {
-				return nil, h.ArgErr()
+			var err error
+			if l.MaxBody, err = parseMaxBody(h, "apigw_login", "16KiB"); err != nil {
+				return nil, err
 			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 {
-				return nil, h.Errf("apigw_login: max_body %q: want a size such as 16KiB", v)
-			}
-			l.MaxBody = int64(n)
 		case "trusted_origin", "allow_cross_site":
 			if err := parseOriginOption(h, "apigw_login", &l.TrustedOrigins, &l.AllowCrossSite); err != nil {
 				return nil, err

@@ -212,15 +212,10 @@ func parseSignature(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 			}
 			s.Tolerance = caddy.Duration(d)
 		case "max_body":
-			var v string
-			if !h.AllArgs(&v) {
-				return nil, h.ArgErr()
+			var err error
+			if s.MaxBody, err = parseMaxBody(h, "apigw_signature", "1MiB"); err != nil {
+				return nil, err
 			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 {
-				return nil, h.Errf("apigw_signature: max_body %q: want a size such as 1MiB", v)
-			}
-			s.MaxBody = int64(n)
 		case "header":
 			if !h.AllArgs(&s.Header) {
 				return nil, h.ArgErr()
@@ -238,6 +233,21 @@ func parseSignature(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 		return nil, h.Err("apigw_signature: no secret: add `secret {env.SIGNING_SECRET}`")
 	}
 	return s, nil
+}
+
+// parseMaxBody parses the argument of a `max_body <size>` option: a
+// positive size such as 16KiB. directive and example name the fix in the
+// error.
+func parseMaxBody(h httpcaddyfile.Helper, directive, example string) (int64, error) {
+	var v string
+	if !h.AllArgs(&v) {
+		return 0, h.ArgErr()
+	}
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n == 0 {
+		return 0, h.Errf("%s: max_body %q: want a size such as %s", directive, v, example)
+	}
+	return int64(n), nil
 }
 
 // Interface guards
