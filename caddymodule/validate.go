@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/validation"
 )
 
@@ -201,7 +202,8 @@ func (v *Validate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			bodyBufs.Put(buf)
 		}
 	}()
-	if p := v.v.Validate(r, buf); p != nil {
+	if err := v.v.Validate(r, buf); err != nil {
+		p := problemWithFields(err)
 		fields := make([]string, 0, len(p.Errors))
 		for _, fe := range p.Errors {
 			fields = append(fields, fe.Field+" "+fe.Rule)
@@ -213,6 +215,14 @@ func (v *Validate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return Fail(p)
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// problemWithFields is problemFromError with the field errors of a
+// validation failure.
+func problemWithFields(err error) *problem.Problem {
+	p := problemFromError(err)
+	p.Errors = validation.FieldErrors(err)
+	return p
 }
 
 // parseValidate sets up apigw_validate.
