@@ -187,6 +187,19 @@ func adminError(w http.ResponseWriter, r *http.Request, what string, err error) 
 	return adminFail(w, http.StatusInternalServerError, problem.CodeInternalError, "an internal error occurred")
 }
 
+// deleted answers a DELETE: 204, a 404 with notFound when there was
+// nothing to delete, or the error of doing what.
+func deleted(w http.ResponseWriter, r *http.Request, what, notFound string, found bool, err error) error {
+	if err != nil {
+		return adminError(w, r, what, err)
+	}
+	if !found {
+		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, notFound)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -156,14 +156,7 @@ func (a *AdminAPI) deleteKey(w http.ResponseWriter, r *http.Request, id string) 
 		return nil
 	}
 	found, err := keys.Revoke(r.Context(), id)
-	if err != nil {
-		return adminError(w, r, "revoking key", err)
-	}
-	if !found {
-		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such key")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleted(w, r, "revoking key", "no such key", found, err)
 }
 
 // keyMutationFailed answers the errors of PATCH and rotate.

@@ -90,12 +90,5 @@ func (a *AdminAPI) handleRevocation(w http.ResponseWriter, r *http.Request) erro
 		return writeJSON(w, http.StatusOK, authn.RevocationListing(rv))
 	}
 	found, err := revs.Unrevoke(r.Context(), jti)
-	if err != nil {
-		return adminError(w, r, "undoing revocation", err)
-	}
-	if !found {
-		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such revocation")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleted(w, r, "undoing revocation", "no such revocation", found, err)
 }

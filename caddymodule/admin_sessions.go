@@ -64,12 +64,5 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	found, err := mgr.End(r.Context(), id)
-	if err != nil {
-		return adminError(w, r, "ending session", err)
-	}
-	if !found {
-		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such session")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return deleted(w, r, "ending session", "no such session", found, err)
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -155,12 +157,7 @@ func checkKeyFields(fe []problem.FieldError, scopes, roles []string, md map[stri
 	if len(md) > 64 {
 		fe = append(fe, problem.FieldError{Field: "/metadata", Rule: "maxProperties", Message: "at most 64 metadata entries"})
 	}
-	names := make([]string, 0, len(md))
-	for k := range md {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
+	for _, k := range slices.Sorted(maps.Keys(md)) {
 		if v := md[k]; !PrintableText(k, 64) || (v != "" && !PrintableText(v, 1024)) {
 			fe = append(fe, problem.FieldError{Field: "/metadata/" + safeName(k), Rule: "pattern", Message: "metadata names are 1-64 and values 0-1024 printable characters"})
 		}
@@ -346,12 +343,8 @@ func KeyPatch(patch map[string]json.RawMessage, now time.Time) (*authn.KeyPatch,
 		fe []problem.FieldError
 		p  authn.KeyPatch
 	)
-	names := make([]string, 0, len(patch))
-	for name := range patch {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	lists := map[string]**[]string{"scopes": &p.Scopes, "roles": &p.Roles, "allow_cidr": &p.AllowCIDRs}
+	for _, name := range slices.Sorted(maps.Keys(patch)) {
 		raw := patch[name]
 		isNull := string(raw) == "null"
 		switch name {
@@ -361,14 +354,7 @@ func KeyPatch(patch map[string]json.RawMessage, now time.Time) (*authn.KeyPatch,
 				fe = append(fe, problem.FieldError{Field: "/" + name, Rule: "type", Message: "must be an array of strings or null"})
 				continue
 			}
-			switch name {
-			case "scopes":
-				p.Scopes = &list
-			case "roles":
-				p.Roles = &list
-			default:
-				p.AllowCIDRs = &list
-			}
+			*lists[name] = &list
 		case "metadata":
 			if isNull {
 				p.ClearMetadata = true
