@@ -112,6 +112,12 @@ func (p *onePass) number(n *cnode) bool {
 	if !intOnly && len(n.bounds) == 0 && !n.hasEnu {
 		return true
 	}
+	if v, isInt := smallInt(lit); isInt && !n.hasEnu {
+		// The common case, an integer of ordinary size: no dec.
+		if in, ok := intInBounds(n.bounds, v); ok {
+			return in
+		}
+	}
 	d, fits := parseDec(lit)
 	var r *big.Rat
 	if !fits {
@@ -262,7 +268,8 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 
 func (n *cnode) find(key []byte) int {
 	for i := range n.props {
-		if n.props[i].name == string(key) {
+		// length and first byte before the comparison call
+		if name := n.props[i].name; len(name) == len(key) && (len(key) == 0 || name[0] == key[0]) && name == string(key) {
 			return i
 		}
 	}

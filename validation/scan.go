@@ -1,6 +1,7 @@
 package validation
 
 import (
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -116,6 +117,19 @@ var strClass = func() (t [256]uint8) {
 	return
 }()
 
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 reports whether any of the eight bytes in x is not plain
+// ASCII for str: '"', '\\', a control character, DEL or non-ASCII (it
+// may also answer true for a plain byte next to such a byte).
+func special8(x uint64) bool {
+	zeroIn := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (x-0x20*ones)&^x&highs|zeroIn(x^('"'*ones))|zeroIn(x^('\\'*ones))|zeroIn(x^(0x7f*ones))|x&highs != 0
+}
+
 // str reads the string literal at pos (which holds '"') and returns its
 // decoded bytes, valid until the next call; ascii reports that they are
 // plain printable ASCII (valid UTF-8 without control characters, and
@@ -126,7 +140,11 @@ func (s *scanner) str() (b []byte, ascii bool, f fault) {
 	start := s.pos
 	var seen uint8
 	data := s.data
-	for i := s.pos; i < len(data); i++ {
+	i := start
+	// Eight bytes at a time while they are plain ASCII.
+	for ; i+8 <= len(data) && !special8(binary.LittleEndian.Uint64(data[i:])); i += 8 {
+	}
+	for ; i < len(data); i++ {
 		cl := strClass[data[i]]
 		if cl == 0 {
 			continue
