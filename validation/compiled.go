@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // A compiled schema is the common subset of JSON Schema 2020-12 (type,
@@ -48,6 +49,7 @@ type cprop struct {
 	name     string
 	node     *cnode // nil: not in properties (a required name only)
 	required bool
+	raw      bool // name is printable ASCII without '"' or '\\': its JSON is "name"
 }
 
 const (
@@ -256,6 +258,10 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 		}
 	}
 	n.nRequired = len(required)
+	for i := range n.props {
+		name := n.props[i].name
+		n.props[i].raw = name != "" && !strings.ContainsAny(name, `"\\`) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
+	}
 	if len(n.props) > maxFastProps {
 		return false
 	}

@@ -189,9 +189,15 @@ func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return false
 		}
-		key, _, ok := p.str()
-		if !ok {
-			return false
+		key, idx := n.rawKey(p.data, p.pos)
+		if key != nil {
+			p.pos += len(key) + 2
+		} else {
+			var ok bool
+			if key, _, ok = p.str(); !ok {
+				return false
+			}
+			idx = n.find(key)
 		}
 		count++
 		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys ||
@@ -200,7 +206,6 @@ func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 			return false
 		}
 		sub := n.additional
-		idx := n.find(key)
 		if idx >= 0 {
 			if seen&(1<<idx) != 0 {
 				return false // duplicate
@@ -264,6 +269,19 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 		*others = m
 	}
 	return true
+}
+
+// rawKey matches a declared name written without escapes at data[pos]
+// (a '"'): the name's bytes in data and its index, or nil.
+func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
+	rest := data[pos+1:]
+	for i := range n.props {
+		name := n.props[i].name
+		if n.props[i].raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
+			return rest[:len(name)], i
+		}
+	}
+	return nil, -1
 }
 
 func (n *cnode) find(key []byte) int {
