@@ -195,30 +195,15 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if !json.Valid([]byte(val)) {
 				return nil, h.Errf("apigw_validate %s: not valid JSON (write the schema between backticks)", opt)
 			}
-			raw := json.RawMessage(val)
-			switch opt {
-			case "body_schema":
-				v.BodySchema = raw
-			case "query_schema":
-				v.QuerySchema = raw
-			default:
-				v.HeaderSchema = raw
-			}
+			*map[string]*json.RawMessage{"body_schema": &v.BodySchema, "query_schema": &v.QuerySchema,
+				"header_schema": &v.HeaderSchema}[opt] = json.RawMessage(val)
 		case "body_schema_file", "query_schema_file", "header_schema_file", "openapi":
 			val, err := oneArg()
 			if err != nil {
 				return nil, err
 			}
-			switch opt {
-			case "body_schema_file":
-				v.BodySchemaFile = val
-			case "query_schema_file":
-				v.QuerySchemaFile = val
-			case "header_schema_file":
-				v.HeaderSchemaFile = val
-			default:
-				v.OpenAPI = val
-			}
+			*map[string]*string{"body_schema_file": &v.BodySchemaFile, "query_schema_file": &v.QuerySchemaFile,
+				"header_schema_file": &v.HeaderSchemaFile, "openapi": &v.OpenAPI}[opt] = val
 		case "max_depth", "max_keys":
 			val, err := oneArg()
 			if err != nil {
@@ -228,24 +213,14 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if err != nil || n <= 0 {
 				return nil, h.Errf("apigw_validate %s: %q is not a positive number", opt, val)
 			}
-			if opt == "max_depth" {
-				v.MaxDepth = n
-			} else {
-				v.MaxKeys = n
-			}
+			*map[string]*int{"max_depth": &v.MaxDepth, "max_keys": &v.MaxKeys}[opt] = n
 		case "reject_dollar_keys", "reject_control_chars", "query_defaults":
 			b, err := onOff(opt)
 			if err != nil {
 				return nil, err
 			}
-			switch opt {
-			case "reject_dollar_keys":
-				v.RejectDollarKeys = &b
-			case "reject_control_chars":
-				v.RejectControlChars = &b
-			default:
-				v.QueryDefaults = &b
-			}
+			*map[string]**bool{"reject_dollar_keys": &v.RejectDollarKeys, "reject_control_chars": &v.RejectControlChars,
+				"query_defaults": &v.QueryDefaults}[opt] = &b
 		case "reject_dotted_keys":
 			b, err := onOff(opt)
 			if err != nil {

@@ -195,20 +195,8 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 			if err != nil || i < 0 {
 				return false
 			}
-			switch k {
-			case "minLength":
-				n.minLen = i
-			case "maxLength":
-				n.maxLen = i
-			case "minProperties":
-				n.minProps = i
-			case "maxProperties":
-				n.maxProps = i
-			case "minItems":
-				n.minItems = i
-			case "maxItems":
-				n.maxItems = i
-			}
+			*map[string]*int{"minLength": &n.minLen, "maxLength": &n.maxLen, "minProperties": &n.minProps,
+				"maxProperties": &n.maxProps, "minItems": &n.minItems, "maxItems": &n.maxItems}[k] = i
 		case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum":
 			num, ok := v.(json.Number)
 			if !ok {
