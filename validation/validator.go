@@ -2,8 +2,10 @@
 // body size and media type, JSON well-formedness with depth, width and
 // duplicate-key limits, NoSQL-operator and control-character
 // sanitization, JSON Schema 2020-12 for bodies, query strings and
-// headers, and whole OpenAPI 3 documents. Rejections are problem details
-// (package problem) whose field errors never echo client input. Nothing
+// headers, and whole OpenAPI 3 documents; and the one reader of JSON
+// request bodies (body.go) that apigw_login and the admin API use too.
+// Rejections are failure kinds (package failure); a validation failure
+// carries field errors (FieldErrors) that never echo client input. Nothing
 // here rewrites a request body: a request is passed on byte-identical or
 // rejected.
 package validation
