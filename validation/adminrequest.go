@@ -246,7 +246,7 @@ func Grace(raw json.RawMessage) (time.Duration, error) {
 
 // Revocation checks the body of POST /apigw/revocations ({"jti","exp"?}:
 // exp is the token's expiry, a JWT NumericDate or RFC 3339, after which
-// the revocation may be dropped) and returns the jti and expiry.
+// the revocation may be dropped) and returns the expiry (zero: unknown).
 func Revocation(jti string, exp json.RawMessage, now time.Time) (time.Time, error) {
 	var fe []problem.FieldError
 	if !PrintableText(jti, 256) {
