@@ -16,6 +16,7 @@ import (
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
 	"github.com/apigw/caddy-apigw/store"
+	"github.com/apigw/caddy-apigw/validation"
 )
 
 func init() {
@@ -24,26 +25,7 @@ func init() {
 
 // MaxAdminBody is the largest request body the admin routes read (413
 // payload_too_large beyond it).
-const MaxAdminBody = 64 << 10
-
-// adminServices are the domain services the admin routes call, built on
-// the running config's store.
-type adminServices struct {
-	keys        *authn.KeyStore
-	revocations *authn.Revocations
-	sessions    *sessions.Manager
-}
-
-// newAdminServices wires the admin API to the domain packages on st:
-// authn's runtime key store and jti revocations, and a session manager
-// with the given session options.
-func newAdminServices(st store.Store, sc sessions.Config) *adminServices {
-	return &adminServices{
-		keys:        authn.NewKeyStore(st),
-		revocations: authn.NewRevocations(st),
-		sessions:    sessions.NewManager(st, sc),
-	}
-}
+const MaxAdminBody = validation.MaxAdminBody
 
 // errNoApp means the running config has no apigw app (nothing to manage).
 var errNoApp = errors.New("no caddy-apigw store in the running config")
@@ -79,9 +61,10 @@ var errNoApp = errors.New("no caddy-apigw store in the running config")
 // configuration is their source of truth, and a runtime override that a
 // reload silently keeps (or drops) would be worse than either.
 type AdminAPI struct {
-	// services returns the domain services; nil means those of the
-	// running config (tests inject their own store).
-	services func() (*adminServices, error)
+	// store and sessions are what is managed; a nil store means the
+	// running config's store and session options (tests set their own).
+	store    store.Store
+	sessions sessions.Config
 	now      func() time.Time
 }
 
@@ -106,31 +89,40 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	}
 }
 
-// runningServices returns the services of the running config's apigw app.
-func runningServices() (*adminServices, error) {
+// runningStore returns the store and session options of the running
+// config's apigw app.
+func runningStore() (store.Store, sessions.Config, error) {
 	v, err := caddy.ActiveContext().AppIfConfigured("apigw")
 	if err != nil {
-		return nil, errNoApp
+		return nil, sessions.Config{}, errNoApp
 	}
 	app, ok := v.(*App)
 	if !ok || app.store == nil {
-		return nil, errNoApp
+		return nil, sessions.Config{}, errNoApp
 	}
-	return app.adminServices()
+	return app.store, app.SessionConfig(), nil
 }
 
-// svc returns the services, or answers 503 and returns nil.
-func (a *AdminAPI) svc(w http.ResponseWriter) *adminServices {
-	get := a.services
-	if get == nil {
-		get = runningServices
+// target returns the store and session options managed, or answers 503
+// and returns a nil store.
+func (a *AdminAPI) target(w http.ResponseWriter) (store.Store, sessions.Config) {
+	if a.store != nil {
+		return a.store, a.sessions
 	}
-	s, err := get()
+	st, sc, err := runningStore()
 	if err != nil {
 		_ = adminFail(w, http.StatusServiceUnavailable, problem.CodeServiceUnavailable, err.Error())
-		return nil
+		return nil, sc
 	}
-	return s
+	return st, sc
+}
+
+// keyStore returns the runtime key store, or answers 503 and returns nil.
+func (a *AdminAPI) keyStore(w http.ResponseWriter) *authn.KeyStore {
+	if st, _ := a.target(w); st != nil {
+		return authn.NewKeyStore(st)
+	}
+	return nil
 }
 
 func (a *AdminAPI) clock() time.Time {
@@ -156,11 +148,26 @@ func writeProblem(w http.ResponseWriter, p *problem.Problem) {
 	p.Write(w, id)
 }
 
-func validationFail(w http.ResponseWriter, fe []problem.FieldError) error {
-	p := problem.New(http.StatusBadRequest, problem.CodeValidationFailed, "the request body or query is invalid")
-	p.Errors = fe
-	writeProblem(w, p)
-	return nil
+// decodeBody reads the body (validation.AdminBody) into v; on failure
+// it writes the problem and returns false. allowEmpty takes a missing
+// body (v is left as it is).
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, allowEmpty bool) bool {
+	body, err := validation.AdminBody.Read(r, nil)
+	if err == nil {
+		err = validation.AdminBody.Decode(body, v, allowEmpty)
+	}
+	return !failed(w, err)
+}
+
+// failed writes the problem of a request failure (a failure kind, with
+// field errors for a validation failure) and reports whether there was
+// one.
+func failed(w http.ResponseWriter, err error) bool {
+	if err == nil {
+		return false
+	}
+	writeProblem(w, problemWithFields(err))
+	return true
 }
 
 func methodNotAllowed(w http.ResponseWriter, allow string) error {
@@ -178,6 +185,19 @@ func adminError(w http.ResponseWriter, r *http.Request, what string, err error) 
 	}
 	caddy.Log().Named("admin.api.apigw").Error(what, zap.String("uri", r.URL.Path), zap.Error(err))
 	return adminFail(w, http.StatusInternalServerError, problem.CodeInternalError, "an internal error occurred")
+}
+
+// deleted answers a DELETE: 204, a 404 with notFound when there was
+// nothing to delete, or the error of doing what.
+func deleted(w http.ResponseWriter, r *http.Request, what, notFound string, found bool, err error) error {
+	if err != nil {
+		return adminError(w, r, what, err)
+	}
+	if !found {
+		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, notFound)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

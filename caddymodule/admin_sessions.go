@@ -4,38 +4,36 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/sessions"
+	"github.com/apigw/caddy-apigw/validation"
 )
 
 // The /apigw/sessions routes: list sessions and end them.
 
-// sessionJSON is one entry of GET /apigw/sessions.
-type sessionJSON struct {
-	ID       string     `json:"id"`
-	User     string     `json:"user"`
-	Created  *time.Time `json:"created,omitempty"`
-	LastSeen *time.Time `json:"last_seen,omitempty"`
+// sessionManager returns the sessions, or answers 503 and returns nil.
+func (a *AdminAPI) sessionManager(w http.ResponseWriter) *sessions.Manager {
+	if st, sc := a.target(w); st != nil {
+		return sessions.NewManager(st, sc)
+	}
+	return nil
 }
 
 func (a *AdminAPI) handleSessions(w http.ResponseWriter, r *http.Request) error {
 	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
 		return methodNotAllowed(w, "GET, DELETE")
 	}
-	q := r.URL.Query()
-	user := q.Get("user")
-	// GET without ?user= lists every session; DELETE needs a user (ending
-	// every session of every user by mistake is too easy otherwise).
-	if (q.Has("user") || r.Method == http.MethodDelete) && (!validText(user, 256) || len(q["user"]) > 1) {
-		return validationFail(w, []problem.FieldError{{Field: "query/user", Rule: "required", Message: "give exactly one user: ?user=<id>"}})
+	user, err := validation.SessionUser(r.URL.Query(), r.Method == http.MethodDelete)
+	if failed(w, err) {
+		return nil
 	}
-	s := a.svc(w)
-	if s == nil {
+	mgr := a.sessionManager(w)
+	if mgr == nil {
 		return nil
 	}
 	if r.Method == http.MethodDelete {
-		n, err := s.sessions.EndUser(r.Context(), user)
+		n, err := mgr.EndUser(r.Context(), user)
 		if err != nil {
 			return adminError(w, r, "ending sessions", err)
 		}
@@ -43,36 +41,28 @@ func (a *AdminAPI) handleSessions(w http.ResponseWriter, r *http.Request) error 
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	infos, err := s.sessions.List(r.Context(), user)
+	infos, err := mgr.List(r.Context(), user)
 	if err != nil {
 		return adminError(w, r, "listing sessions", err)
 	}
-	out := make([]sessionJSON, 0, len(infos))
-	for _, in := range infos {
-		out = append(out, sessionJSON{ID: in.ID, User: in.User, Created: timePtr(in.Created), LastSeen: timePtr(in.LastSeen)})
+	if infos == nil {
+		infos = []sessions.Info{}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	return writeJSON(w, http.StatusOK, infos)
 }
 
 func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	id := strings.TrimPrefix(r.URL.Path, "/apigw/sessions/")
-	if id == "" || strings.Contains(id, "/") || !validText(id, 256) {
+	if id == "" || strings.Contains(id, "/") || !validation.PrintableText(id, 256) {
 		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such session")
 	}
 	if r.Method != http.MethodDelete {
 		return methodNotAllowed(w, "DELETE")
 	}
-	s := a.svc(w)
-	if s == nil {
+	mgr := a.sessionManager(w)
+	if mgr == nil {
 		return nil
 	}
-	found, err := s.sessions.End(r.Context(), id)
-	if err != nil {
-		return adminError(w, r, "ending session", err)
-	}
-	if !found {
-		return adminFail(w, http.StatusNotFound, problem.CodeNotFound, "no such session")
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	found, err := mgr.End(r.Context(), id)
+	return deleted(w, r, "ending session", "no such session", found, err)
 }

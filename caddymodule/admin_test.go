@@ -44,17 +44,16 @@ func (f *flakyStore) Keys(ctx context.Context, prefix string) ([]string, error) 
 }
 
 // testAdmin returns an AdminAPI on a fresh memory store.
-func testAdmin(t *testing.T, now time.Time) (*AdminAPI, *flakyStore, *adminServices) {
+func testAdmin(t *testing.T, now time.Time) (*AdminAPI, *flakyStore, *sessions.Manager) {
 	t.Helper()
 	mem := store.NewMemory(time.Minute)
 	t.Cleanup(func() { _ = mem.Close() })
 	fs := &flakyStore{Store: mem}
-	svc := newAdminServices(fs, sessions.Config{})
 	api := &AdminAPI{
-		services: func() (*adminServices, error) { return svc, nil },
-		now:      func() time.Time { return now },
+		store: fs,
+		now:   func() time.Time { return now },
 	}
-	return api, fs, svc
+	return api, fs, sessions.NewManager(fs, sessions.Config{})
 }
 
 // adminServer serves the AdminAPI's routes like Caddy's admin endpoint
@@ -82,7 +81,7 @@ func TestAdminAPI(t *testing.T) {
 	ctx := context.Background()
 	vars := map[string]string{}
 	for i, u := range []string{"alice", "alice", "bob"} {
-		_, info, err := svc.sessions.Create(ctx, u, nil)
+		_, info, err := svc.Create(ctx, u, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,8 +310,10 @@ func TestAdminAPIStoreErrors(t *testing.T) {
 		})
 	}
 	t.Run("no app", func(t *testing.T) {
-		api := &AdminAPI{services: func() (*adminServices, error) { return nil, errNoApp }}
-		srv := adminServer(t, api)
+		if _, _, err := runningStore(); err == nil {
+			t.Skip("a config is running in this process")
+		}
+		srv := adminServer(t, new(AdminAPI))
 		resp, err := http.Get(srv.URL + "/apigw/keys")
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +324,7 @@ func TestAdminAPIStoreErrors(t *testing.T) {
 	})
 	t.Run("running config without apigw", func(t *testing.T) {
 		// With no config loaded, the real lookup must answer, not panic.
-		if _, err := runningServices(); err == nil {
+		if _, _, err := runningStore(); err == nil {
 			t.Skip("a config is running in this process")
 		}
 		srv := adminServer(t, new(AdminAPI))

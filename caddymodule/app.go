@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -56,14 +55,6 @@ type App struct {
 	store   store.Store
 	poolKey string
 	logger  *zap.Logger
-
-	admin *adminLazy
-}
-
-// adminLazy builds the admin API's services once per config.
-type adminLazy struct {
-	once sync.Once
-	svc  *adminServices
 }
 
 // CaddyModule returns the Caddy module information.
@@ -104,7 +95,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.poolKey = key
 	a.store = val.(storeHolder).Store
-	a.admin = new(adminLazy)
 	a.logger.Debug("store ready", zap.String("kind", cfg.Kind), zap.String("store", store.RedactURL(raw)))
 	return nil
 }
@@ -123,17 +113,6 @@ func (a *App) Cleanup() error {
 		return err
 	}
 	return nil
-}
-
-// adminServices returns the domain services the admin API calls, built
-// once per config on this app's store.
-func (a *App) adminServices() (*adminServices, error) {
-	l := a.admin
-	if l == nil {
-		return nil, errNoApp
-	}
-	l.once.Do(func() { l.svc = newAdminServices(a.store, a.SessionConfig()) })
-	return l.svc, nil
 }
 
 // StoreBackend returns the app's store.

@@ -1,11 +1,9 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -24,6 +22,7 @@ import (
 	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
+	"github.com/apigw/caddy-apigw/validation"
 )
 
 func init() {
@@ -210,45 +209,49 @@ func badLogin(detail string, fields ...problem.FieldError) *problem.Problem {
 	return p
 }
 
+// loginBody is what apigw_login takes as a body (Max is the handler's).
+var loginBody = validation.BodyRules{
+	MediaTypes: []string{"application/json", "application/x-www-form-urlencoded"},
+	Missing:    validation.TypeRequired,
+	Charset:    validation.CharsetUTF8,
+	Words: validation.BodyWords{
+		MediaType:   "send the credentials as application/json or application/x-www-form-urlencoded",
+		Charset:     "only the utf-8 charset is supported",
+		TooLarge:    func(limit int64) string { return tooLarge(limit).Detail },
+		Empty:       `the request body is empty: send {"username": ..., "password": ...}`,
+		Syntax:      "the request body is not valid JSON (syntax error at byte %d)",
+		Truncated:   "the request body is truncated JSON",
+		Trailing:    "the request body holds data after the JSON object",
+		MoreValues:  "the request body holds more than one JSON value",
+		NotObject:   "the request body must be a JSON object with username and password",
+		FieldType:   "%[1]s must be %[2]s",
+		Invalid:     "the login request is incomplete or invalid",
+		Undecodable: "the request body is not valid JSON",
+	},
+}
+
 // readCredentials reads and checks the body; the problem explains what is
 // wrong without echoing the input.
 func (l *Login) readCredentials(r *http.Request) (string, string, *problem.Problem) {
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded") {
-		return "", "", problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType,
-			"send the credentials as application/json or application/x-www-form-urlencoded").
-			WithHeader("Accept-Post", "application/json, application/x-www-form-urlencoded")
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return "", "", problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "only the utf-8 charset is supported")
-	}
-	if r.ContentLength > l.MaxBody {
-		return "", "", tooLarge(l.MaxBody)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, l.MaxBody+1))
+	rules := loginBody
+	rules.Max = l.MaxBody
+	body, err := rules.Read(r, nil)
 	if err != nil {
-		return "", "", badLogin("the request body could not be read")
-	}
-	if int64(len(body)) > l.MaxBody {
-		return "", "", tooLarge(l.MaxBody)
+		p := problemWithFields(err)
+		if errors.Is(err, failure.ErrUnsupportedMediaType) && !errors.Is(err, validation.ErrCharset) {
+			p = p.WithHeader("Accept-Post", "application/json, application/x-www-form-urlencoded")
+		}
+		return "", "", p
 	}
 	var user, pass string
 	var haveUser, havePass bool
-	if mt == "application/json" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/json" {
 		var in struct {
 			Username *string `json:"username"`
 			Password *string `json:"password"`
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(&in); err != nil {
-			return "", "", jsonProblem(err)
-		}
-		if dec.More() {
-			return "", "", badLogin("the request body holds more than one JSON value")
-		}
-		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			return "", "", badLogin("the request body holds data after the JSON object")
+		if err := rules.Decode(body, &in, false); err != nil {
+			return "", "", problemWithFields(err)
 		}
 		if in.Username != nil {
 			user, haveUser = *in.Username, true
@@ -289,31 +292,10 @@ func (l *Login) readCredentials(r *http.Request) (string, string, *problem.Probl
 	return user, pass, nil
 }
 
+// tooLarge is the 413 of a body over max bytes (login, signatures).
 func tooLarge(max int64) *problem.Problem {
 	return problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
 		"the request body is larger than "+humanize.IBytes(uint64(max)))
-}
-
-// jsonProblem turns a decoding error into a precise 400 that never repeats
-// the input.
-func jsonProblem(err error) *problem.Problem {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return badLogin("the request body is not valid JSON (syntax error at byte " + strconv.FormatInt(syn.Offset, 10) + ")")
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badLogin("the request body must be a JSON object with username and password")
-		}
-		return badLogin("", problem.FieldError{Field: "/" + typ.Field, Rule: "type", Message: typ.Field + " must be a string"})
-	case errors.Is(err, io.EOF):
-		return badLogin("the request body is empty: send {\"username\": ..., \"password\": ...}")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badLogin("the request body is truncated JSON")
-	default:
-		return badLogin("the request body is not valid JSON")
-	}
 }
 
 // parseLogin sets up the login handler from Caddyfile tokens. Syntax:

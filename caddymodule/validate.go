@@ -3,9 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/validation"
 )
 
@@ -36,54 +35,7 @@ func init() {
 // except that absent query parameters with a schema default are added to
 // the upstream query (see QueryDefaults).
 type Validate struct {
-	// MaxBody is the largest request body accepted, in bytes (default
-	// 1 MiB when the body is checked at all).
-	MaxBody int64 `json:"max_body,omitempty"`
-	// ContentTypes are the accepted body media types ("application/json",
-	// "application/*", "application/*+json"). Default with a body schema:
-	// application/json and application/*+json.
-	ContentTypes []string `json:"content_types,omitempty"`
-	// Strict rejects unknown properties in every object of the body and
-	// query schemas that does not set additionalProperties or
-	// unevaluatedProperties itself.
-	Strict bool `json:"strict,omitempty"`
-	// BodySchema is an inline JSON Schema for JSON bodies.
-	BodySchema json.RawMessage `json:"body_schema,omitempty"`
-	// BodySchemaFile is a file holding the body schema.
-	BodySchemaFile string `json:"body_schema_file,omitempty"`
-	// QuerySchema is an inline JSON Schema over the query as an object;
-	// each parameter's string is converted to the type its property
-	// declares before validation.
-	QuerySchema json.RawMessage `json:"query_schema,omitempty"`
-	// QuerySchemaFile is a file holding the query schema.
-	QuerySchemaFile string `json:"query_schema_file,omitempty"`
-	// HeaderSchema is an inline JSON Schema over request headers as an
-	// object (property names match header names case-insensitively;
-	// undeclared headers are ignored).
-	HeaderSchema json.RawMessage `json:"header_schema,omitempty"`
-	// HeaderSchemaFile is a file holding the header schema.
-	HeaderSchemaFile string `json:"header_schema_file,omitempty"`
-	// OpenAPI is the path of an OpenAPI 3 document (JSON or YAML): the
-	// operation is found by path and method (404/405 otherwise), then its
-	// parameters and request body are validated.
-	OpenAPI string `json:"openapi,omitempty"`
-	// MaxDepth caps JSON nesting (default 32).
-	MaxDepth int `json:"max_depth,omitempty"`
-	// MaxKeys caps the members of one JSON object or array (default 1000).
-	MaxKeys int `json:"max_keys,omitempty"`
-	// RejectDollarKeys rejects '$'-prefixed keys in JSON bodies and query
-	// parameter names (default true).
-	RejectDollarKeys *bool `json:"reject_dollar_keys,omitempty"`
-	// RejectDottedKeys rejects keys containing '.' (default false).
-	RejectDottedKeys bool `json:"reject_dotted_keys,omitempty"`
-	// RejectControlChars rejects NUL and other control characters in JSON
-	// strings, query values and validated headers (default true).
-	RejectControlChars *bool `json:"reject_control_chars,omitempty"`
-	// QueryDefaults adds the query schema's defaults for absent
-	// parameters to the query the upstream receives (default true), so
-	// `GET /users` reaches it as `/users?limit=20&page=1&sort=desc`.
-	// Parameters the client sent are never changed.
-	QueryDefaults *bool `json:"query_defaults,omitempty"`
+	validation.Options
 
 	v      *validation.Validator
 	logger *zap.Logger
@@ -97,91 +49,17 @@ func (Validate) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-func boolOr(b *bool, def bool) bool {
-	if b == nil {
-		return def
-	}
-	return *b
-}
-
-func schemaSource(inline json.RawMessage, file, name string) ([]byte, string, error) {
-	if len(inline) > 0 && file != "" {
-		return nil, "", fmt.Errorf("apigw_validate: both %s and %s_file are set: use one", name, name)
-	}
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, "", fmt.Errorf("apigw_validate %s_file: %w", name, err)
-		}
-		return b, "apigw_validate " + name + "_file " + file, nil
-	}
-	return inline, "apigw_validate " + name, nil
-}
-
 // Provision compiles the schemas and the OpenAPI document once.
 func (v *Validate) Provision(ctx caddy.Context) error {
 	v.logger = ctx.Logger()
 	RedactCredentialHeaders(ctx, "")
-	lim := validation.DefaultLimits
-	if v.MaxDepth > 0 {
-		lim.MaxDepth = v.MaxDepth
-	}
-	if v.MaxKeys > 0 {
-		lim.MaxKeys = v.MaxKeys
-	}
-	lim.RejectDollarKeys = boolOr(v.RejectDollarKeys, true)
-	lim.RejectDottedKeys = v.RejectDottedKeys
-	lim.RejectControlChars = boolOr(v.RejectControlChars, true)
-	cfg := validation.Config{
-		MaxBody:       v.MaxBody,
-		ContentTypes:  v.ContentTypes,
-		Limits:        lim,
-		QueryDefaults: boolOr(v.QueryDefaults, true),
-	}
-	if src, name, err := schemaSource(v.BodySchema, v.BodySchemaFile, "body_schema"); err != nil {
-		return err
-	} else if len(src) > 0 {
-		if cfg.Body, err = validation.CompileSchema(name, src, v.Strict); err != nil {
-			return err
-		}
-	}
-	if src, name, err := schemaSource(v.QuerySchema, v.QuerySchemaFile, "query_schema"); err != nil {
-		return err
-	} else if len(src) > 0 {
-		if cfg.Query, err = validation.CompileParamSchema(name, "query", src, v.Strict); err != nil {
-			return err
-		}
-	}
-	if src, name, err := schemaSource(v.HeaderSchema, v.HeaderSchemaFile, "header_schema"); err != nil {
-		return err
-	} else if len(src) > 0 {
-		if cfg.Header, err = validation.CompileParamSchema(name, "header", src, false); err != nil {
-			return err
-		}
-	}
-	if v.OpenAPI != "" {
-		o, err := validation.LoadOpenAPI(v.OpenAPI)
-		if err != nil {
-			return fmt.Errorf("apigw_validate openapi: %w", err)
-		}
-		cfg.OpenAPI = o
-	}
-	v.v = validation.New(cfg)
-	return nil
+	var err error
+	v.v, err = v.Compile()
+	return err
 }
 
 // Validate checks the configuration.
-func (v *Validate) Validate() error {
-	if v.MaxBody < 0 || v.MaxDepth < 0 || v.MaxKeys < 0 {
-		return fmt.Errorf("apigw_validate: max_body, max_depth and max_keys must not be negative")
-	}
-	for _, ct := range v.ContentTypes {
-		if !strings.Contains(ct, "/") || strings.ContainsAny(ct, " ;") {
-			return fmt.Errorf("apigw_validate content_type: %q is not a media type like application/json", ct)
-		}
-	}
-	return nil
-}
+func (v *Validate) Validate() error { return v.Check() }
 
 // bodyBufs recycles body buffers up to the default body limit (a pool
 // is emptied by the garbage collector, so idle buffers do not stay).
@@ -201,7 +79,8 @@ func (v *Validate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 			bodyBufs.Put(buf)
 		}
 	}()
-	if p := v.v.Validate(r, buf); p != nil {
+	if err := v.v.Validate(r, buf); err != nil {
+		p := problemWithFields(err)
 		fields := make([]string, 0, len(p.Errors))
 		for _, fe := range p.Errors {
 			fields = append(fields, fe.Field+" "+fe.Rule)
@@ -213,6 +92,14 @@ func (v *Validate) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyh
 		return Fail(p)
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// problemWithFields is problemFromError with the field errors of a
+// validation failure.
+func problemWithFields(err error) *problem.Problem {
+	p := problemFromError(err)
+	p.Errors = validation.FieldErrors(err)
+	return p
 }
 
 // parseValidate sets up apigw_validate.
@@ -290,8 +177,8 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 				return nil, h.ArgErr()
 			}
 			for _, ct := range args {
-				if !strings.Contains(ct, "/") || strings.ContainsAny(ct, " ;") {
-					return nil, h.Errf("apigw_validate content_type: %q is not a media type like application/json", ct)
+				if err := validation.CheckMediaType(ct); err != nil {
+					return nil, h.Errf("%v", err)
 				}
 				v.ContentTypes = append(v.ContentTypes, strings.ToLower(ct))
 			}
@@ -308,30 +195,15 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if !json.Valid([]byte(val)) {
 				return nil, h.Errf("apigw_validate %s: not valid JSON (write the schema between backticks)", opt)
 			}
-			raw := json.RawMessage(val)
-			switch opt {
-			case "body_schema":
-				v.BodySchema = raw
-			case "query_schema":
-				v.QuerySchema = raw
-			default:
-				v.HeaderSchema = raw
-			}
+			*map[string]*json.RawMessage{"body_schema": &v.BodySchema, "query_schema": &v.QuerySchema,
+				"header_schema": &v.HeaderSchema}[opt] = json.RawMessage(val)
 		case "body_schema_file", "query_schema_file", "header_schema_file", "openapi":
 			val, err := oneArg()
 			if err != nil {
 				return nil, err
 			}
-			switch opt {
-			case "body_schema_file":
-				v.BodySchemaFile = val
-			case "query_schema_file":
-				v.QuerySchemaFile = val
-			case "header_schema_file":
-				v.HeaderSchemaFile = val
-			default:
-				v.OpenAPI = val
-			}
+			*map[string]*string{"body_schema_file": &v.BodySchemaFile, "query_schema_file": &v.QuerySchemaFile,
+				"header_schema_file": &v.HeaderSchemaFile, "openapi": &v.OpenAPI}[opt] = val
 		case "max_depth", "max_keys":
 			val, err := oneArg()
 			if err != nil {
@@ -341,24 +213,14 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 			if err != nil || n <= 0 {
 				return nil, h.Errf("apigw_validate %s: %q is not a positive number", opt, val)
 			}
-			if opt == "max_depth" {
-				v.MaxDepth = n
-			} else {
-				v.MaxKeys = n
-			}
+			*map[string]*int{"max_depth": &v.MaxDepth, "max_keys": &v.MaxKeys}[opt] = n
 		case "reject_dollar_keys", "reject_control_chars", "query_defaults":
 			b, err := onOff(opt)
 			if err != nil {
 				return nil, err
 			}
-			switch opt {
-			case "reject_dollar_keys":
-				v.RejectDollarKeys = &b
-			case "reject_control_chars":
-				v.RejectControlChars = &b
-			default:
-				v.QueryDefaults = &b
-			}
+			*map[string]**bool{"reject_dollar_keys": &v.RejectDollarKeys, "reject_control_chars": &v.RejectControlChars,
+				"query_defaults": &v.QueryDefaults}[opt] = &b
 		case "reject_dotted_keys":
 			b, err := onOff(opt)
 			if err != nil {
@@ -370,26 +232,8 @@ func parseValidate(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) 
 		}
 	}
 	// Compile inline schemas now, so `caddy adapt` reports mistakes.
-	for _, s := range []struct {
-		name string
-		src  json.RawMessage
-		file string
-	}{{"body_schema", v.BodySchema, v.BodySchemaFile}, {"query_schema", v.QuerySchema, v.QuerySchemaFile}, {"header_schema", v.HeaderSchema, v.HeaderSchemaFile}} {
-		if len(s.src) > 0 && s.file != "" {
-			return nil, h.Errf("apigw_validate: both %s and %s_file are set: use one", s.name, s.name)
-		}
-		if len(s.src) == 0 {
-			continue
-		}
-		var err error
-		if s.name == "body_schema" {
-			_, err = validation.CompileSchema("apigw_validate "+s.name, s.src, v.Strict)
-		} else {
-			_, err = validation.CompileParamSchema("apigw_validate "+s.name, s.name[:strings.IndexByte(s.name, '_')], s.src, v.Strict)
-		}
-		if err != nil {
-			return nil, h.Err(err.Error())
-		}
+	if err := v.CheckInline(); err != nil {
+		return nil, h.Errf("%v", err)
 	}
 	return v, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/validation"
 )
 
 func TestValidateCaddyfile(t *testing.T) {
@@ -84,10 +85,10 @@ func TestValidateProvisionErrors(t *testing.T) {
 		v    Validate
 		want string
 	}{
-		{"missing schema file", Validate{BodySchemaFile: filepath.Join(dir, "nope.json")}, "body_schema_file"},
-		{"bad schema file", Validate{BodySchemaFile: bad}, "body_schema_file " + bad},
-		{"missing openapi", Validate{OpenAPI: filepath.Join(dir, "api.yaml")}, "apigw_validate openapi"},
-		{"negative", Validate{MaxBody: -1}, "must not be negative"},
+		{"missing schema file", Validate{Options: validation.Options{BodySchemaFile: filepath.Join(dir, "nope.json")}}, "body_schema_file"},
+		{"bad schema file", Validate{Options: validation.Options{BodySchemaFile: bad}}, "body_schema_file " + bad},
+		{"missing openapi", Validate{Options: validation.Options{OpenAPI: filepath.Join(dir, "api.yaml")}}, "apigw_validate openapi"},
+		{"negative", Validate{Options: validation.Options{MaxBody: -1}}, "must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := tc.v
@@ -100,10 +101,10 @@ func TestValidateProvisionErrors(t *testing.T) {
 }
 
 func TestValidateHandler(t *testing.T) {
-	v := &Validate{
+	v := &Validate{Options: validation.Options{
 		MaxBody:    128,
 		BodySchema: json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"}},"additionalProperties":false}`),
-	}
+	}}
 	if err := provisionValidate(t, v); err != nil {
 		t.Fatal(err)
 	}

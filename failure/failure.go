@@ -59,6 +59,10 @@ var (
 	// an identity provider) is not answering. The one such sentinel:
 	// every package wraps this one.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNotFound: a path the API (an OpenAPI document) does not declare.
+	ErrNotFound = errors.New("not found")
+	// ErrMethodNotAllowed: a method the API does not declare for a path.
+	ErrMethodNotAllowed = errors.New("method not allowed")
 )
 
 // Error is a failure of one kind with a client-safe detail and, for the

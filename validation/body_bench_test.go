@@ -47,7 +47,7 @@ func benchBulk(b *testing.B, size int) {
 		r.ContentLength = int64(len(data))
 		buf.Reset()
 		if p := v.Validate(r, &buf); p != nil {
-			b.Fatal(p, p.Errors)
+			b.Fatal(p, FieldErrors(p))
 		}
 	}
 }

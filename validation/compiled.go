@@ -1,9 +1,11 @@
 package validation
 
 import (
+	"cmp"
 	"encoding/json"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // A compiled schema is the common subset of JSON Schema 2020-12 (type,
@@ -47,6 +49,7 @@ type cprop struct {
 	name     string
 	node     *cnode // nil: not in properties (a required name only)
 	required bool
+	raw      bool // name is printable ASCII without '"' or '\\': its JSON is "name"
 }
 
 const (
@@ -68,6 +71,10 @@ type bound struct {
 	d   dec
 	big bool
 	rat *big.Rat
+	// isInt: the bound is the integer i (|i| < 10^18), for integer
+	// literals compared without a dec.
+	isInt bool
+	i     int64
 }
 
 // primitive is an enum or const value: a string, bool, null or number.
@@ -188,20 +195,8 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 			if err != nil || i < 0 {
 				return false
 			}
-			switch k {
-			case "minLength":
-				n.minLen = i
-			case "maxLength":
-				n.maxLen = i
-			case "minProperties":
-				n.minProps = i
-			case "maxProperties":
-				n.maxProps = i
-			case "minItems":
-				n.minItems = i
-			case "maxItems":
-				n.maxItems = i
-			}
+			*map[string]*int{"minLength": &n.minLen, "maxLength": &n.maxLen, "minProperties": &n.minProps,
+				"maxProperties": &n.maxProps, "minItems": &n.minItems, "maxItems": &n.maxItems}[k] = i
 		case "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum":
 			num, ok := v.(json.Number)
 			if !ok {
@@ -251,6 +246,10 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 		}
 	}
 	n.nRequired = len(required)
+	for i := range n.props {
+		name := n.props[i].name
+		n.props[i].raw = name != "" && !strings.ContainsAny(name, `"\\`) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
+	}
 	if len(n.props) > maxFastProps {
 		return false
 	}
@@ -279,7 +278,72 @@ func toBound(lit string) (bound, bool) {
 		return bound{}, false
 	}
 	d, fits := parseDec([]byte(lit))
-	return bound{d: d, big: !fits, rat: r}, true
+	b := bound{d: d, big: !fits, rat: r}
+	if fits && d.isInt() && d.nd+d.exp <= 18 {
+		b.isInt, b.i = true, int64(d.mant)
+		if d.mant != 0 {
+			b.i *= int64(pow10[d.exp])
+		}
+		if d.neg {
+			b.i = -b.i
+		}
+	}
+	return b, true
+}
+
+// smallInt reads an integer literal of at most 18 digits (no fraction or
+// exponent): every such value fits an int64 exactly.
+func smallInt(lit []byte) (int64, bool) {
+	neg := len(lit) > 0 && lit[0] == '-'
+	digits := lit
+	if neg {
+		digits = lit[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// holds reports whether a comparison c (of a value with a bound) meets
+// the bound's op: minimum, maximum, exclusiveMinimum, exclusiveMaximum.
+func holds(op, c int) bool {
+	switch op {
+	case 0:
+		return c >= 0
+	case 1:
+		return c <= 0
+	case 2:
+		return c > 0
+	case 3:
+		return c < 0
+	}
+	return true
+}
+
+// intInBounds is inBounds for an integer v; ok is false when a bound is
+// not an integer (inBounds decides then).
+func intInBounds(bs []bound, v int64) (in, ok bool) {
+	for i := range bs {
+		b := &bs[i]
+		if !b.isInt {
+			return false, false
+		}
+		if !holds(b.op, cmp.Compare(v, b.i)) {
+			return false, true
+		}
+	}
+	return true, true
 }
 
 // dec is an exact decimal mant × 10^exp with at most 19 significant
@@ -447,23 +511,8 @@ func inBounds(bs []bound, d dec, lit []byte, isBig bool) (in, ok bool) {
 			}
 			c = r.Cmp(b.rat)
 		}
-		switch b.op {
-		case 0:
-			if c < 0 {
-				return false, true
-			}
-		case 1:
-			if c > 0 {
-				return false, true
-			}
-		case 2:
-			if c <= 0 {
-				return false, true
-			}
-		case 3:
-			if c >= 0 {
-				return false, true
-			}
+		if !holds(b.op, c) {
+			return false, true
 		}
 	}
 	return true, true

@@ -28,11 +28,9 @@ func validEmail(s []byte) bool {
 			return false
 		}
 	} else {
-		if bytes.HasPrefix(local, []byte(".")) || bytes.HasSuffix(local, []byte(".")) || bytes.Contains(local, []byte("..")) {
-			return false
-		}
-		for _, ch := range local {
-			if !emailLocal[ch] {
+		// allowed bytes, and no '.' first, last or twice in a row
+		for i, ch := range local {
+			if !emailLocal[ch] || ch == '.' && (i == 0 || i == len(local)-1 || local[i-1] == '.') {
 				return false
 			}
 		}
@@ -58,31 +56,30 @@ var emailLocal, hostnameChar = func() (l, h [256]bool) {
 	return
 }()
 
-// validHostname is jsonschema/v6's "hostname" format check over bytes.
+// validHostname is jsonschema/v6's "hostname" format check over bytes:
+// at most 253 bytes (without a final '.'), labels of 1-63 letters,
+// digits and '-', not starting or ending with '-'.
 func validHostname(s []byte) bool {
-	s = bytes.TrimSuffix(s, []byte("."))
+	if n := len(s); n > 0 && s[n-1] == '.' {
+		s = s[:n-1]
+	}
 	if len(s) > 253 {
 		return false
 	}
-	for {
-		label := s
-		i := bytes.IndexByte(s, '.')
-		if i >= 0 {
-			label = s[:i]
-		}
-		if len(label) < 1 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, ch := range label {
-			if !hostnameChar[ch] {
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			if !hostnameChar[s[i]] {
 				return false
 			}
+			continue
 		}
-		if i < 0 {
-			return true
+		if l := i - start; l < 1 || l > 63 || s[start] == '-' || s[i-1] == '-' {
+			return false
 		}
-		s = s[i+1:]
+		start = i + 1
 	}
+	return true
 }
 
 // validIPv4 is jsonschema/v6's "ipv4" format check.

@@ -54,7 +54,7 @@ func FuzzValidateBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		r := httptest.NewRequest("POST", "/users", bytes.NewReader(body))
 		r.Header.Set("Content-Type", ct)
-		p := v.Validate(r, new(bytes.Buffer))
+		p := asProblem(v.Validate(r, new(bytes.Buffer)))
 		if p == nil {
 			got, _ := io.ReadAll(r.Body)
 			if !bytes.Equal(got, body) {

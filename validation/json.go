@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/apigw/caddy-apigw/problem"
@@ -42,7 +41,7 @@ const maxPointerSegment = 64
 // UTF-8 and trailing data are errors. The error lists the offending
 // location as a JSON pointer and never contains input text.
 func ParseJSON(data []byte, lim Limits) (any, []problem.FieldError) {
-	p := parser{data: data, lim: lim}
+	p := parser{scanner: scanner{data: data}, lim: lim}
 	p.skipWS()
 	v := p.value(0)
 	if p.err == nil {
@@ -58,10 +57,9 @@ func ParseJSON(data []byte, lim Limits) (any, []problem.FieldError) {
 }
 
 type parser struct {
-	data []byte
-	pos  int
-	lim  Limits
-	err  *problem.FieldError
+	scanner
+	lim Limits
+	err *problem.FieldError
 	// stack of path segments of the value being parsed, formatted only
 	// when an error needs them
 	segs []seg
@@ -97,17 +95,6 @@ func (p *parser) syntax() {
 	p.fail(p.path(), "syntax", "malformed JSON at byte "+strconv.Itoa(p.pos))
 }
 
-func (p *parser) skipWS() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
-
 func (p *parser) value(depth int) any {
 	if p.pos >= len(p.data) {
 		p.fail(p.path(), "syntax", "unexpected end of JSON input")
@@ -125,11 +112,11 @@ func (p *parser) value(depth int) any {
 		}
 		return s
 	case c == 't':
-		return p.lit("true", true)
+		return p.literal("true", true)
 	case c == 'f':
-		return p.lit("false", false)
+		return p.literal("false", false)
 	case c == 'n':
-		return p.lit("null", nil)
+		return p.literal("null", nil)
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	default:
@@ -138,57 +125,26 @@ func (p *parser) value(depth int) any {
 	}
 }
 
-func (p *parser) lit(word string, v any) any {
-	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+func (p *parser) literal(word string, v any) any {
+	if !p.lit(word) {
 		p.syntax()
 		return nil
 	}
-	p.pos += len(word)
 	return v
 }
 
 func (p *parser) number() any {
-	start := p.pos
-	if p.data[p.pos] == '-' {
-		p.pos++
-	}
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
+	lit, ok := p.scanner.number()
+	if !ok {
 		p.syntax()
 		return nil
 	}
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			p.syntax()
-			return nil
-		}
-	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			p.syntax()
-			return nil
-		}
-	}
-	if !numberInRange(p.data[start:p.pos]) {
+	if !numberInRange(lit) {
 		p.fail(p.path(), "numberRange", "numbers may have at most "+strconv.Itoa(maxNumberLen)+
 			" characters and an exponent of at most "+strconv.Itoa(maxNumberExp))
 		return nil
 	}
-	return json.Number(p.data[start:p.pos])
+	return json.Number(lit)
 }
 
 // Bounds on a JSON number literal. Schema checks compare numbers exactly
@@ -327,168 +283,38 @@ func (p *parser) array(depth int) any {
 // another member follows) or the closing byte (false). Anything else is a
 // syntax error (false, with p.err set).
 func (p *parser) next(closing byte) bool {
-	p.skipWS()
-	if p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			return true
-		case closing:
-			p.pos++
-			return false
-		}
+	more, ok := p.scanner.next(closing)
+	if !ok {
+		p.syntax()
 	}
-	p.syntax()
-	return false
+	return more
 }
 
 // str parses a string literal at p.pos (which holds '"').
 func (p *parser) str() (string, bool) {
-	p.pos++
-	start := p.pos
-	// fast path: no escapes
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		if c == '"' {
-			s := p.data[start:p.pos]
-			p.pos++
-			if !utf8.Valid(s) {
-				p.fail(p.path(), "encoding", "a string is not valid UTF-8")
-				return "", false
-			}
-			str := string(s)
-			if p.lim.RejectControlChars && HasControlChars(str) {
-				p.fail(p.path(), "controlChars", "a string contains control characters")
-				return "", false
-			}
-			return str, true
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			p.syntax()
-			return "", false
-		}
-		p.pos++
-	}
-	var b []byte
-	b = append(b, p.data[start:p.pos]...)
-	for {
-		if p.pos >= len(p.data) {
-			p.fail(p.path(), "syntax", "unexpected end of JSON input")
-			return "", false
-		}
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			if !utf8.Valid(b) {
-				p.fail(p.path(), "encoding", "a string is not valid UTF-8")
-				return "", false
-			}
-			str := string(b)
-			if p.lim.RejectControlChars && HasControlChars(str) {
-				p.fail(p.path(), "controlChars", "a string contains control characters")
-				return "", false
-			}
-			return str, true
-		case c < 0x20:
-			p.syntax()
-			return "", false
-		case c != '\\':
-			b = append(b, c)
-			p.pos++
-			continue
-		}
-		p.pos++
-		if p.pos >= len(p.data) {
-			p.syntax()
-			return "", false
-		}
-		e := p.data[p.pos]
-		p.pos++
-		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
-				return "", false
-			}
-			if utf16.IsSurrogate(r) {
-				if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
-					p.pos += 2
-					r2, ok := p.hex4()
-					if !ok {
-						return "", false
-					}
-					r = utf16.DecodeRune(r, r2)
-				} else {
-					r = utf8.RuneError
-				}
-				if r == utf8.RuneError {
-					p.fail(p.path(), "encoding", "a string holds an unpaired UTF-16 surrogate")
-					return "", false
-				}
-			}
-			b = utf8.AppendRune(b, r)
-		default:
-			p.syntax()
-			return "", false
-		}
-	}
-}
-
-func (p *parser) hex4() (rune, bool) {
-	if len(p.data)-p.pos < 4 {
+	b, ascii, f := p.scanner.str()
+	switch {
+	case f == faultEnd:
+		p.fail(p.path(), "syntax", "unexpected end of JSON input")
+	case f == faultSyntax:
 		p.syntax()
-		return 0, false
+	case f == faultSurrogate:
+		p.fail(p.path(), "encoding", "a string holds an unpaired UTF-16 surrogate")
+	case ascii:
+		return string(b), true
+	case !utf8.Valid(b):
+		p.fail(p.path(), "encoding", "a string is not valid UTF-8")
+	case p.lim.RejectControlChars && hasControl(b):
+		p.fail(p.path(), "controlChars", "a string contains control characters")
+	default:
+		return string(b), true
 	}
-	var r rune
-	for i := 0; i < 4; i++ {
-		c := p.data[p.pos+i]
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			p.syntax()
-			return 0, false
-		}
-	}
-	p.pos += 4
-	return r, true
+	return "", false
 }
 
 // HasControlChars reports whether s holds NUL or another control
 // character: C0 controls except tab, LF and CR, DEL, or C1 controls.
-func HasControlChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
-			return true
-		}
-		// C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
-		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
-			return true
-		}
-	}
-	return false
-}
+func HasControlChars(s string) bool { return hasControl(s) }
 
 // Pointer returns the RFC 6901 JSON pointer of the path segs. Each
 // segment is cut to 64 bytes and control characters are replaced, so a

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math/big"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -14,10 +13,8 @@ import (
 // "not shown valid here" and the caller validates again with ParseJSON
 // and the library, which word the errors.
 type onePass struct {
-	data    []byte
-	pos     int
+	scanner
 	lim     Limits
-	scratch []byte // the decoded form of a string with escapes
 	keys    []byte // keys of the open objects that are not declared properties
 	keyEnds []int
 }
@@ -42,17 +39,6 @@ func (n *cnode) accepts(data []byte, lim Limits) bool {
 	p.data = nil
 	onePasses.Put(p)
 	return ok
-}
-
-func (p *onePass) skipWS() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
 }
 
 func (p *onePass) value(n *cnode, depth int) bool {
@@ -117,56 +103,21 @@ func (n *cnode) checkString(s []byte, ascii bool) bool {
 	return true
 }
 
-func (p *onePass) lit(word string) bool {
-	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
-		return false
-	}
-	p.pos += len(word)
-	return true
-}
-
-func (p *onePass) digits() int {
-	n := 0
-	for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-		p.pos++
-		n++
-	}
-	return n
-}
-
 func (p *onePass) number(n *cnode) bool {
-	start := p.pos
-	if p.data[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '0' {
-		p.pos++
-	} else if p.digits() == 0 {
-		return false
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		p.pos++
-		if p.digits() == 0 {
-			return false
-		}
-	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		if p.digits() == 0 {
-			return false
-		}
-	}
-	if n.types != 0 && n.types&(tNumber|tInteger) == 0 || !numberInRange(p.data[start:p.pos]) {
+	lit, ok := p.scanner.number()
+	if !ok || n.types != 0 && n.types&(tNumber|tInteger) == 0 || !numberInRange(lit) {
 		return false
 	}
 	intOnly := n.types != 0 && n.types&tNumber == 0
 	if !intOnly && len(n.bounds) == 0 && !n.hasEnu {
 		return true
 	}
-	lit := p.data[start:p.pos]
+	if v, isInt := smallInt(lit); isInt && !n.hasEnu {
+		// The common case, an integer of ordinary size: no dec.
+		if in, ok := intInBounds(n.bounds, v); ok {
+			return in
+		}
+	}
 	d, fits := parseDec(lit)
 	var r *big.Rat
 	if !fits {
@@ -238,9 +189,15 @@ func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return false
 		}
-		key, _, ok := p.str()
-		if !ok {
-			return false
+		key, idx := n.rawKey(p.data, p.pos)
+		if key != nil {
+			p.pos += len(key) + 2
+		} else {
+			var ok bool
+			if key, _, ok = p.str(); !ok {
+				return false
+			}
+			idx = n.find(key)
 		}
 		count++
 		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys ||
@@ -249,7 +206,6 @@ func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 			return false
 		}
 		sub := n.additional
-		idx := n.find(key)
 		if idx >= 0 {
 			if seen&(1<<idx) != 0 {
 				return false // duplicate
@@ -315,9 +271,23 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 	return true
 }
 
+// rawKey matches a declared name written without escapes at data[pos]
+// (a '"'): the name's bytes in data and its index, or nil.
+func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
+	rest := data[pos+1:]
+	for i := range n.props {
+		name := n.props[i].name
+		if n.props[i].raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
+			return rest[:len(name)], i
+		}
+	}
+	return nil, -1
+}
+
 func (n *cnode) find(key []byte) int {
 	for i := range n.props {
-		if n.props[i].name == string(key) {
+		// length and first byte before the comparison call
+		if name := n.props[i].name; len(name) == len(key) && (len(key) == 0 || name[0] == key[0]) && name == string(key) {
 			return i
 		}
 	}
@@ -370,168 +340,14 @@ func (p *onePass) array(n *cnode, depth int) bool {
 	return (n.minItems < 0 || count >= n.minItems) && (n.maxItems < 0 || count <= n.maxItems)
 }
 
-// next reads ',' (more) or closing (!more) after a member.
-func (p *onePass) next(closing byte) (more, ok bool) {
-	p.skipWS()
-	if p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			return true, true
-		case closing:
-			p.pos++
-			return false, true
-		}
-	}
-	return false, false
-}
-
-// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
-// that ends the fast scan ('"', '\\', a control character), 2 a byte
-// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
-var strClass = func() (t [256]uint8) {
-	for c := range t {
-		switch {
-		case c == '"' || c == '\\' || c < 0x20:
-			t[c] = 1
-		case c >= 0x7f:
-			t[c] = 2
-		}
-	}
-	return
-}()
-
-// str reads the string literal at p.pos and returns its decoded bytes,
-// valid for use until the next call; ascii reports that they are plain
-// printable ASCII (so their length is their rune count).
+// str reads the string literal at pos: its decoded bytes (valid until
+// the next call), whether they are printable ASCII, and whether they are
+// a good string (well-formed, UTF-8, no control characters if refused).
 func (p *onePass) str() (s []byte, ascii, ok bool) {
-	p.pos++
-	start := p.pos
-	var seen uint8
-	data := p.data
-	for i := p.pos; i < len(data); i++ {
-		cl := strClass[data[i]]
-		if cl == 0 {
-			continue
-		}
-		if cl == 2 {
-			seen = 2
-			continue
-		}
-		p.pos = i
-		switch c := data[i]; {
-		case c == '"':
-			s := data[start:i]
-			p.pos++
-			// printable ASCII is valid UTF-8 without control characters
-			return s, seen == 0, seen == 0 || p.goodString(s)
-		case c < 0x20:
-			return nil, false, false
-		}
-		break // a backslash
-	}
-	if p.pos < start || p.pos >= len(data) || data[p.pos] != '\\' {
-		return nil, false, false // unterminated
-	}
-	b, ok := p.unescape(append(p.scratch[:0], data[start:p.pos]...))
-	p.scratch = b[:0]
-	return b, false, ok && p.goodString(b)
-}
-
-// unescape decodes the rest of a string with escapes onto b.
-func (p *onePass) unescape(b []byte) ([]byte, bool) {
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return b, true
-		case c < 0x20:
-			return b, false
-		case c != '\\':
-			b = append(b, c)
-			p.pos++
-			continue
-		}
-		p.pos++
-		if p.pos >= len(p.data) {
-			return b, false
-		}
-		e := p.data[p.pos]
-		p.pos++
-		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, ok := p.hex4()
-			if !ok {
-				return b, false
-			}
-			if utf16.IsSurrogate(r) {
-				if p.pos+1 >= len(p.data) || p.data[p.pos] != '\\' || p.data[p.pos+1] != 'u' {
-					return b, false
-				}
-				p.pos += 2
-				r2, ok := p.hex4()
-				if !ok {
-					return b, false
-				}
-				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return b, false
-				}
-			}
-			b = utf8.AppendRune(b, r)
-		default:
-			return b, false
-		}
-	}
-	return b, false
+	s, ascii, f := p.scanner.str()
+	return s, ascii, f == faultNone && (ascii || p.goodString(s))
 }
 
 func (p *onePass) goodString(s []byte) bool {
-	return utf8.Valid(s) && !(p.lim.RejectControlChars && hasControlBytes(s))
-}
-
-func (p *onePass) hex4() (rune, bool) {
-	if len(p.data)-p.pos < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range p.data[p.pos : p.pos+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return 0, false
-		}
-	}
-	p.pos += 4
-	return r, true
-}
-
-// hasControlBytes is HasControlChars over bytes.
-func hasControlBytes(s []byte) bool {
-	for i, c := range s {
-		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
-			return true
-		}
-		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
-			return true
-		}
-	}
-	return false
+	return utf8.Valid(s) && !(p.lim.RejectControlChars && hasControl(s))
 }

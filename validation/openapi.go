@@ -14,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 )
 
@@ -72,18 +73,18 @@ func LoadOpenAPI(path string) (*OpenAPI, error) {
 }
 
 // Validate checks r, whose body (already read, bounded) is body. It
-// returns nil, or a problem: 404 for a path the document does not
+// returns nil, or a failure: 404 for a path the document does not
 // declare, 405 for an undeclared method, 415 for an undeclared content
 // type, else 400 validation_failed with field errors. r.Body is left
 // reading body from the start.
-func (o *OpenAPI) Validate(ctx context.Context, r *http.Request, body []byte) *problem.Problem {
+func (o *OpenAPI) Validate(ctx context.Context, r *http.Request, body []byte) error {
 	route, pathParams, err := o.router.FindRoute(r)
 	if err != nil {
 		switch {
 		case errors.Is(err, routers.ErrMethodNotAllowed):
-			return problem.New(http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed, "the API does not define this method for this path")
+			return failure.New(failure.ErrMethodNotAllowed, "the API does not define this method for this path")
 		default:
-			return problem.New(http.StatusNotFound, problem.CodeNotFound, "the API does not define this path")
+			return failure.New(failure.ErrNotFound, "the API does not define this path")
 		}
 	}
 	in := &openapi3filter.RequestValidationInput{
@@ -104,14 +105,12 @@ func (o *OpenAPI) Validate(ctx context.Context, r *http.Request, body []byte) *p
 	unsupported := false
 	flattenOpenAPIError(err, &fes, &unsupported)
 	if unsupported {
-		return problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "the API does not accept this content type here")
+		return failure.New(failure.ErrUnsupportedMediaType, "the API does not accept this content type here")
 	}
-	p := problem.New(http.StatusBadRequest, problem.CodeValidationFailed, "the request does not match the API description")
 	if len(fes) > maxFieldErrors {
 		fes = fes[:maxFieldErrors]
 	}
-	p.Errors = fes
-	return p
+	return Failed("the request does not match the API description", fes...)
 }
 
 func flattenOpenAPIError(err error, out *[]problem.FieldError, unsupported *bool) {

@@ -3,8 +3,10 @@ package validation
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,9 +204,9 @@ func isJSONNumber(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
 	}
-	p := parser{data: []byte(s)}
-	v := p.number()
-	return v != nil && p.err == nil && p.pos == len(s)
+	sc := scanner{data: []byte(s)}
+	lit, ok := sc.number()
+	return ok && numberInRange(lit) && sc.pos == len(s)
 }
 
 // ValidateQuery checks q against the schema: every key must be a
@@ -215,12 +217,7 @@ func isJSONNumber(s string) bool {
 // upstream query) and the field errors.
 func (ps *ParamSchema) ValidateQuery(q url.Values, lim Limits) (applied [][2]string, errs []problem.FieldError) {
 	obj := make(map[string]any, len(q)+len(ps.defaults))
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		vals := q[k]
 		if fe, bad := checkParamName(k, lim); bad {
 			errs = append(errs, problem.FieldError{Field: "query" + Pointer([]string{k}), Rule: fe.Rule, Message: fe.Message})

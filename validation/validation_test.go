@@ -239,7 +239,7 @@ func TestQuerySchema(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/users?"+tc.query, nil)
-			p := v.Validate(r, new(bytes.Buffer))
+			p := asProblem(v.Validate(r, new(bytes.Buffer)))
 			if tc.rule == "" {
 				if p != nil {
 					t.Fatalf("got %+v, want valid", p)
@@ -279,7 +279,7 @@ func TestHeaderSchema(t *testing.T) {
 			for k, val := range tc.hdr {
 				r.Header.Set(k, val)
 			}
-			p := v.Validate(r, new(bytes.Buffer))
+			p := asProblem(v.Validate(r, new(bytes.Buffer)))
 			if tc.rule == "" {
 				if p != nil {
 					t.Fatalf("got %+v", p)
@@ -327,7 +327,7 @@ func TestValidateBody(t *testing.T) {
 			if tc.ct != "" {
 				r.Header.Set("Content-Type", tc.ct)
 			}
-			p := v.Validate(r, new(bytes.Buffer))
+			p := asProblem(v.Validate(r, new(bytes.Buffer)))
 			if tc.status == 0 {
 				if p != nil {
 					t.Fatalf("got %+v", p)
@@ -363,7 +363,7 @@ func TestSanitizeWithoutSchema(t *testing.T) {
 			} else {
 				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			}
-			p := v.Validate(r, new(bytes.Buffer))
+			p := asProblem(v.Validate(r, new(bytes.Buffer)))
 			if (p == nil) != tc.ok {
 				t.Fatalf("got %+v, want ok=%v", p, tc.ok)
 			}
@@ -458,7 +458,7 @@ func TestOpenAPI(t *testing.T) {
 			if tc.ct != "" {
 				r.Header.Set("Content-Type", tc.ct)
 			}
-			p := v.Validate(r, new(bytes.Buffer))
+			p := asProblem(v.Validate(r, new(bytes.Buffer)))
 			if tc.status == 0 {
 				if p != nil {
 					t.Fatalf("got %+v", p)

@@ -2,17 +2,17 @@
 // body size and media type, JSON well-formedness with depth, width and
 // duplicate-key limits, NoSQL-operator and control-character
 // sanitization, JSON Schema 2020-12 for bodies, query strings and
-// headers, and whole OpenAPI 3 documents. Rejections are problem details
-// (package problem) whose field errors never echo client input. Nothing
+// headers, and whole OpenAPI 3 documents; and the one reader of JSON
+// request bodies (body.go) that apigw_login and the admin API use too.
+// Rejections are failure kinds (package failure); a validation failure
+// carries field errors (FieldErrors) that never echo client input. Nothing
 // here rewrites a request body: a request is passed on byte-identical or
 // rejected.
 package validation
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -52,7 +52,8 @@ type Config struct {
 // Validator checks requests against a Config. It is safe for concurrent
 // use; everything it needs was compiled when it was made.
 type Validator struct {
-	cfg Config
+	cfg  Config
+	body BodyRules
 }
 
 // New returns a Validator for cfg.
@@ -70,7 +71,16 @@ func New(cfg Config) *Validator {
 	if (cfg.Body != nil) && len(cfg.ContentTypes) == 0 {
 		cfg.ContentTypes = []string{"application/json", "application/*+json"}
 	}
-	return &Validator{cfg: cfg}
+	return &Validator{cfg: cfg, body: BodyRules{
+		Max:        cfg.MaxBody,
+		MediaTypes: cfg.ContentTypes,
+		Words: BodyWords{
+			MediaType: "the content type must be " + strings.Join(cfg.ContentTypes, " or "),
+			TooLarge: func(limit int64) string {
+				return "the request body exceeds " + strconv.FormatInt(limit, 10) + " bytes"
+			},
+		},
+	}}
 }
 
 // DefaultMaxBody is the body limit when none is configured (1 MiB).
@@ -83,9 +93,10 @@ func (v *Validator) Config() Config { return v.cfg }
 // (at most MaxBody+1 bytes) and r.Body is replaced by a reader of exactly
 // those bytes, so the next handler sees the body unchanged; buf must stay
 // untouched until the request is done. On success it may add query
-// defaults to r.URL (if QueryDefaults is set). It returns nil or the
-// problem to reject r with.
-func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) *problem.Problem {
+// defaults to r.URL (if QueryDefaults is set). It returns nil or why r
+// is refused: a failure kind (package failure), with field errors for
+// failure.ErrValidationFailed (FieldErrors).
+func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) error {
 	c := &v.cfg
 	var errs []problem.FieldError
 	var applied [][2]string
@@ -106,15 +117,9 @@ func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) *problem.Proble
 	}
 	var body []byte
 	if c.ReadBody {
-		var p *problem.Problem
-		body, p = v.readBody(r, buf)
-		if p != nil {
-			return p
-		}
-		if len(body) > 0 || r.Header.Get("Content-Type") != "" {
-			if p := v.checkContentType(r); p != nil {
-				return p
-			}
+		var err error
+		if body, err = v.body.Read(r, buf); err != nil {
+			return err
 		}
 		switch {
 		case len(body) > 0 && isJSON(r.Header.Get("Content-Type")):
@@ -132,21 +137,19 @@ func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) *problem.Proble
 		}
 	}
 	if len(errs) == 0 && c.OpenAPI != nil {
-		p := c.OpenAPI.Validate(r.Context(), r, body)
+		err := c.OpenAPI.Validate(r.Context(), r, body)
 		if c.ReadBody {
 			setBody(r, body)
 		}
-		if p != nil {
-			return p
+		if err != nil {
+			return err
 		}
 	}
 	if len(errs) > 0 {
 		if len(errs) > maxFieldErrors {
 			errs = errs[:maxFieldErrors]
 		}
-		p := problem.New(http.StatusBadRequest, problem.CodeValidationFailed, "the request did not pass validation")
-		p.Errors = errs
-		return p
+		return Failed("the request did not pass validation", errs...)
 	}
 	if c.QueryDefaults && len(applied) > 0 {
 		var b strings.Builder
@@ -202,43 +205,6 @@ func (v *Validator) sanitizeQuery(raw string) []problem.FieldError {
 	return errs
 }
 
-// readBody reads r's body into buf, bounded by MaxBody, and replaces
-// r.Body with a reader of the same bytes.
-func (v *Validator) readBody(r *http.Request, buf *bytes.Buffer) ([]byte, *problem.Problem) {
-	max := v.cfg.MaxBody
-	if r.ContentLength > max {
-		return nil, tooLarge(max)
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType, "compressed request bodies are not accepted here")
-	}
-	if r.ContentLength > 0 {
-		// ReadFrom wants MinRead bytes free before each read, the one
-		// that sees EOF included: without the margin a body of exactly
-		// the announced length is copied once more into a buffer twice
-		// its size.
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(mbe.Limit)
-		}
-		return nil, problem.New(http.StatusBadRequest, problem.CodeBadRequest, "the request body could not be read")
-	}
-	if int64(buf.Len()) > max {
-		return nil, tooLarge(max)
-	}
-	body := buf.Bytes()
-	_ = r.Body.Close()
-	setBody(r, body)
-	return body, nil
-}
-
 // setBody makes r read body from its start. Content-Length is kept (a
 // chunked request gets the length it turned out to have).
 func setBody(r *http.Request, body []byte) {
@@ -248,33 +214,6 @@ func setBody(r *http.Request, body []byte) {
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
 	}
-}
-
-func tooLarge(max int64) *problem.Problem {
-	return problem.New(http.StatusRequestEntityTooLarge, problem.CodePayloadTooLarge,
-		"the request body exceeds "+strconv.FormatInt(max, 10)+" bytes")
-}
-
-func (v *Validator) checkContentType(r *http.Request) *problem.Problem {
-	if len(v.cfg.ContentTypes) == 0 {
-		return nil
-	}
-	ct := r.Header.Get("Content-Type")
-	mt, params, err := mime.ParseMediaType(ct)
-	if err == nil {
-		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && isJSON(mt) {
-			err = errors.New("charset")
-		}
-	}
-	if err == nil {
-		for _, allowed := range v.cfg.ContentTypes {
-			if MatchMediaType(allowed, mt) {
-				return nil
-			}
-		}
-	}
-	return problem.New(http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType,
-		"the content type must be "+strings.Join(v.cfg.ContentTypes, " or "))
 }
 
 // MatchMediaType reports whether the media type mt (lowercase, without

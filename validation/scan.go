@@ -1,0 +1,268 @@
+package validation
+
+import (
+	"encoding/binary"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// scanner is the lexical core of JSON shared by the parser (json.go) and
+// the one-pass validator (onepass.go): whitespace, literals, numbers,
+// member separators and strings. It reports what is wrong at pos; the
+// callers word it (or just answer "not valid").
+type scanner struct {
+	data    []byte
+	pos     int
+	scratch []byte // the decoded form of a string with escapes
+}
+
+// fault is what is wrong with a string literal.
+type fault uint8
+
+const (
+	faultNone      fault = iota
+	faultSyntax          // a malformed literal at pos
+	faultEnd             // the input ends inside the string
+	faultSurrogate       // an unpaired UTF-16 surrogate escape
+)
+
+func (s *scanner) skipWS() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// lit reads the literal word (true, false, null) at pos.
+func (s *scanner) lit(word string) bool {
+	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+		return false
+	}
+	s.pos += len(word)
+	return true
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+		n++
+	}
+	return n
+}
+
+// number reads the number literal at pos (which holds '-' or a digit);
+// false leaves pos where the literal is malformed.
+func (s *scanner) number() ([]byte, bool) {
+	start := s.pos
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '0' {
+		s.pos++
+	} else if s.digits() == 0 {
+		return nil, false
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return nil, false
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return nil, false
+		}
+	}
+	return s.data[start:s.pos], true
+}
+
+// next reads what follows a member of an object or array: ',' (more,
+// another member follows) or the closing byte; anything else is !ok.
+func (s *scanner) next(closing byte) (more, ok bool) {
+	s.skipWS()
+	if s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+			return true, true
+		case closing:
+			s.pos++
+			return false, true
+		}
+	}
+	return false, false
+}
+
+// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
+// that ends the fast scan ('"', '\\', a control character), 2 a byte
+// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
+var strClass = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c == '"' || c == '\\' || c < 0x20:
+			t[c] = 1
+		case c >= 0x7f:
+			t[c] = 2
+		}
+	}
+	return
+}()
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 reports whether any of the eight bytes in x is not plain
+// ASCII for str: '"', '\\', a control character, DEL or non-ASCII (it
+// may also answer true for a plain byte next to such a byte).
+func special8(x uint64) bool {
+	zeroIn := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	return (x-0x20*ones)&^x&highs|zeroIn(x^('"'*ones))|zeroIn(x^('\\'*ones))|zeroIn(x^(0x7f*ones))|x&highs != 0
+}
+
+// str reads the string literal at pos (which holds '"') and returns its
+// decoded bytes, valid until the next call; ascii reports that they are
+// plain printable ASCII (valid UTF-8 without control characters, and
+// their length is their rune count). Other strings are not checked for
+// UTF-8 or control characters here.
+func (s *scanner) str() (b []byte, ascii bool, f fault) {
+	s.pos++
+	start := s.pos
+	var seen uint8
+	data := s.data
+	i := start
+	// Eight bytes at a time while they are plain ASCII.
+	for ; i+8 <= len(data) && !special8(binary.LittleEndian.Uint64(data[i:])); i += 8 {
+	}
+	for ; i < len(data); i++ {
+		cl := strClass[data[i]]
+		if cl == 0 {
+			continue
+		}
+		if cl == 2 {
+			seen = 2
+			continue
+		}
+		s.pos = i
+		switch c := data[i]; {
+		case c == '"':
+			s.pos++
+			return data[start:i], seen == 0, faultNone
+		case c < 0x20:
+			return nil, false, faultSyntax
+		}
+		break // a backslash
+	}
+	if s.pos < start || s.pos >= len(data) || data[s.pos] != '\\' {
+		return nil, false, faultEnd // unterminated
+	}
+	b, f = s.unescape(append(s.scratch[:0], data[start:s.pos]...))
+	s.scratch = b[:0]
+	return b, false, f
+}
+
+// unescape decodes the rest of a string with escapes onto b.
+func (s *scanner) unescape(b []byte) ([]byte, fault) {
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return b, faultNone
+		case c < 0x20:
+			return b, faultSyntax
+		case c != '\\':
+			b = append(b, c)
+			s.pos++
+			continue
+		}
+		s.pos++
+		if s.pos >= len(s.data) {
+			return b, faultSyntax
+		}
+		e := s.data[s.pos]
+		s.pos++
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return b, faultSyntax
+			}
+			if utf16.IsSurrogate(r) {
+				if s.pos+1 >= len(s.data) || s.data[s.pos] != '\\' || s.data[s.pos+1] != 'u' {
+					return b, faultSurrogate
+				}
+				s.pos += 2
+				r2, ok := s.hex4()
+				if !ok {
+					return b, faultSyntax
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return b, faultSurrogate
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			return b, faultSyntax
+		}
+	}
+	return b, faultEnd
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.data[s.pos : s.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	s.pos += 4
+	return r, true
+}
+
+// hasControl is HasControlChars over a string or bytes.
+func hasControl[S ~string | ~[]byte](s S) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return true
+		}
+		// C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
+		if c == 0xc2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9f {
+			return true
+		}
+	}
+	return false
+}
