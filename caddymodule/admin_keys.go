@@ -227,7 +227,7 @@ func checkKeyFields(fe []problem.FieldError, scopes, roles []string, md map[stri
 		fe = append(fe, problem.FieldError{Field: "/allow_cidr", Rule: "maxItems", Message: "at most 64 CIDRs"})
 	}
 	for i, c := range cidrs {
-		if _, err := parseCIDR(c); err != nil {
+		if _, err := authn.ParseAllowCIDR(c); err != nil {
 			fe = append(fe, problem.FieldError{Field: "/allow_cidr/" + strconv.Itoa(i), Rule: "format", Message: "must be a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or one address"})
 		}
 	}
@@ -241,7 +241,7 @@ func canonicalCIDRs(cidrs []string) []string {
 	}
 	out := make([]string, 0, len(cidrs))
 	for _, c := range cidrs {
-		if p, err := parseCIDR(c); err == nil {
+		if p, err := authn.ParseAllowCIDR(c); err == nil {
 			out = append(out, p.String())
 		}
 	}
