@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
 )
@@ -120,14 +121,14 @@ type JWTAuth struct {
 	// are always checked against the TLS client certificate.
 	DPoP *JWTDPoP `json:"dpop,omitempty"`
 
-	header      string
-	bearer      bool
-	verifier    *authn.JWTVerifier
-	jwks        *authn.JWKS
-	revocations *authn.Revocations
-	logger      *zap.Logger
-	dpop        *jwtDPoP // nil unless DPoP is allowed or required
-	publisher   *IdentityPublisher
+	header    string
+	bearer    bool
+	verifier  *authn.JWTVerifier
+	auth      *authn.JWTAuthenticator
+	jwks      *authn.JWKS
+	logger    *zap.Logger
+	dpop      *jwtDPoP // nil unless DPoP is allowed or required
+	publisher *IdentityPublisher
 
 	missing, unavailable *problem.Problem
 	challenge            string
@@ -256,7 +257,7 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
 	j.verifier = v
-	j.revocations = authn.NewRevocations(st)
+	j.auth = authn.NewJWTAuthenticator(v, authn.NewRevocations(st), j.UserClaim)
 
 	realm := j.Realm
 	if realm == "" {
@@ -265,8 +266,7 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 	j.challenge = `Bearer realm=` + strconv.Quote(realm)
 	j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials,
 		"a bearer token is required").WithHeader("WWW-Authenticate", j.challenge)
-	j.unavailable = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		"credentials cannot be checked right now").WithHeader("Retry-After", "1")
+	j.unavailable = credentialsUnavailable()
 	if err := j.provisionDPoP(st); err != nil {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
@@ -310,51 +310,36 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 		if len(r.Header[j.header]) == 0 {
 			j.reject(w, r, j.missing, "")
 		} else {
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
+			j.reject(w, r, j.invalid(failure.New(failure.ErrInvalidToken, "the "+j.header+" header must be \"Bearer <token>\"")), "")
 		}
 		return caddyauth.User{}, false, nil
 	}
-	// the identity is built once per verified token (the token cache)
-	id, claims, err := j.verifier.VerifyIdentity(token, j.UserClaim)
-	if err != nil {
-		var te *authn.TokenError
-		if !errors.As(err, &te) {
-			te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
+	// the identity is built once per verified token (the token cache);
+	// the binding check (cnf, DPoP proof) needs the request
+	var refusal *problem.Problem
+	id, err := j.auth.Authenticate(r.Context(), token, dpopScheme, func(claims map[string]any) error {
+		p, err := j.checkBinding(w, r, token, dpopScheme, claims)
+		if p != nil {
+			refusal = p
+			return errRefused
 		}
-		j.reject(w, r, j.invalid(te.Code, te.Detail), "")
+		return err
+	})
+	switch {
+	case refusal != nil:
+		j.reject(w, r, refusal, "")
 		return caddyauth.User{}, false, nil
-	}
-	if !j.checkBinding(w, r, token, dpopScheme, claims) {
+	case errors.Is(err, failure.ErrUnavailable):
+		authUnavailable(w, r, j.logger, "apigw_jwt", "credential store unavailable; rejecting request", err, j.unavailable)
 		return caddyauth.User{}, false, nil
-	}
-	if dpopScheme {
-		// the cached identity is shared by every request with this
-		// token: a proof-checked request gets an identity of its own
-		did, err := authn.IdentityFromClaims(claims, j.UserClaim)
-		if err != nil {
-			var te *authn.TokenError
-			if !errors.As(err, &te) {
-				te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
-			}
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
-			return caddyauth.User{}, false, nil
+	case err != nil:
+		var rt *authn.RevokedToken
+		jti := ""
+		if errors.As(err, &rt) {
+			jti = rt.JTI
 		}
-		did.Method = "dpop"
-		id = did
-	}
-	if jti, _ := claims["jti"].(string); jti != "" {
-		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
-		if err != nil {
-			logStoreError(j.logger, "revocation store unavailable; rejecting request", err)
-			RequestID(w, r)
-			RecordAuthFailure(r, j.unavailable)
-			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
-			return caddyauth.User{}, false, nil
-		}
-		if revoked {
-			j.reject(w, r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
-			return caddyauth.User{}, false, nil
-		}
+		j.reject(w, r, j.invalid(err), jti)
+		return caddyauth.User{}, false, nil
 	}
 	if !j.PassCredential {
 		delete(r.Header, j.header)
@@ -366,23 +351,28 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 	return j.publisher.Publish(r, id), true, nil
 }
 
-// invalid returns the problem for a rejected token, with the RFC 6750
-// challenge. token_expired and token_revoked are error="invalid_token" in
-// RFC 6750 terms; the problem's code tells them apart.
-func (j *JWTAuth) invalid(code, detail string) *problem.Problem {
-	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
-		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
+// invalid returns the problem for a token refused with err, with the RFC
+// 6750 challenge. token_expired and token_revoked are
+// error="invalid_token" in RFC 6750 terms; the problem's code tells them
+// apart.
+func (j *JWTAuth) invalid(err error) *problem.Problem {
+	p := problemFromError(err)
+	return p.WithHeader("WWW-Authenticate",
+		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(p.Detail))
 }
 
+// reject records the refusal p (and the revoked token's jti, if any).
 func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, jti string) {
-	RequestID(w, r) // before Audit, so the id also reaches the response header
-	RecordAuthFailure(r, p)
-	fields := []zap.Field{zap.String("provider", "apigw_jwt"), zap.String("reason", p.Detail)}
 	if jti != "" {
-		fields = append(fields, zap.String("jti", jti))
+		authFailed(w, r, "apigw_jwt", p, zap.String("reason", p.Detail), zap.String("jti", jti))
+		return
 	}
-	Audit(r, "auth_failed", p.Code, fields...)
+	authFailed(w, r, "apigw_jwt", p, zap.String("reason", p.Detail))
 }
+
+// errRefused is returned to authn.JWTAuthenticator by a binding check
+// that recorded its own refusal.
+var errRefused = errors.New("refused")
 
 // parseJWTCaddyfile sets up the apigw_jwt directive. Syntax:
 //

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +13,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
 )
@@ -163,66 +164,38 @@ func DPoPRequestFor(r *http.Request, token, jkt string) authn.DPoPRequest {
 	return authn.DPoPRequest{Method: r.Method, URL: scheme + "://" + r.Host + path, AccessToken: token, JKT: jkt}
 }
 
-// checkBinding enforces the token's cnf claim and, for the DPoP scheme,
-// the proof. It returns false after recording the refusal.
-func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, claims map[string]any) bool {
+// checkBinding enforces the token's cnf claim (authn.CheckBinding) and,
+// for the DPoP scheme, the proof. It returns the problem of a refusal, or
+// an error when the store failed (fail closed).
+func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, claims map[string]any) (*problem.Problem, error) {
 	cnf := authn.ConfirmationOf(claims)
-	if cnf.Malformed {
-		j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token has a cnf claim the gateway cannot check"), "")
-		return false
-	}
-	if detail := certBindingRefusal(r, cnf.X5TS256); detail != "" {
-		j.reject(w, r, j.invalid(problem.CodeInvalidToken, detail), "")
-		return false
+	if err := authn.CheckBinding(cnf, peerCert(r), dpopScheme, j.dpop != nil && j.dpop.mode == DPoPRequired); err != nil {
+		if errors.Is(err, authn.ErrDPoPChallenge) {
+			p := problemFromError(err)
+			return j.dpopInvalid(p.Code, "invalid_token", p.Detail), nil
+		}
+		return j.invalid(err), nil
 	}
 	if !dpopScheme {
-		switch {
-		case cnf.JKT != "":
-			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"token is DPoP-bound: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
-			return false
-		case j.dpop != nil && j.dpop.mode == DPoPRequired:
-			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"a DPoP-bound token is required: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
-			return false
-		}
-		return true
+		return nil, nil
 	}
-	if cnf.JKT == "" {
-		j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-			"token is not DPoP-bound (no cnf.jkt): it cannot be presented as DPoP"), "")
-		return false
-	}
-	p, err := CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
-	switch {
-	case err != nil:
-		j.logger.Error("dpop store unavailable; rejecting request", zap.Error(err))
-		RequestID(w, r)
-		RecordAuthFailure(r, j.unavailable)
-		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
-		return false
-	case p != nil:
-		j.reject(w, r, p, "")
-		return false
-	}
-	return true
+	return CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
 }
 
-// certBindingRefusal checks a token's cnf x5t#S256 (RFC 8705 §3) against
-// the certificate of this TLS connection, whose key the client proved in
-// the handshake. It returns "" when x5t is empty or matches, else why the
-// token is refused (401 invalid_token); apigw_jwt and apigw_introspect
-// share it.
-func certBindingRefusal(r *http.Request, x5t string) string {
-	switch {
-	case x5t == "":
-		return ""
-	case r.TLS == nil || len(r.TLS.PeerCertificates) == 0:
-		return "token is bound to a client certificate: present it over mutual TLS"
-	case !authn.CertMatchesX5T(r.TLS.PeerCertificates[0], x5t):
-		return "token is bound to another client certificate"
+// peerCert returns the client certificate of r's TLS connection, or nil.
+func peerCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
 	}
-	return ""
+	return r.TLS.PeerCertificates[0]
+}
+
+// certBindingRefusal checks a token's cnf x5t#S256 against the client
+// certificate of r's TLS connection (authn.CheckCertBinding). It returns
+// "" when x5t is empty or matches, else why the token is refused (401
+// invalid_token); apigw_jwt and apigw_introspect share it.
+func certBindingRefusal(r *http.Request, x5t string) string {
+	return failure.Detail(authn.CheckCertBinding(peerCert(r), x5t))
 }
 
 // CheckDPoPProof checks the request's one DPoP header against a token
@@ -236,7 +209,6 @@ func certBindingRefusal(r *http.Request, x5t string) string {
 // when a nonce is needed); an error when the store failed (fail closed:
 // 503).
 func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifier, nonces *authn.DPoPNonces, token, jkt string) (*problem.Problem, error) {
-	chall := "DPoP " + v.ChallengeParams()
 	proof, err := authn.SplitDPoPHeader(r.Header[dpopHeader])
 	if err == nil {
 		_, err = v.Check(r.Context(), proof, DPoPRequestFor(r, token, jkt))
@@ -249,19 +221,22 @@ func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifie
 		}
 		return nil, nil
 	}
-	var de *authn.DPoPError
-	if !errors.As(err, &de) {
+	var fe *failure.Error
+	if !errors.As(err, &fe) || errors.Is(err, failure.ErrUnavailable) {
 		return nil, err
 	}
-	switch de.Code {
-	case authn.CodeInvalidToken:
-		return dpopProblem(chall, problem.CodeInvalidToken, "invalid_token", de.Detail), nil
-	case authn.CodeUseDPoPNonce:
-		p := dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeUseDPoPNonce, de.Detail)
-		p.Header.Set("DPoP-Nonce", de.Nonce)
+	chall := "DPoP " + v.ChallengeParams()
+	p := problemFromError(err)
+	var nr *authn.DPoPNonceRequired
+	switch {
+	case errors.Is(err, failure.ErrInvalidToken):
+		return dpopProblem(chall, p.Code, "invalid_token", p.Detail), nil
+	case errors.As(err, &nr):
+		p = dpopProblem(chall, p.Code, "use_dpop_nonce", p.Detail)
+		p.Header.Set("DPoP-Nonce", nr.Nonce)
 		return p, nil
 	}
-	return dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeInvalidDPoPProof, de.Detail), nil
+	return dpopProblem(chall, p.Code, "invalid_dpop_proof", p.Detail), nil
 }
 
 // dpopProblem is a 401 with the DPoP challenge chall carrying the RFC 9449
