@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -172,6 +173,20 @@ func (a *APIKeyAuth) fail(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	authFailed(w, r, "apigw_api_key", a.invalid)
+}
+
+// clientAddr returns the client IP Caddy determined (honouring
+// trusted_proxies), or the zero Addr.
+func clientAddr(r *http.Request) netip.Addr {
+	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if s == "" {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 // parseAPIKeyCaddyfile sets up the apigw_api_key directive. Syntax:

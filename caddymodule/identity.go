@@ -31,15 +31,6 @@ const (
 	AuthProblemVar = "apigw.auth.problem"
 )
 
-// IdentityHeaders says which upstream request headers carry the identity.
-type IdentityHeaders struct {
-	// User is the header for the user id (default X-Auth-User; "-" disables).
-	User string `json:"user,omitempty"`
-	// Claims maps a claim or metadata name to a header name, e.g.
-	// {"email": "X-Auth-Email", "scope": "X-Auth-Scope"}.
-	Claims map[string]string `json:"claims,omitempty"`
-}
-
 // PublishIdentity makes id the request's identity: it stores it under
 // IdentityVar for authorization and other modules, removes every
 // client-sent copy of the identity headers (a client must never be able
