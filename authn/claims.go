@@ -87,24 +87,7 @@ func ParseScopes(name string, v any) ([]string, error) {
 	if err := checkScopes(name, v); err != nil {
 		return nil, err
 	}
-	switch t := v.(type) {
-	case string:
-		parts := strings.Split(t, " ")
-		out := parts[:0]
-		for _, s := range parts {
-			if s != "" {
-				out = append(out, s)
-			}
-		}
-		return out, nil
-	case []any:
-		out := make([]string, len(t))
-		for i, x := range t {
-			out[i] = x.(string)
-		}
-		return out, nil
-	}
-	return v.([]string), nil
+	return SplitScopes(v), nil
 }
 
 // checkScopes applies ParseScopes' rules without building the list.

@@ -83,15 +83,7 @@ func (APIKeyAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision decodes the keys and connects to the shared store.
 func (a *APIKeyAuth) Provision(ctx caddy.Context) error {
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_api_key: %w", err)
-	}
-	if err := a.provision(ctx.Logger(), st); err != nil {
-		return err
-	}
-	RedactCredentialHeaders(ctx, "", a.header)
-	return nil
+	return provisionWithStore(ctx, "apigw_api_key", a.provision, &a.header)
 }
 
 func (a *APIKeyAuth) provision(logger *zap.Logger, st store.Store) error {

@@ -143,15 +143,7 @@ func (JWTAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads keys and builds the verifier.
 func (j *JWTAuth) Provision(ctx caddy.Context) error {
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_jwt: %w", err)
-	}
-	if err := j.provision(ctx.Logger(), st); err != nil {
-		return err
-	}
-	RedactCredentialHeaders(ctx, "", j.header)
-	return nil
+	return provisionWithStore(ctx, "apigw_jwt", j.provision, &j.header)
 }
 
 func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {

@@ -1,12 +1,37 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/store"
 )
+
+// What the authentication providers (apigw_api_key, apigw_jwt,
+// apigw_mtls, apigw_introspect, apigw_http_signature, apigw_session)
+// share: provisioning with the store, and recording a refusal.
+
+// provisionWithStore provisions the credential provider name, which
+// needs the shared store: provision gets the module's logger and the
+// store; then *header, the provider's credential header (known once
+// provision ran; nil: none), is redacted from the access logs.
+func provisionWithStore(ctx caddy.Context, name string, provision func(*zap.Logger, store.Store) error, header *string) error {
+	st, err := StoreFrom(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if err := provision(ctx.Logger(), st); err != nil {
+		return err
+	}
+	if header != nil {
+		RedactCredentialHeaders(ctx, "", *header)
+	}
+	return nil
+}
 
 // authFailed records an authentication provider's refusal of r: the
 // request id (set before the audit entry, so it also reaches the response
