@@ -204,76 +204,74 @@ func parseAPIKeyCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 		return nil, h.Errf("apigw_api_key takes no arguments, only a block")
 	}
 	a := new(APIKeyAuth)
-	for h.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &a.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		switch h.Val() {
+	err := parseAuthBlock(h.Dispenser, &a.IdentityHeaders, func(name string) error {
+		switch name {
 		case "key":
 			args := h.RemainingArgs()
 			if len(args) != 2 {
-				return nil, h.Errf("key needs <sha256-hex> <user> (hash the key: printf %%s \"$KEY\" | sha256sum)")
+				return h.Errf("key needs <sha256-hex> <user> (hash the key: printf %%s \"$KEY\" | sha256sum)")
 			}
 			k := APIKey{Hash: strings.ToLower(args[0]), User: args[1]}
 			for nesting := h.Nesting(); h.NextBlock(nesting); {
 				switch h.Val() {
 				case "id":
 					if !h.AllArgs(&k.ID) {
-						return nil, h.ArgErr()
+						return h.ArgErr()
 					}
 				case "scopes":
 					k.Scopes = append(k.Scopes, h.RemainingArgs()...)
 				case "roles":
 					k.Roles = append(k.Roles, h.RemainingArgs()...)
 				case "metadata":
-					var name, val string
-					if !h.AllArgs(&name, &val) {
-						return nil, h.Errf("metadata needs <name> <value>")
+					var mname, mval string
+					if !h.AllArgs(&mname, &mval) {
+						return h.Errf("metadata needs <name> <value>")
 					}
 					if k.Metadata == nil {
 						k.Metadata = map[string]string{}
 					}
-					k.Metadata[name] = val
+					k.Metadata[mname] = mval
 				case "allow_cidr":
 					cidrs := h.RemainingArgs()
 					if len(cidrs) == 0 {
-						return nil, h.ArgErr()
+						return h.ArgErr()
 					}
 					k.AllowCIDRs = append(k.AllowCIDRs, cidrs...)
 				case "expires":
 					if !h.AllArgs(&k.Expires) {
-						return nil, h.ArgErr()
+						return h.ArgErr()
 					}
 				default:
-					return nil, h.Errf("unknown key option %q (known: id scopes roles metadata allow_cidr expires)", h.Val())
+					return h.Errf("unknown key option %q (known: id scopes roles metadata allow_cidr expires)", h.Val())
 				}
 			}
 			a.Keys = append(a.Keys, k)
 		case "header":
 			if !h.AllArgs(&a.Header) {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			if !validHeaderName(a.Header) {
-				return nil, h.Errf("header %q is not a valid header name", a.Header)
+				return h.Errf("header %q is not a valid header name", a.Header)
 			}
 		case "query":
-			return nil, h.Errf("API keys in query strings are not supported: URLs are logged; send the key in a header")
+			return h.Errf("API keys in query strings are not supported: URLs are logged; send the key in a header")
 		case "pass_credential":
 			if h.NextArg() {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			a.PassCredential = true
 		case "no_runtime_keys":
 			if h.NextArg() {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			a.DisableRuntimeKeys = true
 		default:
-			return nil, h.Errf("unknown apigw_api_key option %q (known: key header pass_credential no_runtime_keys user_header claim_header)", h.Val())
+			return h.Errf("unknown apigw_api_key option %q (known: key header pass_credential no_runtime_keys user_header claim_header)", name)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	// the check Provision makes (a key hash given as a placeholder is
 	// left to Provision)

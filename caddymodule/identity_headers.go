@@ -17,6 +17,24 @@ type IdentityHeaders struct {
 	Claims map[string]string `json:"claims,omitempty"`
 }
 
+// parseAuthBlock reads the block of an authentication directive: the
+// identity header options (parseIdentityHeaderOption) into hdr, and every
+// other option with option, called on the option's name with d there.
+func parseAuthBlock(d *caddyfile.Dispenser, hdr *IdentityHeaders, option func(name string) error) error {
+	for d.NextBlock(0) {
+		if ok, err := parseIdentityHeaderOption(d, hdr); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := option(d.Val()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parseIdentityHeaderOption handles the identity header subdirectives
 // shared by the auth directives; it reports whether d.Val() was one:
 //

@@ -434,21 +434,12 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		}
 		return caddy.Duration(d), nil
 	}
-	for h.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &j.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
+	err := parseAuthBlock(h.Dispenser, &j.IdentityHeaders, func(name string) error {
 		if ok, err := parseDPoPOption(h.Dispenser, &j.DPoP); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+			return err
 		}
 		var err error
-		switch h.Val() {
+		switch name {
 		case "secret":
 			err = one(&j.Secret)
 		case "key_file":
@@ -466,7 +457,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "algorithms":
 			algs := h.RemainingArgs()
 			if len(algs) == 0 {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			j.Algorithms = append(j.Algorithms, algs...)
 		case "issuer":
@@ -474,7 +465,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "audience":
 			aud := h.RemainingArgs()
 			if len(aud) == 0 {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			j.Audience = append(j.Audience, aud...)
 		case "leeway":
@@ -501,19 +492,20 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "verified_cache_size":
 			var s string
 			if !h.AllArgs(&s) {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			n, convErr := strconv.Atoi(s)
 			if convErr != nil || n < 1 {
-				return nil, h.Errf("verified_cache_size %q must be a positive number of tokens (to disable the cache, use verified_cache_ttl 0)", s)
+				return h.Errf("verified_cache_size %q must be a positive number of tokens (to disable the cache, use verified_cache_ttl 0)", s)
 			}
 			j.VerifiedCacheSize = n
 		default:
-			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", h.Val())
+			return h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", name)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	// the check Provision makes (a secret given as a placeholder is
 	// measured once expanded, at Provision)
