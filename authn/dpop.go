@@ -108,10 +108,8 @@ func NewDPoPVerifier(cfg DPoPConfig) (*DPoPVerifier, error) {
 	if len(algs) == 0 {
 		algs = slices.Clone(DefaultDPoPAlgorithms)
 	}
-	for _, a := range algs {
-		if !slices.Contains(DPoPSupportedAlgorithms, a) {
-			return nil, fmt.Errorf("dpop algorithm %q is not allowed: proofs must use an asymmetric algorithm (%s)", a, strings.Join(DPoPSupportedAlgorithms, " "))
-		}
+	if err := checkDPoPAlgorithms(algs); err != nil {
+		return nil, err
 	}
 	if cfg.MaxAge < 0 || cfg.Leeway < 0 {
 		return nil, errors.New("dpop max age and leeway must not be negative")

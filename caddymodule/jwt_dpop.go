@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,16 +19,16 @@ import (
 	"github.com/apigw/caddy-apigw/store"
 )
 
-// DPoP modes of apigw_jwt and apigw_introspect.
+// DPoP modes of apigw_jwt and apigw_introspect (see authn.DPoPOff).
 const (
 	// DPoPOff accepts Bearer tokens only (the default). A token bound to
 	// a DPoP key (cnf.jkt) is still refused as a Bearer token.
-	DPoPOff = "off"
+	DPoPOff = authn.DPoPOff
 	// DPoPAllowed accepts Bearer tokens without cnf.jkt, and DPoP-bound
 	// tokens with `Authorization: DPoP` and a proof.
-	DPoPAllowed = "allowed"
+	DPoPAllowed = authn.DPoPAllowed
 	// DPoPRequired accepts only DPoP-bound tokens with a proof.
-	DPoPRequired = "required"
+	DPoPRequired = authn.DPoPRequired
 )
 
 // dpopHeader is the canonical form of the DPoP request header.
@@ -71,23 +70,22 @@ type jwtDPoP struct {
 	challenge string // `DPoP algs="..."`
 }
 
+// settings returns d for authn.DPoPSettings.Check.
+func (d *JWTDPoP) settings() authn.DPoPSettings {
+	return authn.DPoPSettings{
+		Mode: d.Mode, Algorithms: d.Algorithms, UseNonce: d.UseNonce,
+		MaxAge: time.Duration(d.MaxAge), Leeway: time.Duration(d.Leeway), NonceLifetime: time.Duration(d.NonceLifetime),
+	}
+}
+
 // newDPoP builds the DPoP state of a provider (apigw_jwt,
 // apigw_introspect) from its dpop settings; nil when d is nil or off.
 func newDPoP(d *JWTDPoP, st store.Store) (*jwtDPoP, error) {
 	if d == nil {
 		return nil, nil
 	}
-	switch d.Mode {
-	case DPoPOff:
-		return nil, nil
-	case DPoPAllowed, DPoPRequired:
-	case "":
-		return nil, errors.New("dpop.mode is empty: set required, allowed or off")
-	default:
-		return nil, fmt.Errorf("dpop mode %q is unknown: use required, allowed or off", d.Mode)
-	}
-	if d.MaxAge < 0 || d.Leeway < 0 || d.NonceLifetime < 0 {
-		return nil, errors.New("dpop_max_age, dpop_leeway and dpop_nonce_lifetime must not be negative")
+	if err := d.settings().Check(); err != nil || d.Mode == DPoPOff {
+		return nil, err
 	}
 	cfg := authn.DPoPConfig{
 		Algorithms: d.Algorithms,
@@ -101,8 +99,6 @@ func newDPoP(d *JWTDPoP, st store.Store) (*jwtDPoP, error) {
 			return nil, err
 		}
 		cfg.Nonces = n
-	} else if d.NonceLifetime != 0 {
-		return nil, errors.New("dpop_nonce_lifetime is set but use_dpop_nonce is not")
 	}
 	v, err := authn.NewDPoPVerifier(cfg)
 	if err != nil {
@@ -297,20 +293,10 @@ func parseDPoPOption(d *caddyfile.Dispenser, dst **JWTDPoP) (bool, error) {
 		if len(args) != 1 {
 			return true, d.ArgErr()
 		}
-		switch args[0] {
-		case DPoPOff, DPoPAllowed, DPoPRequired:
-			dp.Mode = args[0]
-		default:
-			return true, d.Errf("dpop %q: use required, allowed or off", args[0])
-		}
+		dp.Mode = args[0]
 	case "dpop_algorithms":
 		if len(args) == 0 {
 			return true, d.ArgErr()
-		}
-		for _, a := range args {
-			if !slices.Contains(authn.DPoPSupportedAlgorithms, a) {
-				return true, d.Errf("dpop_algorithms: %q is not allowed; proofs use an asymmetric algorithm (%s)", a, strings.Join(authn.DPoPSupportedAlgorithms, " "))
-			}
 		}
 		dp.Algorithms = append(dp.Algorithms, args...)
 	case "dpop_max_age":
@@ -328,14 +314,19 @@ func parseDPoPOption(d *caddyfile.Dispenser, dst **JWTDPoP) (bool, error) {
 	return true, nil
 }
 
-// checkDPoPCaddyfile reports DPoP options given without a dpop mode.
+// checkDPoPCaddyfile makes the check Provision makes
+// (authn.DPoPSettings.Check) on the DPoP options of a Caddyfile, and
+// refuses options that "dpop off" would ignore.
 func checkDPoPCaddyfile(d *caddyfile.Dispenser, dp *JWTDPoP) error {
-	if dp != nil && dp.Mode == "" {
-		return d.Errf("dpop_* and use_dpop_nonce options need \"dpop required\" or \"dpop allowed\"")
+	if dp == nil {
+		return nil
 	}
-	if dp != nil && dp.Mode == DPoPOff && (len(dp.Algorithms) > 0 || dp.UseNonce ||
+	if dp.Mode == DPoPOff && (len(dp.Algorithms) > 0 || dp.UseNonce ||
 		dp.MaxAge != 0 || dp.Leeway != 0 || dp.NonceLifetime != 0) {
 		return d.Errf("dpop is off: remove the dpop_* and use_dpop_nonce options or set dpop required|allowed")
+	}
+	if err := dp.settings().Check(); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }
