@@ -28,8 +28,11 @@ type ClaimRequirement struct {
 //   - Roles: for each group, AT LEAST ONE of its roles;
 //   - Claims: for each requirement, the claim matches AT LEAST ONE value.
 type Requirements struct {
+	// Scopes are all required.
 	Scopes []string
-	Roles  [][]string
+	// Roles are groups of roles; each group needs one of its roles.
+	Roles [][]string
+	// Claims must each hold.
 	Claims []ClaimRequirement
 }
 
