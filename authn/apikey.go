@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // HashKey returns the SHA-256 digest of a presented API key: the only form
@@ -215,3 +218,116 @@ func (rec *KeyRecord) AllowsAddr(addr netip.Addr) bool {
 
 // errKeyIDEmpty is returned for records without id.
 var errKeyIDEmpty = errors.New("key record has no id")
+
+// Reasons a known API key is refused (KeyRefused.Reason).
+const (
+	ReasonRevoked       = "revoked"
+	ReasonExpired       = "expired"
+	ReasonClientAddress = "client_address"
+)
+
+// KeyRefused is the cause of an ErrInvalidAPIKey failure for a key that
+// exists but may not be used: its id and why, for the audit log. It never
+// holds the key.
+type KeyRefused struct {
+	// KeyID is the refused key's id.
+	KeyID string
+	// Reason is ReasonRevoked, ReasonExpired or ReasonClientAddress.
+	Reason string
+}
+
+// Error returns "key <id>: <reason>".
+func (e *KeyRefused) Error() string { return "key " + e.KeyID + ": " + e.Reason }
+
+// errInvalidAPIKey is the failure of an unknown key: shared, it costs a
+// refusal no allocation.
+var errInvalidAPIKey = failure.New(failure.ErrInvalidAPIKey, "API key is invalid")
+
+func keyRefused(id, reason string) error {
+	return failure.Wrap(failure.ErrInvalidAPIKey, errInvalidAPIKey.Detail, &KeyRefused{KeyID: id, Reason: reason})
+}
+
+// APIKeys authenticates presented API keys: the configured keys first
+// (with their expiry, client networks and revocation markers), then,
+// unless disabled, the runtime keys of the store.
+type APIKeys struct {
+	keys    *KeySet
+	revoked map[string]string // key id → precomputed store key of its revocation marker
+	store   *KeyStore
+	runtime bool
+}
+
+// NewAPIKeys checks the configured keys and returns their authenticator;
+// runtime says whether keys created over the admin API are accepted too.
+func NewAPIKeys(cfg []APIKeyConfig, ks *KeyStore, runtime bool) (*APIKeys, error) {
+	keys := make([]ConfigKey, 0, len(cfg))
+	revoked := make(map[string]string, len(cfg))
+	for i, k := range cfg {
+		ck, err := k.ConfigKey()
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", i, err)
+		}
+		keys = append(keys, ck)
+		revoked[ck.Record.ID] = RevokedKey(ck.Record.ID)
+	}
+	set, err := NewKeySet(keys)
+	if err != nil {
+		return nil, err
+	}
+	if set.Len() == 0 && !runtime {
+		return nil, errors.New("no keys: add `key <sha256-hex> <user>` or allow runtime keys")
+	}
+	return &APIKeys{keys: set, revoked: revoked, store: ks, runtime: runtime}, nil
+}
+
+// Register lists the configured keys for the admin API (see
+// RegisterConfigKeySet) until unregister is called.
+func (a *APIKeys) Register(owner string) (unregister func()) {
+	return RegisterConfigKeySet(owner, a.keys)
+}
+
+// Authenticate returns the identity of the key presented by a client at
+// client (the zero Addr when unknown) at time now. The identity of a
+// configured key is shared and must not be modified. A refused key is a
+// failure.ErrInvalidAPIKey (with a *KeyRefused cause when the key exists);
+// a store that cannot answer is a failure.ErrUnavailable.
+func (a *APIKeys) Authenticate(ctx context.Context, presented string, client netip.Addr, now time.Time) (*Identity, error) {
+	check, id, rec := a.keys.Match(presented, client, now)
+	switch check {
+	case KeyValid:
+		revoked, err := a.store.MarkerSet(ctx, a.revoked[rec.ID])
+		if err != nil {
+			return nil, errUnavailable(err)
+		}
+		if revoked {
+			return nil, keyRefused(rec.ID, ReasonRevoked)
+		}
+		return id, nil
+	case KeyExpired:
+		return nil, keyRefused(rec.ID, ReasonExpired)
+	case KeyAddressDenied:
+		return nil, keyRefused(rec.ID, ReasonClientAddress)
+	}
+	if !a.runtime {
+		return nil, errInvalidAPIKey
+	}
+	rrec, ok, err := a.store.LookupRuntime(ctx, presented)
+	if err != nil {
+		return nil, errUnavailable(err)
+	}
+	if !ok {
+		return nil, errInvalidAPIKey
+	}
+	if !rrec.AllowsAddr(client) {
+		return nil, keyRefused(rrec.ID, ReasonClientAddress)
+	}
+	return rrec.Identity(), nil
+}
+
+// errUnavailable is the fail-closed answer when the store cannot say
+// whether a credential is good: a failure.ErrUnavailable with the
+// client-safe detail every provider shows, wrapping the store's error
+// for the log.
+func errUnavailable(err error) error {
+	return failure.Wrap(failure.ErrUnavailable, "credentials cannot be checked right now", err)
+}

@@ -3,13 +3,15 @@ package authn
 import (
 	"math"
 	"strings"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // maxNumericDate is 9999-12-31T23:59:59Z: a NumericDate beyond it (or
 // not finite) is refused instead of overflowing time.Time arithmetic.
 const maxNumericDate = 253402300799
 
-// CheckRegisteredClaims returns a *TokenError when a registered claim
+// CheckRegisteredClaims returns a failure.ErrInvalidToken when a registered claim
 // (RFC 7519 §4.1) or a scope claim has the wrong JSON type, so that no
 // check keyed on it can be skipped silently. golang-jwt v5 reads iss and
 // sub only when an expected value is configured, accepts an aud of any
@@ -22,7 +24,7 @@ const maxNumericDate = 253402300799
 //   - exp, nbf, iat: a finite number in [0, 253402300799]; exp 0 is an
 //     expired token, not a missing exp;
 //   - scope, scp, roles: see ParseScopes.
-func CheckRegisteredClaims(claims map[string]any) *TokenError {
+func CheckRegisteredClaims(claims map[string]any) error {
 	for _, name := range []string{"iss", "sub", "jti"} {
 		if v, ok := claims[name]; ok {
 			if _, isStr := v.(string); !isStr {
@@ -54,7 +56,7 @@ func CheckRegisteredClaims(claims map[string]any) *TokenError {
 			return wrongType(name, "a number of seconds since 1970 (RFC 7519 NumericDate)")
 		}
 		if name == "exp" && f == 0 {
-			return &TokenError{Code: CodeTokenExpired, Detail: "token has expired"}
+			return failure.New(failure.ErrTokenExpired, "token has expired")
 		}
 	}
 	for _, name := range []string{"scope", "scp", "roles"} {
@@ -67,8 +69,8 @@ func CheckRegisteredClaims(claims map[string]any) *TokenError {
 	return nil
 }
 
-func wrongType(name, want string) *TokenError {
-	return &TokenError{Code: CodeInvalidToken, Detail: "token claim " + name + " must be " + want}
+func wrongType(name, want string) error {
+	return failure.New(failure.ErrInvalidToken, "token claim "+name+" must be "+want)
 }
 
 // ParseScopes reads a scope claim (scope, scp, roles) named name: a
@@ -81,35 +83,18 @@ func wrongType(name, want string) *TokenError {
 // invalid_token) rather than silently dropping or splitting the scope, so
 // "read\u00a0admin" never grants admin and never becomes a scope that
 // some other component splits differently.
-func ParseScopes(name string, v any) ([]string, *TokenError) {
+func ParseScopes(name string, v any) ([]string, error) {
 	if err := checkScopes(name, v); err != nil {
 		return nil, err
 	}
-	switch t := v.(type) {
-	case string:
-		parts := strings.Split(t, " ")
-		out := parts[:0]
-		for _, s := range parts {
-			if s != "" {
-				out = append(out, s)
-			}
-		}
-		return out, nil
-	case []any:
-		out := make([]string, len(t))
-		for i, x := range t {
-			out[i] = x.(string)
-		}
-		return out, nil
-	}
-	return v.([]string), nil
+	return SplitScopes(v), nil
 }
 
 // checkScopes applies ParseScopes' rules without building the list.
-func checkScopes(name string, v any) *TokenError {
-	bad := func() *TokenError {
-		return &TokenError{Code: CodeInvalidToken,
-			Detail: "token claim " + name + " must hold RFC 6749 scope tokens (visible ASCII except \" and \\) separated by single spaces"}
+func checkScopes(name string, v any) error {
+	bad := func() error {
+		return failure.New(failure.ErrInvalidToken,
+			"token claim "+name+" must hold RFC 6749 scope tokens (visible ASCII except \" and \\) separated by single spaces")
 	}
 	token := func(s string) bool { return s != "" && validScopeString(s) && strings.IndexByte(s, ' ') < 0 }
 	switch t := v.(type) {
@@ -133,7 +118,7 @@ func checkScopes(name string, v any) *TokenError {
 		}
 		return nil
 	}
-	return &TokenError{Code: CodeInvalidToken, Detail: "token claim " + name + " must be a space-separated string or an array of strings"}
+	return failure.New(failure.ErrInvalidToken, "token claim "+name+" must be a space-separated string or an array of strings")
 }
 
 // validScopeString reports whether s holds only scope-token characters

@@ -22,6 +22,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -42,13 +43,6 @@ const (
 	dpopJTIPrefix = "dpop:jti:"
 )
 
-// DPoP error codes: the problem codes of DESIGN.md, and the RFC 9449 §8
-// challenge error that asks the client to retry with a server nonce.
-const (
-	CodeInvalidDPoPProof = "invalid_dpop_proof"
-	CodeUseDPoPNonce     = "use_dpop_nonce"
-)
-
 // DefaultDPoPAlgorithms are the proof algorithms allowed by default.
 var DefaultDPoPAlgorithms = []string{"ES256", "RS256", "EdDSA"}
 
@@ -61,24 +55,19 @@ var DPoPSupportedAlgorithms = []string{
 	"EdDSA",
 }
 
-// DPoPError says why a DPoP request was rejected. Code is
-// CodeInvalidDPoPProof, CodeUseDPoPNonce (Nonce then holds the nonce the
-// client must use) or CodeInvalidToken (the token is not bound to the
-// proof's key). Detail is safe to show to the client.
-type DPoPError struct {
-	Code   string
-	Detail string
-	Nonce  string
-	Err    error
+// DPoPNonceRequired is the cause of a failure.ErrInvalidDPoPProof that
+// asks the client to retry with a server nonce (RFC 9449 §8: the
+// challenge's error is "use_dpop_nonce").
+type DPoPNonceRequired struct {
+	// Nonce is the nonce the client must use (the DPoP-Nonce header).
+	Nonce string
 }
 
-func (e *DPoPError) Error() string { return e.Code + ": " + e.Detail }
+// Error returns "use_dpop_nonce".
+func (e *DPoPNonceRequired) Error() string { return "use_dpop_nonce" }
 
-// Unwrap returns the underlying error.
-func (e *DPoPError) Unwrap() error { return e.Err }
-
-func proofErr(detail string) *DPoPError {
-	return &DPoPError{Code: CodeInvalidDPoPProof, Detail: detail}
+func proofErr(detail string) error {
+	return failure.New(failure.ErrInvalidDPoPProof, detail)
 }
 
 // DPoPConfig configures a DPoPVerifier.
@@ -119,10 +108,8 @@ func NewDPoPVerifier(cfg DPoPConfig) (*DPoPVerifier, error) {
 	if len(algs) == 0 {
 		algs = slices.Clone(DefaultDPoPAlgorithms)
 	}
-	for _, a := range algs {
-		if !slices.Contains(DPoPSupportedAlgorithms, a) {
-			return nil, fmt.Errorf("dpop algorithm %q is not allowed: proofs must use an asymmetric algorithm (%s)", a, strings.Join(DPoPSupportedAlgorithms, " "))
-		}
+	if err := checkDPoPAlgorithms(algs); err != nil {
+		return nil, err
 	}
 	if cfg.MaxAge < 0 || cfg.Leeway < 0 {
 		return nil, errors.New("dpop max age and leeway must not be negative")
@@ -237,9 +224,11 @@ func SplitDPoPHeader(values []string) (string, error) {
 // allowed asymmetric alg and an embedded public jwk that verifies its
 // signature; htm, htu, iat, ath and (with nonces) nonce matching this
 // request; the key's thumbprint equal to req.JKT; and a jti not seen
-// before on any instance sharing the store. On failure it returns a
-// *DPoPError, or an error wrapping store.ErrUnavailable when the replay
-// store cannot be reached (callers fail closed).
+// before on any instance sharing the store. A refused proof is a
+// failure.ErrInvalidDPoPProof (with a *DPoPNonceRequired cause when the
+// client must retry with a nonce), a proof of another key than the
+// token's a failure.ErrInvalidToken, and a store that cannot be reached
+// a failure.ErrUnavailable (callers fail closed).
 func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest) (*DPoPProof, error) {
 	if proof == "" {
 		return nil, proofErr("a DPoP proof is required")
@@ -295,7 +284,7 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 		return nil, proofErr("the DPoP proof algorithm is not allowed")
 	}
 	if err := method.Verify(proof[:dot2], sig, pub); err != nil {
-		return nil, &DPoPError{Code: CodeInvalidDPoPProof, Detail: "the DPoP proof signature is invalid", Err: err}
+		return nil, failure.Wrap(failure.ErrInvalidDPoPProof, "the DPoP proof signature is invalid", err)
 	}
 	rawClaims, err := base64.RawURLEncoding.DecodeString(proof[dot1+1 : dot2])
 	if err != nil {
@@ -349,12 +338,12 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 		}
 	}
 	if req.JKT != "" && subtle.ConstantTimeCompare([]byte(jkt), []byte(req.JKT)) != 1 {
-		return nil, &DPoPError{Code: CodeInvalidToken, Detail: "the token is bound to another key than the DPoP proof's"}
+		return nil, failure.New(failure.ErrInvalidToken, "the token is bound to another key than the DPoP proof's")
 	}
 	// last: a proof is used up only when everything else is right
 	fresh, err := v.cfg.Store.SetNX(ctx, dpopJTIKey(jkt, *c.JTI), []byte("1"), v.ttl)
 	if err != nil {
-		return nil, fmt.Errorf("dpop replay check: %w", err)
+		return nil, errUnavailable(fmt.Errorf("dpop replay check: %w", err))
 	}
 	if !fresh {
 		return nil, proofErr("the DPoP proof was already used")
@@ -365,9 +354,9 @@ func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest)
 func (v *DPoPVerifier) nonceErr(ctx context.Context, detail string) error {
 	n, err := v.cfg.Nonces.Current(ctx)
 	if err != nil {
-		return err
+		return errUnavailable(err)
 	}
-	return &DPoPError{Code: CodeUseDPoPNonce, Detail: detail, Nonce: n}
+	return failure.Wrap(failure.ErrInvalidDPoPProof, detail, &DPoPNonceRequired{Nonce: n})
 }
 
 // dpopJTIKey is the store key of a seen proof: the jti scoped by the key
@@ -432,7 +421,7 @@ type jwkEntry struct {
 
 // parse returns the public key of a proof's jwk header and its RFC 7638
 // thumbprint.
-func (c *jwkCache) parse(raw []byte) (crypto.PublicKey, string, *DPoPError) {
+func (c *jwkCache) parse(raw []byte) (crypto.PublicKey, string, error) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return nil, "", proofErr("the DPoP proof has no jwk header")
 	}

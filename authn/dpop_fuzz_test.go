@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -26,8 +25,7 @@ func FuzzDPoPCheck(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, proof string) {
 		_, err := v.Check(context.Background(), proof, DPoPRequest{Method: "GET", URL: url, AccessToken: "t", JKT: key.jkt})
-		var de *DPoPError
-		if err != nil && !errors.As(err, &de) {
+		if _, _, ok := codeOf(err); err != nil && !ok {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
 	})

@@ -170,14 +170,12 @@ func TestDPoPCheck(t *testing.T) {
 				}
 				// the same proof again is a replay
 				_, err = v.Check(context.Background(), tc.proof, r)
-				var de *DPoPError
-				if !errors.As(err, &de) || de.Code != CodeInvalidDPoPProof || !strings.Contains(de.Detail, "already used") {
+				if code, detail, _ := codeOf(err); code != CodeInvalidDPoPProof || !strings.Contains(detail, "already used") {
 					t.Fatalf("replay: %v", err)
 				}
 				return
 			}
-			var de *DPoPError
-			if !errors.As(err, &de) || de.Code != tc.code {
+			if code, _, _ := codeOf(err); code != tc.code {
 				t.Fatalf("Check = %v, want code %s", err, tc.code)
 			}
 		})
@@ -295,11 +293,11 @@ func TestDPoPNonces(t *testing.T) {
 	req := DPoPRequest{Method: "GET", URL: "https://a.example/x", AccessToken: "t", JKT: key.jkt}
 	c := jwt.MapClaims{"jti": "1", "htm": "GET", "htu": req.URL, "iat": now.Unix(), "ath": ath("t")}
 	_, err = v.Check(ctx, key.proof(t, c, nil), req)
-	var de *DPoPError
-	if !errors.As(err, &de) || de.Code != CodeUseDPoPNonce || de.Nonce == "" {
+	var nr *DPoPNonceRequired
+	if code, _, _ := codeOf(err); code != CodeUseDPoPNonce || !errors.As(err, &nr) || nr.Nonce == "" {
 		t.Fatalf("without nonce: %v", err)
 	}
-	c["nonce"] = de.Nonce
+	c["nonce"] = nr.Nonce
 	if _, err := v.Check(ctx, key.proof(t, c, nil), req); err != nil {
 		t.Fatalf("with nonce: %v", err)
 	}

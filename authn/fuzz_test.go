@@ -41,7 +41,7 @@ func FuzzParseToken(f *testing.F) {
 			}
 			return
 		}
-		if _, ok := err.(*TokenError); !ok {
+		if _, _, ok := codeOf(err); !ok {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
 	})

@@ -9,9 +9,9 @@ import (
 )
 
 // Identity is who a request was authenticated as, whatever the method.
-// Every auth provider stores one in the request's replacer under
-// IdentityVar, so authorization, rate-limit keys and upstream headers work
-// the same for API keys, JWTs and sessions.
+// Every auth provider publishes one with the request (the adapter keeps it
+// in the request's replacer), so authorization, rate-limit keys and
+// upstream headers work the same for API keys, JWTs and sessions.
 type Identity struct {
 	// ID is the user id; it becomes {http.auth.user.id}.
 	ID string
@@ -48,15 +48,6 @@ func (id *Identity) Derive(key any, build func() any) any {
 	id.derived.Store(&derivedValue{key: key, val: v})
 	return v
 }
-
-// IdentityVar is the replacer key under which providers store *Identity.
-const IdentityVar = "apigw.identity"
-
-// AuthProblemVar is the replacer key under which a provider that rejected
-// credentials stores its *problem.Problem, so the renderer can tell
-// missing, invalid and expired credentials apart (Caddy's authentication
-// handler itself only knows "not authenticated").
-const AuthProblemVar = "apigw.auth.problem"
 
 // HasScope reports whether the identity was granted scope s.
 func (id *Identity) HasScope(s string) bool {

@@ -17,6 +17,8 @@ import (
 	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // JWT limits and defaults.
@@ -87,25 +89,6 @@ type JWTVerifier struct {
 	cache  *tokenCache // nil when disabled
 }
 
-// TokenError says why a token was rejected. Code is "invalid_token" or
-// "token_expired"; Detail is safe to show to the client.
-type TokenError struct {
-	Code   string
-	Detail string
-	Err    error
-}
-
-func (e *TokenError) Error() string { return e.Code + ": " + e.Detail }
-
-// Unwrap returns the underlying library error.
-func (e *TokenError) Unwrap() error { return e.Err }
-
-// Token error codes (the problem codes of DESIGN.md).
-const (
-	CodeInvalidToken = "invalid_token"
-	CodeTokenExpired = "token_expired"
-)
-
 var (
 	errNoKey         = errors.New("no key can verify this token")
 	errAlgNotAllowed = errors.New("algorithm not allowed")
@@ -174,10 +157,10 @@ func defaultAlg(key crypto.PublicKey) string {
 // or an allowed algorithm has no key that could verify it.
 func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	if len(cfg.Secret) == 0 && len(cfg.PublicKeys) == 0 && cfg.JWKS == nil {
-		return nil, errors.New("no verification key: set secret, key_file or jwks_url")
+		return nil, errNoVerificationKey
 	}
 	if len(cfg.Secret) > 0 && len(cfg.Secret) < MinSecretLen {
-		return nil, fmt.Errorf("secret is %d bytes; HMAC secrets must be at least %d bytes (e.g. openssl rand -base64 48)", len(cfg.Secret), MinSecretLen)
+		return nil, checkSecret(len(cfg.Secret), nil)
 	}
 	for _, k := range cfg.PublicKeys {
 		if err := CheckPublicKey(k); err != nil {
@@ -205,13 +188,10 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 			}
 		}
 	}
+	if err := checkAlgorithmNames(algs); err != nil {
+		return nil, err
+	}
 	for _, a := range algs {
-		if strings.EqualFold(a, "none") {
-			return nil, errors.New(`algorithm "none" is never allowed`)
-		}
-		if !slices.Contains(SupportedAlgorithms, a) {
-			return nil, fmt.Errorf("unknown algorithm %q (supported: %s)", a, strings.Join(SupportedAlgorithms, " "))
-		}
 		if algFamily(a) == "HS" {
 			if len(cfg.Secret) == 0 {
 				return nil, fmt.Errorf("algorithm %s needs a secret", a)
@@ -230,7 +210,7 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 		return nil, errors.New("a secret is set but no HS algorithm is allowed")
 	}
 	if len(cfg.Secret) > 0 {
-		if err := CheckHMACSecret(len(cfg.Secret), algs); err != nil {
+		if err := checkSecret(len(cfg.Secret), algs); err != nil {
 			return nil, err
 		}
 	}
@@ -272,7 +252,7 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 func (v *JWTVerifier) Algorithms() []string { return slices.Clone(v.algs) }
 
 // Verify parses and verifies token and returns its claims. A rejected
-// token yields a *TokenError.
+// token yields a failure.ErrInvalidToken or failure.ErrTokenExpired.
 //
 // With a cache (JWTConfig.CacheTTL), a token that verified before is
 // answered from memory while it is within its exp, nbf and iat (with the
@@ -282,7 +262,7 @@ func (v *JWTVerifier) Algorithms() []string { return slices.Clone(v.algs) }
 // not check revocation: callers check jti on every request.
 func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	if len(token) > MaxTokenLen {
-		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token is too large"}
+		return nil, failure.New(failure.ErrInvalidToken, "token is too large")
 	}
 	var sum [sha256.Size]byte
 	var gen uint64
@@ -304,8 +284,8 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 	if err != nil {
 		return nil, v.classify(tok, err)
 	}
-	if te := CheckRegisteredClaims(claims); te != nil {
-		return nil, te
+	if err := CheckRegisteredClaims(claims); err != nil {
+		return nil, err
 	}
 	if cache != nil {
 		cache.put(&sum, gen, claims, v.cfg.Now())
@@ -361,8 +341,9 @@ func (v *JWTVerifier) keyfunc(t *jwt.Token) (any, error) {
 	return jwt.VerificationKeySet{Keys: keys}, nil
 }
 
-func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
-	te := &TokenError{Code: CodeInvalidToken, Err: err}
+// classify turns a golang-jwt error into the failure a client is shown.
+func (v *JWTVerifier) classify(tok *jwt.Token, err error) error {
+	te := failure.Wrap(failure.ErrInvalidToken, "", err)
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		te.Detail = "token is malformed"
@@ -396,7 +377,7 @@ func (v *JWTVerifier) classify(tok *jwt.Token, err error) *TokenError {
 	case errors.Is(err, jwt.ErrInvalidType):
 		te.Detail = "token has a claim of the wrong type"
 	case errors.Is(err, jwt.ErrTokenExpired):
-		te.Code = CodeTokenExpired
+		te.Kind = failure.ErrTokenExpired
 		te.Detail = "token has expired"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		te.Detail = "token is not valid yet"
@@ -422,29 +403,29 @@ func IdentityFromClaims(claims map[string]any, userClaim string) (*Identity, err
 	raw, has := claims[userClaim]
 	user, isStr := raw.(string)
 	if has && !isStr {
-		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token claim " + userClaim + " must be a string"}
+		return nil, failure.New(failure.ErrInvalidToken, "token claim "+userClaim+" must be a string")
 	}
 	if user == "" {
-		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has no " + userClaim + " claim"}
+		return nil, failure.New(failure.ErrInvalidToken, "token has no "+userClaim+" claim")
 	}
 	if !ValidHeaderValue(user) {
 		// the id travels upstream in X-Auth-User: a CR/LF or NUL in it
 		// would make the proxy fail (502) or be a header injection
-		return nil, &TokenError{Code: CodeInvalidToken, Detail: "token has a " + userClaim + " claim with control characters"}
+		return nil, failure.New(failure.ErrInvalidToken, "token has a "+userClaim+" claim with control characters")
 	}
 	id := &Identity{ID: user, Method: "jwt", Claims: make(map[string]any, len(claims))}
-	var te *TokenError
+	var err error
 	if s, ok := claims["scope"]; ok {
-		id.Scopes, te = ParseScopes("scope", s)
+		id.Scopes, err = ParseScopes("scope", s)
 	} else if s, ok := claims["scp"]; ok {
-		id.Scopes, te = ParseScopes("scp", s)
+		id.Scopes, err = ParseScopes("scp", s)
 	}
-	if te != nil {
-		return nil, te
+	if err != nil {
+		return nil, err
 	}
 	if r, ok := claims["roles"]; ok {
-		if id.Roles, te = ParseScopes("roles", r); te != nil {
-			return nil, te
+		if id.Roles, err = ParseScopes("roles", r); err != nil {
+			return nil, err
 		}
 	}
 	for k, val := range claims {

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-
-	"github.com/apigw/caddy-apigw/store"
 )
 
 // Errors of the key management operations (admin API).
@@ -63,12 +61,9 @@ func (k *KeyStore) runtimeByID(ctx context.Context, id string) (KeyRecord, strin
 	if id == "" {
 		return KeyRecord{}, "", false, nil
 	}
-	h, err := k.s.Get(ctx, keyIDPrefix+id)
-	if errors.Is(err, store.ErrNotFound) {
-		return KeyRecord{}, "", false, nil
-	}
-	if err != nil {
-		return KeyRecord{}, "", false, fmt.Errorf("looking up key: %w", err)
+	h, ok, err := storeGet(ctx, k.s, keyIDPrefix+id, "looking up key")
+	if !ok {
+		return KeyRecord{}, "", false, err
 	}
 	rec, ok, err := k.runtimeRecord(ctx, string(h))
 	return rec, string(h), ok, err

@@ -159,26 +159,16 @@ func (k *KeyStore) putRecord(ctx context.Context, hashHex string, rec KeyRecord,
 // running providers (RegisterConfigKeys), sorted by id. Revoked config keys
 // are listed with Revoked set. It never returns a key or its digest.
 func (k *KeyStore) List(ctx context.Context) ([]KeyRecord, error) {
-	ids, err := k.s.Keys(ctx, keyIDPrefix)
-	if err != nil {
-		return nil, fmt.Errorf("listing keys: %w", err)
-	}
-	out := make([]KeyRecord, 0, len(ids))
-	for _, idKey := range ids {
-		h, err := k.s.Get(ctx, idKey)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // revoked or expired meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing keys: %w", err)
-		}
+	out := []KeyRecord{} // never nil: listings encode as []
+	err := storeEach(ctx, k.s, keyIDPrefix, "listing keys", func(_ string, h []byte) error {
 		rec, ok, err := k.runtimeRecord(ctx, string(h))
-		if err != nil {
-			return nil, err
-		}
 		if ok {
 			out = append(out, rec)
 		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, rec := range configKeys() {
 		revoked, err := k.configRevoked(ctx, rec.ID)
@@ -281,12 +271,9 @@ func (k *KeyStore) LookupRuntime(ctx context.Context, presented string) (KeyReco
 }
 
 func (k *KeyStore) runtimeRecord(ctx context.Context, hashHex string) (KeyRecord, bool, error) {
-	val, err := k.s.Get(ctx, keyHashPrefix+hashHex)
-	if errors.Is(err, store.ErrNotFound) {
-		return KeyRecord{}, false, nil
-	}
-	if err != nil {
-		return KeyRecord{}, false, fmt.Errorf("looking up key: %w", err)
+	val, ok, err := storeGet(ctx, k.s, keyHashPrefix+hashHex, "looking up key")
+	if !ok {
+		return KeyRecord{}, false, err
 	}
 	var rec KeyRecord
 	if err := json.Unmarshal(val, &rec); err != nil {
@@ -311,15 +298,8 @@ func (k *KeyStore) configRevoked(ctx context.Context, id string) (bool, error) {
 }
 
 func (k *KeyStore) markerSet(ctx context.Context, key string) (bool, error) {
-	_, err := k.s.Get(ctx, key)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	default:
-		return false, fmt.Errorf("checking key revocation: %w", err)
-	}
+	_, ok, err := storeGet(ctx, k.s, key, "checking key revocation")
+	return ok, err
 }
 
 // MarkerSet reports whether the store holds key (a revocation marker such

@@ -62,15 +62,8 @@ func (r *Revocations) IsRevoked(ctx context.Context, jti string) (bool, error) {
 	if jti == "" {
 		return false, nil
 	}
-	_, err := r.s.Get(ctx, jtiPrefix+jti)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	default:
-		return false, fmt.Errorf("checking token revocation: %w", err)
-	}
+	_, ok, err := storeGet(ctx, r.s, jtiPrefix+jti, "checking token revocation")
+	return ok, err
 }
 
 // Revocation is one revoked token id, as listed.
@@ -85,24 +78,13 @@ type Revocation struct {
 // List returns every revocation in the store, sorted by jti. It is for
 // the admin API, never for a request path.
 func (r *Revocations) List(ctx context.Context) ([]Revocation, error) {
-	keys, err := r.s.Keys(ctx, jtiPrefix)
+	out := []Revocation{} // never nil: listings encode as []
+	err := storeEach(ctx, r.s, jtiPrefix, "listing revocations", func(key string, val []byte) error {
+		out = append(out, revocationOf(strings.TrimPrefix(key, jtiPrefix), val))
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("listing revocations: %w", err)
-	}
-	out := make([]Revocation, 0, len(keys))
-	for _, key := range keys {
-		val, err := r.s.Get(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // expired or undone meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing revocations: %w", err)
-		}
-		rv := Revocation{JTI: strings.TrimPrefix(key, jtiPrefix)}
-		if sec, err := strconv.ParseInt(string(val), 10, 64); err == nil && sec > 1 {
-			rv.Expires = time.Unix(sec, 0).UTC()
-		}
-		out = append(out, rv)
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].JTI < out[j].JTI })
 	return out, nil
@@ -113,18 +95,21 @@ func (r *Revocations) Get(ctx context.Context, jti string) (Revocation, bool, er
 	if jti == "" {
 		return Revocation{}, false, nil
 	}
-	val, err := r.s.Get(ctx, jtiPrefix+jti)
-	if errors.Is(err, store.ErrNotFound) {
-		return Revocation{}, false, nil
+	val, ok, err := storeGet(ctx, r.s, jtiPrefix+jti, "reading revocation")
+	if !ok {
+		return Revocation{}, false, err
 	}
-	if err != nil {
-		return Revocation{}, false, fmt.Errorf("reading revocation: %w", err)
-	}
+	return revocationOf(jti, val), true, nil
+}
+
+// revocationOf decodes the stored value of jti's revocation (the token's
+// expiry in Unix seconds; 0 unknown).
+func revocationOf(jti string, val []byte) Revocation {
 	rv := Revocation{JTI: jti}
 	if sec, err := strconv.ParseInt(string(val), 10, 64); err == nil && sec > 1 {
 		rv.Expires = time.Unix(sec, 0).UTC()
 	}
-	return rv, true, nil
+	return rv
 }
 
 // Unrevoke undoes the revocation of jti; found is false if there was none.
@@ -132,11 +117,8 @@ func (r *Revocations) Unrevoke(ctx context.Context, jti string) (bool, error) {
 	if jti == "" {
 		return false, nil
 	}
-	if _, err := r.s.Get(ctx, jtiPrefix+jti); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		return false, fmt.Errorf("undoing revocation: %w", err)
+	if _, ok, err := storeGet(ctx, r.s, jtiPrefix+jti, "undoing revocation"); !ok {
+		return false, err
 	}
 	if err := r.s.Delete(ctx, jtiPrefix+jti); err != nil {
 		return false, fmt.Errorf("undoing revocation: %w", err)

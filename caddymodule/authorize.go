@@ -1,9 +1,8 @@
 package caddymodule
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,17 +20,8 @@ func init() {
 }
 
 // ClaimRequirement requires a claim (or metadata field) to have one of a
-// set of values.
-type ClaimRequirement struct {
-	// Name is the claim name; a dotted path ("realm_access.roles") reaches
-	// into nested JSON objects. "sub"/"id" is the identity's id,
-	// "scope"/"scp" its scopes, "roles" its roles, "method" its auth
-	// method.
-	Name string `json:"name"`
-	// Values are the accepted values: the claim must equal one of them or,
-	// for an array or space-separated claim, contain one of them.
-	Values []string `json:"values"`
-}
+// set of values (see authn.ClaimRequirement).
+type ClaimRequirement = authn.ClaimRequirement
 
 // Authorize lets a request through only if the authenticated identity
 // (from any provider: API key, JWT, session) meets every requirement:
@@ -70,22 +60,18 @@ func (a *Authorize) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate rejects an authorization that requires nothing.
+// Validate rejects an authorization that requires nothing or holds an
+// empty requirement (authn.Requirements.Check).
 func (a *Authorize) Validate() error {
-	if len(a.Scopes) == 0 && len(a.Roles) == 0 && len(a.Claims) == 0 {
-		return errors.New("apigw_authorize: no requirement: add `scope`, `role` or `claim`")
-	}
-	for _, g := range a.Roles {
-		if len(g) == 0 {
-			return errors.New("apigw_authorize: empty role group")
-		}
-	}
-	for _, c := range a.Claims {
-		if c.Name == "" || len(c.Values) == 0 {
-			return errors.New("apigw_authorize: a claim requirement needs a name and at least one value")
-		}
+	if err := a.requirements().Check(); err != nil {
+		return fmt.Errorf("apigw_authorize: %w", err)
 	}
 	return nil
+}
+
+// requirements returns a's requirements for authn.
+func (a *Authorize) requirements() authn.Requirements {
+	return authn.Requirements{Scopes: a.Scopes, Roles: a.Roles, Claims: a.Claims}
 }
 
 // ServeHTTP checks the identity's grants.
@@ -95,8 +81,8 @@ func (a *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 		Audit(r, "authz_denied", problem.CodeMissingCredentials)
 		return Fail(problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials, "authentication is required"))
 	}
-	if detail := a.check(id); detail != "" {
-		p := problem.New(http.StatusForbidden, problem.CodeInsufficientScope, detail)
+	if err := a.requirements().Authorize(id); err != nil {
+		p := problemFromError(err)
 		if id.Method == "jwt" || id.Method == "dpop" {
 			chal := `Bearer error="insufficient_scope"`
 			if id.Method == "dpop" {
@@ -107,117 +93,10 @@ func (a *Authorize) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddy
 			}
 			p.WithHeader("WWW-Authenticate", chal)
 		}
-		Audit(r, "authz_denied", problem.CodeInsufficientScope, zap.String("requirement", detail))
+		Audit(r, "authz_denied", p.Code, zap.String("requirement", p.Detail))
 		return Fail(p)
 	}
 	return next.ServeHTTP(w, r)
-}
-
-// check returns "" if id meets every requirement, else what is missing.
-func (a *Authorize) check(id *authn.Identity) string {
-	var missing []string
-	for _, s := range a.Scopes {
-		if !id.HasScope(s) {
-			missing = append(missing, s)
-		}
-	}
-	if len(missing) > 0 {
-		return "requires scope " + strings.Join(missing, " ")
-	}
-	for _, g := range a.Roles {
-		ok := false
-		for _, role := range g {
-			if id.HasRole(role) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return "requires role " + strings.Join(g, " or ")
-		}
-	}
-	for _, c := range a.Claims {
-		if !claimMatches(id, c) {
-			return "requires claim " + c.Name + " to be " + strings.Join(c.Values, " or ")
-		}
-	}
-	return ""
-}
-
-func claimMatches(id *authn.Identity, c ClaimRequirement) bool {
-	var have []string
-	switch c.Name {
-	case "sub", "id":
-		have = []string{id.ID}
-	case "scope", "scp":
-		have = id.Scopes
-	case "roles":
-		have = id.Roles
-	case "method":
-		have = []string{id.Method}
-	default:
-		v, ok := lookupClaim(id.Claims, c.Name)
-		if !ok {
-			return false
-		}
-		have = claimStrings(v)
-	}
-	for _, h := range have {
-		for _, want := range c.Values {
-			if h == want {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// lookupClaim finds name in claims, first as a whole, then as a dotted
-// path into nested objects.
-func lookupClaim(claims map[string]any, name string) (any, bool) {
-	if v, ok := claims[name]; ok {
-		return v, true
-	}
-	cur := any(claims)
-	for _, part := range strings.Split(name, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
-
-// claimStrings turns a claim value into the strings it grants: a string's
-// space-separated words, an array's elements, a number or bool as text.
-func claimStrings(v any) []string {
-	switch t := v.(type) {
-	case string:
-		if strings.ContainsAny(t, " \t") {
-			return append(strings.Fields(t), t)
-		}
-		return []string{t}
-	case []string:
-		return t
-	case []any:
-		out := make([]string, 0, len(t))
-		for _, x := range t {
-			out = append(out, claimStrings(x)...)
-		}
-		return out
-	case bool:
-		return []string{strconv.FormatBool(t)}
-	case float64:
-		return []string{strconv.FormatFloat(t, 'f', -1, 64)}
-	case int:
-		return []string{strconv.Itoa(t)}
-	case int64:
-		return []string{strconv.FormatInt(t, 10)}
-	}
-	return nil
 }
 
 // parseAuthorize sets up the handler from Caddyfile tokens. Syntax:

@@ -18,17 +18,21 @@ const DefaultUserHeader = "X-Auth-User"
 // DefaultMethodHeader carries the auth method ("api_key", "jwt", "session").
 const DefaultMethodHeader = "X-Auth-Method"
 
-// IdentityHeaders says which upstream request headers carry the identity.
-type IdentityHeaders struct {
-	// User is the header for the user id (default X-Auth-User; "-" disables).
-	User string `json:"user,omitempty"`
-	// Claims maps a claim or metadata name to a header name, e.g.
-	// {"email": "X-Auth-Email", "scope": "X-Auth-Scope"}.
-	Claims map[string]string `json:"claims,omitempty"`
-}
+// Replacer keys of the auth providers (kept on the Caddy side: the domain
+// packages know nothing of Caddy's replacer).
+const (
+	// IdentityVar is the replacer key under which providers store the
+	// request's *authn.Identity.
+	IdentityVar = "apigw.identity"
+	// AuthProblemVar is the replacer key under which a provider that
+	// rejected credentials stores its *problem.Problem, so the renderer
+	// can tell missing, invalid and expired credentials apart (Caddy's
+	// authentication handler itself only knows "not authenticated").
+	AuthProblemVar = "apigw.auth.problem"
+)
 
 // PublishIdentity makes id the request's identity: it stores it under
-// authn.IdentityVar for authorization and other modules, removes every
+// IdentityVar for authorization and other modules, removes every
 // client-sent copy of the identity headers (a client must never be able
 // to claim an identity by sending X-Auth-User itself) and sets them from
 // id. It returns the caddyauth.User for Caddy's authentication handler, so
@@ -119,8 +123,8 @@ func (p *IdentityPublisher) buildInto(pub *publishedIdentity, id *authn.Identity
 func (p *IdentityPublisher) publish(r *http.Request, id *authn.Identity, pub *publishedIdentity, shared bool) caddyauth.User {
 	observeAuthSuccess(id.Method)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(authn.IdentityVar, id)
-		repl.Delete(authn.AuthProblemVar)
+		repl.Set(IdentityVar, id)
+		repl.Delete(AuthProblemVar)
 	}
 	StripIdentityHeaders(r, p.hdr)
 	hv := pub.hv
@@ -159,12 +163,12 @@ func RecordAuthFailure(r *http.Request, p *problem.Problem) {
 	if !ok {
 		return
 	}
-	if v, ok := repl.Get(authn.AuthProblemVar); ok {
+	if v, ok := repl.Get(AuthProblemVar); ok {
 		if prev, ok := v.(*problem.Problem); ok && prev.Code != problem.CodeMissingCredentials && p.Code == problem.CodeMissingCredentials {
 			return
 		}
 	}
-	repl.Set(authn.AuthProblemVar, p)
+	repl.Set(AuthProblemVar, p)
 }
 
 // IdentityOf returns the identity a provider published for r, or nil.
@@ -173,7 +177,7 @@ func IdentityOf(r *http.Request) *authn.Identity {
 	if !ok {
 		return nil
 	}
-	if v, ok := repl.Get(authn.IdentityVar); ok {
+	if v, ok := repl.Get(IdentityVar); ok {
 		id, _ := v.(*authn.Identity)
 		return id
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
 )
@@ -120,14 +120,14 @@ type JWTAuth struct {
 	// are always checked against the TLS client certificate.
 	DPoP *JWTDPoP `json:"dpop,omitempty"`
 
-	header      string
-	bearer      bool
-	verifier    *authn.JWTVerifier
-	jwks        *authn.JWKS
-	revocations *authn.Revocations
-	logger      *zap.Logger
-	dpop        *jwtDPoP // nil unless DPoP is allowed or required
-	publisher   *IdentityPublisher
+	header    string
+	bearer    bool
+	verifier  *authn.JWTVerifier
+	auth      *authn.JWTAuthenticator
+	jwks      *authn.JWKS
+	logger    *zap.Logger
+	dpop      *jwtDPoP // nil unless DPoP is allowed or required
+	publisher *IdentityPublisher
 
 	missing, unavailable *problem.Problem
 	challenge            string
@@ -143,15 +143,7 @@ func (JWTAuth) CaddyModule() caddy.ModuleInfo {
 
 // Provision loads keys and builds the verifier.
 func (j *JWTAuth) Provision(ctx caddy.Context) error {
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_jwt: %w", err)
-	}
-	if err := j.provision(ctx.Logger(), st); err != nil {
-		return err
-	}
-	RedactCredentialHeaders(ctx, "", j.header)
-	return nil
+	return provisionWithStore(ctx, "apigw_jwt", j.provision, &j.header)
 }
 
 func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
@@ -175,35 +167,24 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
 
+	if j.Secret != "" && secret == "" {
+		return fmt.Errorf("apigw_jwt: secret %q expanded to nothing: set the environment variable", j.Secret)
+	}
+	set := j.settings(secret)
+	if err := set.Check(); err != nil {
+		return fmt.Errorf("apigw_jwt: %w", err)
+	}
 	cfg := authn.JWTConfig{
 		Algorithms:      j.Algorithms,
 		Issuer:          issuer,
 		Audience:        j.Audience,
-		Leeway:          authn.DefaultLeeway,
+		Leeway:          set.Leeway,
 		AllowMissingExp: j.AllowMissingExp,
 		UserClaim:       j.UserClaim,
-		CacheTTL:        authn.DefaultVerifiedCacheTTL,
+		CacheTTL:        set.VerifiedCacheTTL,
 		CacheSize:       j.VerifiedCacheSize,
 	}
-	if j.VerifiedCacheTTL != nil {
-		if *j.VerifiedCacheTTL < 0 {
-			return fmt.Errorf("apigw_jwt: verified_cache_ttl must not be negative (0 disables the cache)")
-		}
-		cfg.CacheTTL = time.Duration(*j.VerifiedCacheTTL)
-	}
-	if j.VerifiedCacheSize < 0 {
-		return fmt.Errorf("apigw_jwt: verified_cache_size must not be negative")
-	}
-	if j.Leeway != nil {
-		if *j.Leeway < 0 {
-			return fmt.Errorf("apigw_jwt: leeway must not be negative")
-		}
-		cfg.Leeway = time.Duration(*j.Leeway)
-	}
-	if j.Secret != "" {
-		if secret == "" {
-			return fmt.Errorf("apigw_jwt: secret %q expanded to nothing: set the environment variable", j.Secret)
-		}
+	if secret != "" {
 		cfg.Secret = []byte(secret)
 	}
 	for _, f := range j.KeyFiles {
@@ -224,9 +205,6 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		}
 		if err := authn.CheckJWKSURL(jwksURL, j.JWKSAllowInsecureLoopback); err != nil {
 			return fmt.Errorf("apigw_jwt: %w", err)
-		}
-		if j.JWKSRefreshCooldown < 0 || j.JWKSRefreshInterval < 0 {
-			return fmt.Errorf("apigw_jwt: jwks_refresh_cooldown and jwks_refresh_interval must not be negative")
 		}
 	}
 	// build the verifier before starting the JWKS refresher, so a config
@@ -256,7 +234,7 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
 	j.verifier = v
-	j.revocations = authn.NewRevocations(st)
+	j.auth = authn.NewJWTAuthenticator(v, authn.NewRevocations(st), j.UserClaim)
 
 	realm := j.Realm
 	if realm == "" {
@@ -265,12 +243,35 @@ func (j *JWTAuth) provision(logger *zap.Logger, st store.Store) error {
 	j.challenge = `Bearer realm=` + strconv.Quote(realm)
 	j.missing = problem.New(http.StatusUnauthorized, problem.CodeMissingCredentials,
 		"a bearer token is required").WithHeader("WWW-Authenticate", j.challenge)
-	j.unavailable = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		"credentials cannot be checked right now").WithHeader("Retry-After", "1")
+	j.unavailable = credentialsUnavailable()
 	if err := j.provisionDPoP(st); err != nil {
 		return fmt.Errorf("apigw_jwt: %w", err)
 	}
 	return nil
+}
+
+// settings returns j's settings for authn.JWTSettings.Check, with secret
+// (j.Secret, expanded at provision) and the defaults of leeway and
+// verified_cache_ttl filled in.
+func (j *JWTAuth) settings(secret string) authn.JWTSettings {
+	s := authn.JWTSettings{
+		Secret:              secret,
+		KeyFiles:            j.KeyFiles,
+		JWKSURL:             j.JWKSURL,
+		Algorithms:          j.Algorithms,
+		Leeway:              authn.DefaultLeeway,
+		VerifiedCacheTTL:    authn.DefaultVerifiedCacheTTL,
+		VerifiedCacheSize:   j.VerifiedCacheSize,
+		JWKSRefreshCooldown: time.Duration(j.JWKSRefreshCooldown),
+		JWKSRefreshInterval: time.Duration(j.JWKSRefreshInterval),
+	}
+	if j.Leeway != nil {
+		s.Leeway = time.Duration(*j.Leeway)
+	}
+	if j.VerifiedCacheTTL != nil {
+		s.VerifiedCacheTTL = time.Duration(*j.VerifiedCacheTTL)
+	}
+	return s
 }
 
 // Cleanup stops the JWKS refresher.
@@ -310,51 +311,36 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 		if len(r.Header[j.header]) == 0 {
 			j.reject(w, r, j.missing, "")
 		} else {
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, "the "+j.header+" header must be \"Bearer <token>\""), "")
+			j.reject(w, r, j.invalid(failure.New(failure.ErrInvalidToken, "the "+j.header+" header must be \"Bearer <token>\"")), "")
 		}
 		return caddyauth.User{}, false, nil
 	}
-	// the identity is built once per verified token (the token cache)
-	id, claims, err := j.verifier.VerifyIdentity(token, j.UserClaim)
-	if err != nil {
-		var te *authn.TokenError
-		if !errors.As(err, &te) {
-			te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
+	// the identity is built once per verified token (the token cache);
+	// the binding check (cnf, DPoP proof) needs the request
+	var refusal *problem.Problem
+	id, err := j.auth.Authenticate(r.Context(), token, dpopScheme, func(claims map[string]any) error {
+		p, err := j.checkBinding(w, r, token, dpopScheme, claims)
+		if p != nil {
+			refusal = p
+			return errRefused
 		}
-		j.reject(w, r, j.invalid(te.Code, te.Detail), "")
+		return err
+	})
+	switch {
+	case refusal != nil:
+		j.reject(w, r, refusal, "")
 		return caddyauth.User{}, false, nil
-	}
-	if !j.checkBinding(w, r, token, dpopScheme, claims) {
+	case errors.Is(err, failure.ErrUnavailable):
+		authUnavailable(w, r, j.logger, "apigw_jwt", "credential store unavailable; rejecting request", err, j.unavailable)
 		return caddyauth.User{}, false, nil
-	}
-	if dpopScheme {
-		// the cached identity is shared by every request with this
-		// token: a proof-checked request gets an identity of its own
-		did, err := authn.IdentityFromClaims(claims, j.UserClaim)
-		if err != nil {
-			var te *authn.TokenError
-			if !errors.As(err, &te) {
-				te = &authn.TokenError{Code: problem.CodeInvalidToken, Detail: "token is invalid"}
-			}
-			j.reject(w, r, j.invalid(problem.CodeInvalidToken, te.Detail), "")
-			return caddyauth.User{}, false, nil
+	case err != nil:
+		var rt *authn.RevokedToken
+		jti := ""
+		if errors.As(err, &rt) {
+			jti = rt.JTI
 		}
-		did.Method = "dpop"
-		id = did
-	}
-	if jti, _ := claims["jti"].(string); jti != "" {
-		revoked, err := j.revocations.IsRevoked(r.Context(), jti)
-		if err != nil {
-			logStoreError(j.logger, "revocation store unavailable; rejecting request", err)
-			RequestID(w, r)
-			RecordAuthFailure(r, j.unavailable)
-			Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
-			return caddyauth.User{}, false, nil
-		}
-		if revoked {
-			j.reject(w, r, j.invalid(problem.CodeTokenRevoked, "token has been revoked"), jti)
-			return caddyauth.User{}, false, nil
-		}
+		j.reject(w, r, j.invalid(err), jti)
+		return caddyauth.User{}, false, nil
 	}
 	if !j.PassCredential {
 		delete(r.Header, j.header)
@@ -366,23 +352,28 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 	return j.publisher.Publish(r, id), true, nil
 }
 
-// invalid returns the problem for a rejected token, with the RFC 6750
-// challenge. token_expired and token_revoked are error="invalid_token" in
-// RFC 6750 terms; the problem's code tells them apart.
-func (j *JWTAuth) invalid(code, detail string) *problem.Problem {
-	return problem.New(http.StatusUnauthorized, code, detail).WithHeader("WWW-Authenticate",
-		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
+// invalid returns the problem for a token refused with err, with the RFC
+// 6750 challenge. token_expired and token_revoked are
+// error="invalid_token" in RFC 6750 terms; the problem's code tells them
+// apart.
+func (j *JWTAuth) invalid(err error) *problem.Problem {
+	p := problemFromError(err)
+	return p.WithHeader("WWW-Authenticate",
+		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(p.Detail))
 }
 
+// reject records the refusal p (and the revoked token's jti, if any).
 func (j *JWTAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem, jti string) {
-	RequestID(w, r) // before Audit, so the id also reaches the response header
-	RecordAuthFailure(r, p)
-	fields := []zap.Field{zap.String("provider", "apigw_jwt"), zap.String("reason", p.Detail)}
 	if jti != "" {
-		fields = append(fields, zap.String("jti", jti))
+		authFailed(w, r, "apigw_jwt", p, zap.String("reason", p.Detail), zap.String("jti", jti))
+		return
 	}
-	Audit(r, "auth_failed", p.Code, fields...)
+	authFailed(w, r, "apigw_jwt", p, zap.String("reason", p.Detail))
 }
+
+// errRefused is returned to authn.JWTAuthenticator by a binding check
+// that recorded its own refusal.
+var errRefused = errors.New("refused")
 
 // parseJWTCaddyfile sets up the apigw_jwt directive. Syntax:
 //
@@ -441,31 +432,16 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		if err != nil {
 			return 0, h.Errf("%s: %v", name, err)
 		}
-		if d < 0 {
-			return 0, h.Errf("%s must not be negative", name)
-		}
 		return caddy.Duration(d), nil
 	}
-	for h.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &j.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
+	err := parseAuthBlock(h.Dispenser, &j.IdentityHeaders, func(name string) error {
 		if ok, err := parseDPoPOption(h.Dispenser, &j.DPoP); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+			return err
 		}
 		var err error
-		switch h.Val() {
+		switch name {
 		case "secret":
 			err = one(&j.Secret)
-			if err == nil && !strings.Contains(j.Secret, "{") && len(j.Secret) < authn.MinSecretLen {
-				err = h.Errf("secret is %d bytes; HMAC secrets must be at least %d (e.g. openssl rand -base64 48), and belong in {$ENV_VAR}, not the Caddyfile", len(j.Secret), authn.MinSecretLen)
-			}
 		case "key_file":
 			var f string
 			err = one(&f)
@@ -481,15 +457,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "algorithms":
 			algs := h.RemainingArgs()
 			if len(algs) == 0 {
-				return nil, h.ArgErr()
-			}
-			for _, a := range algs {
-				if strings.EqualFold(a, "none") {
-					return nil, h.Errf(`algorithm "none" is never allowed`)
-				}
-				if !slices.Contains(authn.SupportedAlgorithms, a) {
-					return nil, h.Errf("unknown algorithm %q (supported: %s)", a, strings.Join(authn.SupportedAlgorithms, " "))
-				}
+				return h.ArgErr()
 			}
 			j.Algorithms = append(j.Algorithms, algs...)
 		case "issuer":
@@ -497,7 +465,7 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "audience":
 			aud := h.RemainingArgs()
 			if len(aud) == 0 {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			j.Audience = append(j.Audience, aud...)
 		case "leeway":
@@ -524,30 +492,28 @@ func parseJWTCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 		case "verified_cache_size":
 			var s string
 			if !h.AllArgs(&s) {
-				return nil, h.ArgErr()
+				return h.ArgErr()
 			}
 			n, convErr := strconv.Atoi(s)
 			if convErr != nil || n < 1 {
-				return nil, h.Errf("verified_cache_size %q must be a positive number of tokens (to disable the cache, use verified_cache_ttl 0)", s)
+				return h.Errf("verified_cache_size %q must be a positive number of tokens (to disable the cache, use verified_cache_ttl 0)", s)
 			}
 			j.VerifiedCacheSize = n
 		default:
-			return nil, h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", h.Val())
+			return h.Errf("unknown apigw_jwt option %q (known: secret key_file jwks_url jwks_allow_insecure_loopback jwks_refresh_cooldown jwks_refresh_interval algorithms issuer audience leeway allow_missing_exp header user_claim realm pass_credential user_header claim_header verified_cache_ttl verified_cache_size dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", name)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if j.Secret == "" && len(j.KeyFiles) == 0 && j.JWKSURL == "" {
-		return nil, h.Errf("apigw_jwt needs a key: secret, key_file or jwks_url")
+	// the check Provision makes (a secret given as a placeholder is
+	// measured once expanded, at Provision)
+	if err := j.settings(j.Secret).Check(); err != nil {
+		return nil, h.Errf("apigw_jwt: %v", err)
 	}
 	if err := checkDPoPCaddyfile(h.Dispenser, j.DPoP); err != nil {
 		return nil, err
-	}
-	if j.Secret != "" && !strings.Contains(j.Secret, "{") {
-		if err := authn.CheckHMACSecret(len(j.Secret), j.Algorithms); err != nil {
-			return nil, h.Errf("apigw_jwt: %v", err)
-		}
 	}
 	return caddyauth.Authentication{
 		ProvidersRaw: caddy.ModuleMap{"apigw_jwt": caddyconfig.JSON(j, nil)},

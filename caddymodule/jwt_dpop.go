@@ -1,10 +1,10 @@
 package caddymodule
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,23 +12,23 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
 )
 
-// DPoP modes of apigw_jwt and apigw_introspect.
+// DPoP modes of apigw_jwt and apigw_introspect (see authn.DPoPOff).
 const (
 	// DPoPOff accepts Bearer tokens only (the default). A token bound to
 	// a DPoP key (cnf.jkt) is still refused as a Bearer token.
-	DPoPOff = "off"
+	DPoPOff = authn.DPoPOff
 	// DPoPAllowed accepts Bearer tokens without cnf.jkt, and DPoP-bound
 	// tokens with `Authorization: DPoP` and a proof.
-	DPoPAllowed = "allowed"
+	DPoPAllowed = authn.DPoPAllowed
 	// DPoPRequired accepts only DPoP-bound tokens with a proof.
-	DPoPRequired = "required"
+	DPoPRequired = authn.DPoPRequired
 )
 
 // dpopHeader is the canonical form of the DPoP request header.
@@ -70,23 +70,22 @@ type jwtDPoP struct {
 	challenge string // `DPoP algs="..."`
 }
 
+// settings returns d for authn.DPoPSettings.Check.
+func (d *JWTDPoP) settings() authn.DPoPSettings {
+	return authn.DPoPSettings{
+		Mode: d.Mode, Algorithms: d.Algorithms, UseNonce: d.UseNonce,
+		MaxAge: time.Duration(d.MaxAge), Leeway: time.Duration(d.Leeway), NonceLifetime: time.Duration(d.NonceLifetime),
+	}
+}
+
 // newDPoP builds the DPoP state of a provider (apigw_jwt,
 // apigw_introspect) from its dpop settings; nil when d is nil or off.
 func newDPoP(d *JWTDPoP, st store.Store) (*jwtDPoP, error) {
 	if d == nil {
 		return nil, nil
 	}
-	switch d.Mode {
-	case DPoPOff:
-		return nil, nil
-	case DPoPAllowed, DPoPRequired:
-	case "":
-		return nil, errors.New("dpop.mode is empty: set required, allowed or off")
-	default:
-		return nil, fmt.Errorf("dpop mode %q is unknown: use required, allowed or off", d.Mode)
-	}
-	if d.MaxAge < 0 || d.Leeway < 0 || d.NonceLifetime < 0 {
-		return nil, errors.New("dpop_max_age, dpop_leeway and dpop_nonce_lifetime must not be negative")
+	if err := d.settings().Check(); err != nil || d.Mode == DPoPOff {
+		return nil, err
 	}
 	cfg := authn.DPoPConfig{
 		Algorithms: d.Algorithms,
@@ -100,8 +99,6 @@ func newDPoP(d *JWTDPoP, st store.Store) (*jwtDPoP, error) {
 			return nil, err
 		}
 		cfg.Nonces = n
-	} else if d.NonceLifetime != 0 {
-		return nil, errors.New("dpop_nonce_lifetime is set but use_dpop_nonce is not")
 	}
 	v, err := authn.NewDPoPVerifier(cfg)
 	if err != nil {
@@ -163,66 +160,38 @@ func DPoPRequestFor(r *http.Request, token, jkt string) authn.DPoPRequest {
 	return authn.DPoPRequest{Method: r.Method, URL: scheme + "://" + r.Host + path, AccessToken: token, JKT: jkt}
 }
 
-// checkBinding enforces the token's cnf claim and, for the DPoP scheme,
-// the proof. It returns false after recording the refusal.
-func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, claims map[string]any) bool {
+// checkBinding enforces the token's cnf claim (authn.CheckBinding) and,
+// for the DPoP scheme, the proof. It returns the problem of a refusal, or
+// an error when the store failed (fail closed).
+func (j *JWTAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, claims map[string]any) (*problem.Problem, error) {
 	cnf := authn.ConfirmationOf(claims)
-	if cnf.Malformed {
-		j.reject(w, r, j.invalid(problem.CodeInvalidToken, "token has a cnf claim the gateway cannot check"), "")
-		return false
-	}
-	if detail := certBindingRefusal(r, cnf.X5TS256); detail != "" {
-		j.reject(w, r, j.invalid(problem.CodeInvalidToken, detail), "")
-		return false
+	if err := authn.CheckBinding(cnf, peerCert(r), dpopScheme, j.dpop != nil && j.dpop.mode == DPoPRequired); err != nil {
+		if errors.Is(err, authn.ErrDPoPChallenge) {
+			p := problemFromError(err)
+			return j.dpopInvalid(p.Code, "invalid_token", p.Detail), nil
+		}
+		return j.invalid(err), nil
 	}
 	if !dpopScheme {
-		switch {
-		case cnf.JKT != "":
-			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"token is DPoP-bound: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
-			return false
-		case j.dpop != nil && j.dpop.mode == DPoPRequired:
-			j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"a DPoP-bound token is required: present it as \"Authorization: DPoP <token>\" with a DPoP proof"), "")
-			return false
-		}
-		return true
+		return nil, nil
 	}
-	if cnf.JKT == "" {
-		j.reject(w, r, j.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-			"token is not DPoP-bound (no cnf.jkt): it cannot be presented as DPoP"), "")
-		return false
-	}
-	p, err := CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
-	switch {
-	case err != nil:
-		j.logger.Error("dpop store unavailable; rejecting request", zap.Error(err))
-		RequestID(w, r)
-		RecordAuthFailure(r, j.unavailable)
-		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_jwt"))
-		return false
-	case p != nil:
-		j.reject(w, r, p, "")
-		return false
-	}
-	return true
+	return CheckDPoPProof(w, r, j.dpop.verifier, j.dpop.nonces, token, cnf.JKT)
 }
 
-// certBindingRefusal checks a token's cnf x5t#S256 (RFC 8705 §3) against
-// the certificate of this TLS connection, whose key the client proved in
-// the handshake. It returns "" when x5t is empty or matches, else why the
-// token is refused (401 invalid_token); apigw_jwt and apigw_introspect
-// share it.
-func certBindingRefusal(r *http.Request, x5t string) string {
-	switch {
-	case x5t == "":
-		return ""
-	case r.TLS == nil || len(r.TLS.PeerCertificates) == 0:
-		return "token is bound to a client certificate: present it over mutual TLS"
-	case !authn.CertMatchesX5T(r.TLS.PeerCertificates[0], x5t):
-		return "token is bound to another client certificate"
+// peerCert returns the client certificate of r's TLS connection, or nil.
+func peerCert(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
 	}
-	return ""
+	return r.TLS.PeerCertificates[0]
+}
+
+// certBindingRefusal checks a token's cnf x5t#S256 against the client
+// certificate of r's TLS connection (authn.CheckCertBinding). It returns
+// "" when x5t is empty or matches, else why the token is refused (401
+// invalid_token); apigw_jwt and apigw_introspect share it.
+func certBindingRefusal(r *http.Request, x5t string) string {
+	return failure.Detail(authn.CheckCertBinding(peerCert(r), x5t))
 }
 
 // CheckDPoPProof checks the request's one DPoP header against a token
@@ -236,7 +205,6 @@ func certBindingRefusal(r *http.Request, x5t string) string {
 // when a nonce is needed); an error when the store failed (fail closed:
 // 503).
 func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifier, nonces *authn.DPoPNonces, token, jkt string) (*problem.Problem, error) {
-	chall := "DPoP " + v.ChallengeParams()
 	proof, err := authn.SplitDPoPHeader(r.Header[dpopHeader])
 	if err == nil {
 		_, err = v.Check(r.Context(), proof, DPoPRequestFor(r, token, jkt))
@@ -249,19 +217,22 @@ func CheckDPoPProof(w http.ResponseWriter, r *http.Request, v *authn.DPoPVerifie
 		}
 		return nil, nil
 	}
-	var de *authn.DPoPError
-	if !errors.As(err, &de) {
+	var fe *failure.Error
+	if !errors.As(err, &fe) || errors.Is(err, failure.ErrUnavailable) {
 		return nil, err
 	}
-	switch de.Code {
-	case authn.CodeInvalidToken:
-		return dpopProblem(chall, problem.CodeInvalidToken, "invalid_token", de.Detail), nil
-	case authn.CodeUseDPoPNonce:
-		p := dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeUseDPoPNonce, de.Detail)
-		p.Header.Set("DPoP-Nonce", de.Nonce)
+	chall := "DPoP " + v.ChallengeParams()
+	p := problemFromError(err)
+	var nr *authn.DPoPNonceRequired
+	switch {
+	case errors.Is(err, failure.ErrInvalidToken):
+		return dpopProblem(chall, p.Code, "invalid_token", p.Detail), nil
+	case errors.As(err, &nr):
+		p = dpopProblem(chall, p.Code, "use_dpop_nonce", p.Detail)
+		p.Header.Set("DPoP-Nonce", nr.Nonce)
 		return p, nil
 	}
-	return dpopProblem(chall, problem.CodeInvalidDPoPProof, authn.CodeInvalidDPoPProof, de.Detail), nil
+	return dpopProblem(chall, p.Code, "invalid_dpop_proof", p.Detail), nil
 }
 
 // dpopProblem is a 401 with the DPoP challenge chall carrying the RFC 9449
@@ -322,20 +293,10 @@ func parseDPoPOption(d *caddyfile.Dispenser, dst **JWTDPoP) (bool, error) {
 		if len(args) != 1 {
 			return true, d.ArgErr()
 		}
-		switch args[0] {
-		case DPoPOff, DPoPAllowed, DPoPRequired:
-			dp.Mode = args[0]
-		default:
-			return true, d.Errf("dpop %q: use required, allowed or off", args[0])
-		}
+		dp.Mode = args[0]
 	case "dpop_algorithms":
 		if len(args) == 0 {
 			return true, d.ArgErr()
-		}
-		for _, a := range args {
-			if !slices.Contains(authn.DPoPSupportedAlgorithms, a) {
-				return true, d.Errf("dpop_algorithms: %q is not allowed; proofs use an asymmetric algorithm (%s)", a, strings.Join(authn.DPoPSupportedAlgorithms, " "))
-			}
 		}
 		dp.Algorithms = append(dp.Algorithms, args...)
 	case "dpop_max_age":
@@ -353,14 +314,19 @@ func parseDPoPOption(d *caddyfile.Dispenser, dst **JWTDPoP) (bool, error) {
 	return true, nil
 }
 
-// checkDPoPCaddyfile reports DPoP options given without a dpop mode.
+// checkDPoPCaddyfile makes the check Provision makes
+// (authn.DPoPSettings.Check) on the DPoP options of a Caddyfile, and
+// refuses options that "dpop off" would ignore.
 func checkDPoPCaddyfile(d *caddyfile.Dispenser, dp *JWTDPoP) error {
-	if dp != nil && dp.Mode == "" {
-		return d.Errf("dpop_* and use_dpop_nonce options need \"dpop required\" or \"dpop allowed\"")
+	if dp == nil {
+		return nil
 	}
-	if dp != nil && dp.Mode == DPoPOff && (len(dp.Algorithms) > 0 || dp.UseNonce ||
+	if dp.Mode == DPoPOff && (len(dp.Algorithms) > 0 || dp.UseNonce ||
 		dp.MaxAge != 0 || dp.Leeway != 0 || dp.NonceLifetime != 0) {
 		return d.Errf("dpop is off: remove the dpop_* and use_dpop_nonce options or set dpop required|allowed")
+	}
+	if err := dp.settings().Check(); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/edge"
 	"github.com/apigw/caddy-apigw/problem"
 )
@@ -119,7 +118,7 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 	}
 	if status == http.StatusUnauthorized {
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-			if v, ok := repl.Get(authn.AuthProblemVar); ok {
+			if v, ok := repl.Get(AuthProblemVar); ok {
 				if ap, ok := v.(*problem.Problem); ok {
 					return ap
 				}

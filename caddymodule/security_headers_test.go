@@ -157,7 +157,7 @@ func TestSecurityHeaders(t *testing.T) {
 			if tc.auth {
 				inner := next
 				next = func(w http.ResponseWriter, r *http.Request) error {
-					repl.Set(authn.IdentityVar, &authn.Identity{ID: "u1", Method: "jwt"})
+					repl.Set(IdentityVar, &authn.Identity{ID: "u1", Method: "jwt"})
 					return inner(w, r)
 				}
 			}

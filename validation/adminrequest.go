@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
@@ -175,16 +174,11 @@ func checkKeyFields(fe []problem.FieldError, scopes, roles []string, md map[stri
 
 // canonicalCIDR returns a CIDR or single address in canonical CIDR form.
 func canonicalCIDR(s string) (string, bool) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked().String(), err == nil
-	}
-	a, err := netip.ParseAddr(s)
+	p, err := authn.ParseAllowCIDR(s)
 	if err != nil {
 		return "", false
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()).String(), true
+	return p.String(), true
 }
 
 // canonicalCIDRs returns the CIDRs (already checked) in canonical form.

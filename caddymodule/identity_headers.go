@@ -2,14 +2,38 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
-	"net/netip"
 	"net/textproto"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
+
+// IdentityHeaders says which upstream request headers carry the identity.
+type IdentityHeaders struct {
+	// User is the header for the user id (default X-Auth-User; "-" disables).
+	User string `json:"user,omitempty"`
+	// Claims maps a claim or metadata name to a header name, e.g.
+	// {"email": "X-Auth-Email", "scope": "X-Auth-Scope"}.
+	Claims map[string]string `json:"claims,omitempty"`
+}
+
+// parseAuthBlock reads the block of an authentication directive: the
+// identity header options (parseIdentityHeaderOption) into hdr, and every
+// other option with option, called on the option's name with d there.
+func parseAuthBlock(d *caddyfile.Dispenser, hdr *IdentityHeaders, option func(name string) error) error {
+	for d.NextBlock(0) {
+		if ok, err := parseIdentityHeaderOption(d, hdr); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := option(d.Val()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // parseIdentityHeaderOption handles the identity header subdirectives
 // shared by the auth directives; it reports whether d.Val() was one:
@@ -80,17 +104,3 @@ func validHeaderName(s string) bool {
 // canonicalHeader returns the canonical form of a header name, so the
 // request path can index r.Header without allocating.
 func canonicalHeader(s string) string { return textproto.CanonicalMIMEHeaderKey(s) }
-
-// clientAddr returns the client IP Caddy determined (honouring
-// trusted_proxies), or the zero Addr.
-func clientAddr(r *http.Request) netip.Addr {
-	s, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	if s == "" {
-		return netip.Addr{}
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
