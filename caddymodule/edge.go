@@ -142,6 +142,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		caddyhttp.SetVar(r.Context(), upgradeVar, res.Upgrade)
 	}
 	if !e.AllowTrailers {
+		// Caddy's reverse_proxy forwards request trailers past every
+		// header_up/request_header removal and the auth directives' own,
+		// so a client could send Authorization, DPoP or X-Auth-User
+		// there; the server still reads them, they go no further
 		r.Trailer = nil
 	}
 	if r.Body == nil || r.Body == http.NoBody {
