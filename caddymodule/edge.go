@@ -89,30 +89,27 @@ func (e *Edge) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// edgeProblems are the problems for the edge's refusals, made once.
-var edgeProblems = map[*edge.Refusal]*problem.Problem{}
+// edgeProblems are the problems of the edge's refusals, mapped through
+// the one error table (errtable.go) once, so a refusal costs no
+// allocation; 405 answers say which methods a gateway route may take.
+var edgeProblems = func() map[*edge.Refusal]*problem.Problem {
+	m := make(map[*edge.Refusal]*problem.Problem, len(edge.Refusals))
+	for _, ref := range edge.Refusals {
+		p := problemFromError(ref)
+		if p.Status == http.StatusMethodNotAllowed {
+			p.WithHeader("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		}
+		m[ref] = p
+	}
+	return m
+}()
 
+// edgeProblem returns the problem of an edge refusal.
 func edgeProblem(ref *edge.Refusal) *problem.Problem {
 	if p, ok := edgeProblems[ref]; ok {
 		return p
 	}
-	return problem.New(ref.Status, ref.Code, ref.Detail)
-}
-
-func init() {
-	for _, ref := range []*edge.Refusal{
-		edge.RefuseMethodToken, edge.RefuseTargetForm, edge.RefuseSemicolon, edge.RefuseControl,
-		edge.RefuseBackslash, edge.RefuseEncodedSlash, edge.RefuseDotSegment, edge.RefuseBadEscape,
-		edge.RefuseBadUTF8, edge.RefuseDeepEncoding, edge.RefuseFragment, edge.RefuseBodyFraming,
-		edge.RefuseDelimiter, edge.RefuseSpace, edge.RefuseDoubleEncoded, edge.RefuseTrailingDot,
-		edge.RefuseRepeatedHeader,
-	} {
-		edgeProblems[ref] = problem.New(ref.Status, ref.Code, ref.Detail)
-	}
-	// 405 answers say which methods a gateway route may take
-	const allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-	edgeProblems[edge.RefuseTrace] = problem.New(edge.RefuseTrace.Status, edge.RefuseTrace.Code, edge.RefuseTrace.Detail).WithHeader("Allow", allow)
-	edgeProblems[edge.RefuseConnect] = problem.New(edge.RefuseConnect.Status, edge.RefuseConnect.Code, edge.RefuseConnect.Detail).WithHeader("Allow", allow)
+	return problemFromError(ref)
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
@@ -165,8 +162,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.
 // refuse records the refusal in the audit log (and apigw_rejects_total)
 // and returns its problem.
 func refuse(r *http.Request, ref *edge.Refusal) error {
-	Audit(r, "request_refused", ref.Code, zap.String("reason", ref.Detail))
-	return Fail(edgeProblem(ref))
+	p := edgeProblem(ref)
+	Audit(r, "request_refused", p.Code, zap.String("reason", ref.Detail))
+	return Fail(p)
 }
 
 // edgeBody marks client body errors (bad chunk framing, a body shorter

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/apigw/caddy-apigw/edge"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 )
 
@@ -152,5 +155,34 @@ func TestErrorsHandler(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProblemForFailure: a domain failure returned to Caddy as it is
+// (not yet turned into a problem by its handler) is rendered through the
+// one error table, with its client-safe detail; the edge's refusals are
+// the table's problems too.
+func TestProblemForFailure(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+		detail string
+	}{
+		{failure.New(failure.ErrRateLimited, "slow down"), 429, "rate_limited", "slow down"},
+		{caddyhttp.Error(500, failure.Wrap(failure.ErrUnavailable, "the store is not answering", errors.New("dial tcp: refused"))), 503, "service_unavailable", "the store is not answering"},
+		{fmt.Errorf("limiter: %w", failure.ErrUnavailable), 503, "service_unavailable", problem.ForStatus(503).Detail},
+		{caddyhttp.Error(400, edge.RefuseDotSegment), 400, "bad_request", edge.RefuseDotSegment.Detail},
+		{caddyhttp.Error(405, edge.RefuseTrace), 405, "method_not_allowed", edge.RefuseTrace.Detail},
+		{caddyhttp.Error(502, errors.New("dial tcp 10.0.0.1:80: connection refused")), 502, "upstream_error", problem.ForStatus(502).Detail},
+	} {
+		p := ProblemFor(r, tc.err)
+		if p.Status != tc.status || p.Code != tc.code || p.Detail != tc.detail {
+			t.Errorf("ProblemFor(%v) = %d %s %q, want %d %s %q", tc.err, p.Status, p.Code, p.Detail, tc.status, tc.code, tc.detail)
+		}
+	}
+	if p := ProblemFor(r, caddyhttp.Error(405, edge.RefuseConnect)); p.Header.Get("Allow") == "" {
+		t.Error("405 refusal without Allow")
 	}
 }

@@ -34,6 +34,7 @@ var errorTable = [...]struct {
 	{failure.ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, problem.CodeUnsupportedMediaType},
 	{failure.ErrBadRequest, http.StatusBadRequest, problem.CodeBadRequest},
 	{failure.ErrUnavailable, http.StatusServiceUnavailable, problem.CodeServiceUnavailable},
+	{failure.ErrMethodNotAllowed, http.StatusMethodNotAllowed, problem.CodeMethodNotAllowed},
 }
 
 // problemFromError returns the problem for a domain error: the status and code

@@ -25,7 +25,9 @@ func Fail(p *problem.Problem) error {
 }
 
 // ProblemFor returns the problem to render for a handler error: the
-// problem a caddy-apigw handler raised; for a 401 from Caddy's
+// problem a caddy-apigw handler raised; for a domain failure (an error
+// carrying a kind of package failure, the edge's refusals included), the
+// problem of the one error table (errtable.go); for a 401 from Caddy's
 // authentication handler, the reason our provider recorded; otherwise a
 // generic, safe problem for the status (Caddy's own error text is never
 // shown to the client).
@@ -36,6 +38,12 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 	}
 	if errors.As(err, new(*edge.FramingError)) {
 		return edgeProblem(edge.RefuseBodyFraming)
+	}
+	if hasFailureKind(err) {
+		if ref := (*edge.Refusal)(nil); errors.As(err, &ref) {
+			return edgeProblem(ref) // the table's problem, prepared once
+		}
+		return problemFromError(err)
 	}
 	status := http.StatusInternalServerError
 	var he caddyhttp.HandlerError
@@ -52,6 +60,17 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 		}
 	}
 	return problem.ForStatus(status)
+}
+
+// hasFailureKind reports whether err is (or wraps) one of the kinds of
+// the error table, with no *failure.Error around it.
+func hasFailureKind(err error) bool {
+	for _, row := range errorTable {
+		if errors.Is(err, row.kind) {
+			return true
+		}
+	}
+	return false
 }
 
 // ProblemRenderer writes the error being handled as RFC 9457 problem

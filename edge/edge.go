@@ -16,6 +16,8 @@ package edge
 import (
 	"net/http"
 	"unicode/utf8"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Options relaxes individual checks. The zero value is the secure
@@ -37,23 +39,20 @@ type Options struct {
 	AllowConnect bool
 }
 
-// Refusal is why a request is refused: the status (400 or 405), the
-// problem code and a detail naming what was refused, never the value.
-type Refusal struct {
-	Status int
-	Code   string
-	Detail string
-}
+// Refusal is why a request is refused: a failure of kind
+// failure.ErrBadRequest (failure.ErrMethodNotAllowed for TRACE and
+// CONNECT) with a detail naming what was refused, never the value. The
+// adapter maps the kind to a status and a problem code, as for every
+// other domain failure.
+type Refusal = failure.Error
 
-func bad(detail string) *Refusal {
-	return &Refusal{Status: http.StatusBadRequest, Code: "bad_request", Detail: detail}
-}
+func bad(detail string) *Refusal { return failure.New(failure.ErrBadRequest, detail) }
 
 // The refusals are shared values, so a refusal costs no allocation.
 var (
 	RefuseMethodToken   = bad("the request method is not an upper-case token")
-	RefuseTrace         = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the TRACE method is not allowed"}
-	RefuseConnect       = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the CONNECT method is not allowed"}
+	RefuseTrace         = failure.New(failure.ErrMethodNotAllowed, "the TRACE method is not allowed")
+	RefuseConnect       = failure.New(failure.ErrMethodNotAllowed, "the CONNECT method is not allowed")
 	RefuseTargetForm    = bad("the request target is not in origin form (absolute, authority and asterisk forms are refused)")
 	RefuseSemicolon     = bad("the path contains a ';' path parameter")
 	RefuseControl       = bad("the path contains a control character, raw or percent-encoded")
@@ -70,7 +69,18 @@ var (
 	RefuseSpace         = bad("the path contains a raw space")
 	RefuseBodyFraming   = bad("the request body framing is malformed (chunk sizes, line endings or length)")
 	RefuseUpgradeH2Conn = bad("the request carries HTTP2-Settings without an allowed upgrade")
+	// RefuseRepeatedHeader: a header whose value is one item sent twice.
+	RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
 )
+
+// Refusals lists every refusal above, for an adapter that prepares its
+// answers once.
+var Refusals = []*Refusal{
+	RefuseMethodToken, RefuseTrace, RefuseConnect, RefuseTargetForm, RefuseSemicolon, RefuseControl,
+	RefuseBackslash, RefuseEncodedSlash, RefuseDotSegment, RefuseBadEscape, RefuseBadUTF8,
+	RefuseDeepEncoding, RefuseDoubleEncoded, RefuseTrailingDot, RefuseFragment, RefuseDelimiter,
+	RefuseSpace, RefuseBodyFraming, RefuseUpgradeH2Conn, RefuseRepeatedHeader,
+}
 
 // CheckMethod reports why method is refused, or nil. A method must be
 // an RFC 9110 token with no lower-case letter: methods are

@@ -293,9 +293,6 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// RefuseRepeatedHeader: a header whose value is one item sent twice.
-var RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
-
 // CheckRepeated reports a request that sends Content-Type or
 // Content-Encoding more than once (as two header lines). The gateway's
 // checks read the first line, while an upstream may read the last one

@@ -59,6 +59,9 @@ var (
 	// an identity provider) is not answering. The one such sentinel:
 	// every package wraps this one.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrMethodNotAllowed: a request method the resource does not take
+	// (the edge's TRACE and CONNECT refusals).
+	ErrMethodNotAllowed = errors.New("method not allowed")
 )
 
 // Error is a failure of one kind with a client-safe detail and, for the
