@@ -21,22 +21,32 @@ import (
 )
 
 // Options relaxes individual checks. The zero value is the secure
-// default: every check on.
+// default: every check on. The JSON names are those of the apigw_edge
+// handler's config (and its Caddyfile options, see Set).
 type Options struct {
 	// AllowSemicolon lets `;` (raw or %3B) through in the path. Path
 	// parameters are read by some upstreams (Tomcat, Jetty, Spring) and
 	// ignored by the gateway's matchers, so /admin;x passes a check on
 	// /admin. A dot segment with parameters (`..;x`) stays refused.
-	AllowSemicolon bool
+	AllowSemicolon bool `json:"allow_semicolon,omitempty"`
 	// AllowEncodedSlash lets %2F (at any decoding level) through in the
 	// path: needed by APIs that carry ids such as "a/b" in one segment.
-	AllowEncodedSlash bool
+	AllowEncodedSlash bool `json:"allow_encoded_slash,omitempty"`
+	// AllowMethodOverride keeps X-HTTP-Method-Override, X-HTTP-Method
+	// and X-Method-Override: a client can then make an upstream run
+	// another method than the one the gateway's matchers saw.
+	AllowMethodOverride bool `json:"allow_method_override,omitempty"`
+	// AllowTrailers keeps the client's request trailers (and its Trailer
+	// declaration); gateway-owned names are removed from them all the
+	// same.
+	AllowTrailers bool `json:"allow_trailers,omitempty"`
 	// AllowTrace lets TRACE through (refused by default: it reflects the
 	// request, credentials included, to whoever can read the answer).
-	AllowTrace bool
+	AllowTrace bool `json:"allow_trace,omitempty"`
 	// AllowConnect lets CONNECT through (refused by default: this is not
-	// a forward proxy).
-	AllowConnect bool
+	// a forward proxy; HTTP/2 extended CONNECT for websockets, RFC 8441,
+	// included).
+	AllowConnect bool `json:"allow_connect,omitempty"`
 }
 
 // Refusal is why a request is refused: a failure of kind
@@ -343,16 +353,3 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 }
-
-// FramingError is a client's request body that could not be read as
-// framed: a malformed chunk (bad size, bare LF line endings, overflow),
-// or a body shorter than its Content-Length. It is the client's error
-// (400), never the upstream's.
-type FramingError struct {
-	Err error
-}
-
-func (e *FramingError) Error() string { return "malformed request body framing: " + e.Err.Error() }
-
-// Unwrap returns the read error.
-func (e *FramingError) Unwrap() error { return e.Err }

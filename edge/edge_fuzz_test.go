@@ -92,7 +92,7 @@ func FuzzClean(f *testing.F) {
 	f.Add("x-forwarded", "for=1", "")
 	f.Fuzz(func(t *testing.T, name, value, conn string) {
 		h := http.Header{name: {value}, "Connection": {conn}}
-		if Clean(h, HeaderOptions{}).ClientAddr {
+		if Clean(h, Options{}).ClientAddr {
 			DropClientAddr(h)
 		}
 		for k := range h {

@@ -142,17 +142,17 @@ func TestClean(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		in      http.Header
-		o       HeaderOptions
+		o       Options
 		want    http.Header
 		upgrade string
 	}{
 		{"clean request untouched",
 			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}}, ""},
 		{"client identity dropped, any case",
 			http.Header{"X-Auth-User": {"admin"}, "x-auth-scope": {"admin"}, "X-AUTH-METHOD": {"jwt"}, "X-Authz": {"keep"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"X-Authz": {"keep"}}, ""},
 		{"other auth proxies' identity headers dropped, any case",
 			http.Header{
@@ -168,59 +168,59 @@ func TestClean(t *testing.T) {
 				"remote-user": {"admin"}, "x-forwarded-user": {"admin"}, "X-AMZN-OIDC-DATA": {"jwt"}, "x-jwt-payload": {"e30"},
 				"X-Authorization": {"keep"}, "X-Users-Count": {"keep"},
 			},
-			HeaderOptions{},
+			Options{},
 			http.Header{"X-Authorization": {"keep"}, "X-Users-Count": {"keep"}}, ""},
 		{"routing and override headers dropped",
 			http.Header{"X-Original-Url": {"/key"}, "X-Rewrite-Url": {"/key"}, "X-Override-Url": {"/k"}, "X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"PUT"}, "X-Method-Override": {"PUT"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"method override allowed",
 			http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Original-Url": {"/key"}},
-			HeaderOptions{AllowMethodOverride: true},
+			Options{AllowMethodOverride: true},
 			http.Header{"X-Http-Method-Override": {"DELETE"}}, ""},
 		{"client address headers reported",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}}, ""},
 		{"identity dropped, client address kept for DropClientAddr",
 			http.Header{"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Anything": {"1"}, "X-Forwarded-User": {"a"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Anything": {"1"}}, ""},
 		{"client address headers kept by Clean",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "X-Auth-User": {"a"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}}, ""},
 		{"connection names gateway headers: tokens dropped, client copies dropped",
 			http.Header{"Connection": {"X-Auth-User, close", "X-Request-Id"}, "X-Request-Id": {"client"}, "Keep": {"1"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Keep": {"1"}}, ""},
 		{"connection names a client header: removed as hop-by-hop",
 			http.Header{"Connection": {"keep-alive, Foo"}, "Foo": {"bar"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"standard connection tokens stay",
 			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}}, ""},
 		{"upgrade set aside",
 			http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAA"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, "h2c"},
 		{"upgrade without connection token dropped",
 			http.Header{"Upgrade": {"websocket"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"upgrade token any case",
 			http.Header{"Connection": {"keep-alive, UPGRADE"}, "Upgrade": {"websocket"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, "websocket"},
 		{"trailer declaration dropped",
 			http.Header{"Trailer": {"X-Auth-User"}, "Te": {"trailers"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Te": {"trailers"}}, ""},
 		{"trailer declaration allowed",
 			http.Header{"Trailer": {"Digest"}},
-			HeaderOptions{AllowTrailers: true},
+			Options{AllowTrailers: true},
 			http.Header{"Trailer": {"Digest"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,7 +257,7 @@ func TestIsGatewayOwned(t *testing.T) {
 func TestDropClientAddr(t *testing.T) {
 	h := http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "x-real-ip": {"1"}, "cf-connecting-ip": {"1"}, "X-Forwarded-Prefix": {"/a"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"*/*"},
 		"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "forwarded-for": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Server": {"1"}, "x-forwarded-whatever": {"1"}}
-	if !Clean(h, HeaderOptions{}).ClientAddr {
+	if !Clean(h, Options{}).ClientAddr {
 		t.Fatal("ClientAddr not reported")
 	}
 	DropClientAddr(h)

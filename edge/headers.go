@@ -5,19 +5,6 @@ import (
 	"strings"
 )
 
-// HeaderOptions relaxes the header hygiene pass. The zero value is the
-// secure default.
-type HeaderOptions struct {
-	// AllowMethodOverride keeps X-HTTP-Method-Override, X-HTTP-Method
-	// and X-Method-Override: a client can then make an upstream run
-	// another method than the one the gateway's matchers saw.
-	AllowMethodOverride bool
-	// AllowTrailers keeps the client's declared Trailer header (the
-	// caller keeps the trailers themselves); gateway-owned names are
-	// removed from them all the same.
-	AllowTrailers bool
-}
-
 // Result says what Clean removed that the caller may need.
 type Result struct {
 	// Upgrade is the Upgrade header value set aside (the client also
@@ -82,7 +69,7 @@ const (
 //   - the Trailer declaration is removed unless allowed.
 //
 // A clean request (no such header) costs no allocation.
-func Clean(h http.Header, o HeaderOptions) Result {
+func Clean(h http.Header, o Options) Result {
 	var res Result
 	var conn []string
 	var connKey string
