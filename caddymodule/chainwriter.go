@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -105,11 +104,7 @@ func finishChain(cw *chainWriter, err error) {
 	}
 	status := http.StatusOK
 	if err != nil {
-		status = http.StatusInternalServerError
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		}
+		status = responseStatus(err)
 	}
 	cw.settle(status, false)
 }

@@ -122,11 +122,7 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 	if errors.As(err, &p) {
 		return
 	}
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
-	}
+	status := responseStatus(err)
 	if status < 500 || errors.As(err, new(*edge.FramingError)) {
 		// a malformed client body is answered 400 by apigw_edge
 		return

@@ -45,11 +45,7 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 		}
 		return problemFromError(err)
 	}
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
-	}
+	status := responseStatus(err)
 	if status == http.StatusUnauthorized {
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 			if v, ok := repl.Get(authn.AuthProblemVar); ok {
@@ -60,6 +56,16 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 		}
 	}
 	return problem.ForStatus(status)
+}
+
+// responseStatus is the status Caddy answers a handler error with: its
+// caddyhttp.HandlerError's, else 500.
+func responseStatus(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
 }
 
 // hasFailureKind reports whether err is (or wraps) one of the kinds of

@@ -12,25 +12,14 @@ var optionNames = []string{"allow_semicolon", "allow_encoded_slash", "allow_meth
 // Set turns on the option of that name (its JSON name, which is also the
 // Caddyfile option's), or reports an unknown name with the known ones.
 func (o *Options) Set(name string) error {
-	var f *bool
-	switch name {
-	case "allow_semicolon":
-		f = &o.AllowSemicolon
-	case "allow_encoded_slash":
-		f = &o.AllowEncodedSlash
-	case "allow_method_override":
-		f = &o.AllowMethodOverride
-	case "allow_trailers":
-		f = &o.AllowTrailers
-	case "allow_trace":
-		f = &o.AllowTrace
-	case "allow_connect":
-		f = &o.AllowConnect
-	default:
-		return fmt.Errorf("unknown option %q (known: %s)", name, strings.Join(optionNames, ", "))
+	fields := [...]*bool{&o.AllowSemicolon, &o.AllowEncodedSlash, &o.AllowMethodOverride, &o.AllowTrailers, &o.AllowTrace, &o.AllowConnect}
+	for i, n := range optionNames {
+		if n == name {
+			*fields[i] = true
+			return nil
+		}
 	}
-	*f = true
-	return nil
+	return fmt.Errorf("unknown option %q (known: %s)", name, strings.Join(optionNames, ", "))
 }
 
 // CheckUpgradeProtocols checks the protocols a route lets a client
