@@ -16,10 +16,10 @@ import (
 
 func init() {
 	caddy.RegisterModule(Edge{})
+	caddy.RegisterModule(Upgrade{})
+	// both ordered in order.go; apigw_edge is not a carrier of itself
 	httpcaddyfile.RegisterHandlerDirective("apigw_edge", parseEdge)
-	// first of all: before tracing, so no matcher of the site runs on a
-	// request the edge would refuse
-	httpcaddyfile.RegisterDirectiveOrder("apigw_edge", httpcaddyfile.Before, "tracing")
+	registerGatewayHandlerDirective("apigw_upgrade", parseUpgrade)
 }
 
 // upgradeVar is the request variable holding the Upgrade header value
@@ -221,12 +221,6 @@ func parseUpgrade(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.ArgErr()
 	}
 	return u, u.Validate()
-}
-
-func init() {
-	caddy.RegisterModule(Upgrade{})
-	// ordered in order.go, after the auth directives
-	registerGatewayHandlerDirective("apigw_upgrade", parseUpgrade)
 }
 
 // Interface guards
