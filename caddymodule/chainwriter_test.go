@@ -127,7 +127,7 @@ func TestChainOneWriterAnyOrder(t *testing.T) {
 					}
 				}
 				for k, v := range h {
-					if isCORSHeader(k) && k != "Access-Control-Allow-Origin" && k != "Access-Control-Allow-Credentials" && k != "Access-Control-Expose-Headers" {
+					if secheaders.IsCORS(k) && k != "Access-Control-Allow-Origin" && k != "Access-Control-Allow-Credentials" && k != "Access-Control-Expose-Headers" {
 						t.Errorf("%s: %q reached the client", k, v)
 					}
 				}

@@ -32,7 +32,7 @@ func init() {
 
 // Errors scrubs failures on their way to the client: an upstream (or any
 // later handler) answering 5xx has its body and headers replaced by the
-// problem JSON of DESIGN.md (see ScrubbedProblem), with the original only
+// problem JSON of DESIGN.md (see problem.ForUpstream), with the original only
 // in the log (once, at ERROR, with the request id, secrets redacted and
 // truncated) and one audit entry (upstream_scrubbed); Server,
 // X-Powered-By, Via, X-AspNet-Version and X-AspNetMvc-Version headers are
@@ -96,7 +96,7 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return nil
 	}
 	status := cw.status
-	p := ScrubbedProblem(status)
+	p := problem.ForUpstream(status)
 	if c := e.logger.Check(zap.ErrorLevel, "upstream error scrubbed"); c != nil {
 		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("upstream_status", status),
 			zap.Int("status", p.Status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
@@ -138,27 +138,6 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 			zap.ByteString("error", redact.Secrets([]byte(msg))))
 	}
 	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
-}
-
-// ScrubbedProblem is the problem a client sees instead of an upstream
-// answer with the given status. The status is kept and only the body is
-// replaced (DESIGN.md: "Upstream 5xx bodies ... are replaced by this
-// shape"; the demo's /boom answers 500): 503 is service_unavailable, 504
-// "did not answer in time", every other 5xx upstream_error; a scrubbed
-// 4xx keeps its status with a generic problem.
-func ScrubbedProblem(status int) *problem.Problem {
-	switch {
-	case status == http.StatusServiceUnavailable:
-		return problem.New(status, problem.CodeServiceUnavailable, "the upstream service is temporarily unavailable")
-	case status == http.StatusGatewayTimeout:
-		return problem.New(status, problem.CodeUpstreamError, "the upstream service did not answer in time")
-	case status >= 500 && status <= 599:
-		return problem.New(status, problem.CodeUpstreamError, "the upstream service failed")
-	case status >= 500:
-		return problem.New(http.StatusBadGateway, problem.CodeUpstreamError, "the upstream service failed")
-	default:
-		return problem.ForStatus(status)
-	}
 }
 
 // parseErrorsDirective sets up apigw_errors:

@@ -19,28 +19,6 @@ import (
 	"github.com/apigw/caddy-apigw/problem"
 )
 
-func TestScrubbedProblem(t *testing.T) {
-	for _, tc := range []struct {
-		upstream, status int
-		code             string
-	}{
-		{500, 500, problem.CodeUpstreamError},
-		{501, 501, problem.CodeUpstreamError},
-		{502, 502, problem.CodeUpstreamError},
-		{503, 503, problem.CodeServiceUnavailable},
-		{504, 504, problem.CodeUpstreamError},
-		{507, 507, problem.CodeUpstreamError},
-		{600, 502, problem.CodeUpstreamError},
-		{404, 404, problem.CodeNotFound},
-		{400, 400, problem.CodeBadRequest},
-	} {
-		p := ScrubbedProblem(tc.upstream)
-		if p.Status != tc.status || p.Code != tc.code {
-			t.Errorf("upstream %d: got %d %s, want %d %s", tc.upstream, p.Status, p.Code, tc.status, tc.code)
-		}
-	}
-}
-
 func TestErrorsHandler(t *testing.T) {
 	bigBody := strings.Repeat("x", 5<<20)
 	for _, tc := range []struct {

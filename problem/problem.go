@@ -176,6 +176,27 @@ func ForStatus(status int) *Problem {
 	return New(http.StatusInternalServerError, CodeInternalError, "an internal error occurred")
 }
 
+// ForUpstream is the problem a client sees instead of an upstream
+// answer with the given status. The status is kept and only the body is
+// replaced (DESIGN.md: "Upstream 5xx bodies ... are replaced by this
+// shape"; the demo's /boom answers 500): 503 is service_unavailable, 504
+// "did not answer in time", every other 5xx upstream_error; a scrubbed
+// 4xx keeps its status with a generic problem.
+func ForUpstream(status int) *Problem {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		return New(status, CodeServiceUnavailable, "the upstream service is temporarily unavailable")
+	case status == http.StatusGatewayTimeout:
+		return New(status, CodeUpstreamError, "the upstream service did not answer in time")
+	case status >= 500 && status <= 599:
+		return New(status, CodeUpstreamError, "the upstream service failed")
+	case status >= 500:
+		return New(http.StatusBadGateway, CodeUpstreamError, "the upstream service failed")
+	default:
+		return ForStatus(status)
+	}
+}
+
 const hex = "0123456789abcdef"
 
 // appendString appends s as a JSON string literal. It escapes quotes,

@@ -1,7 +1,9 @@
-// Package secheaders holds the browser security headers the gateway
-// sends on every response: helmet 8's defaults (the helmet preset), the
-// api preset that tightens them for JSON APIs, and the rules that turn a
-// preset plus the operator's overrides into one header set. It has no
+// Package secheaders holds the gateway's response header policy: the
+// browser security headers it sends on every response (helmet 8's
+// defaults, the helmet preset; the api preset that tightens them for
+// JSON APIs; the rules that turn a preset plus the operator's overrides
+// into one header set), and the upstream headers that never reach a
+// client (server-identifying headers, foreign CORS grants). It has no
 // Caddy imports; caddymodule's apigw_security_headers writes the set.
 package secheaders
 
@@ -148,4 +150,23 @@ func Compile(preset string, set map[string]string, remove []string) (Set, error)
 	}
 	sort.Slice(out.Headers, func(i, j int) bool { return out.Headers[i].Name < out.Headers[j].Name })
 	return out, nil
+}
+
+// IsCORS reports whether k is an Access-Control-* header, in any
+// letter case.
+func IsCORS(k string) bool {
+	const p = "Access-Control-"
+	return len(k) > len(p) && (k[0] == 'A' || k[0] == 'a') && strings.EqualFold(k[:len(p)], p)
+}
+
+// IsServerIdentifying reports whether k names the upstream's software, its
+// version or the proxies it passed: never sent to a client behind
+// apigw_errors. (CORS headers come only from the gateway's own CORS
+// grant: every other Access-Control-* header is removed, see IsCORS.)
+func IsServerIdentifying(k string) bool {
+	switch k {
+	case "Server", "X-Powered-By", "Via", "X-Aspnet-Version", "X-Aspnetmvc-Version":
+		return true
+	}
+	return false
 }
