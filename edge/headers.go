@@ -203,6 +203,8 @@ func classifyX(k string) int {
 		// left to the reverse proxy, which rebuilds it from the client
 		// IP (keeping a trusted proxy's list)
 		return kindOther
+	case "X-User-Agent": // not an identity (some SDKs send it)
+		return kindOther
 	case "X-Forwarded", "X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Url-Scheme", "X-Host",
 		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr", "X-Original-Forwarded-For":
 		return kindClientAddr
