@@ -214,13 +214,18 @@ func classifyX(k string) int {
 		"X-Client-Verify", "X-Client-Dn":
 		return kindIdentity
 	}
-	if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Envoy-") {
-		// every other forwarding header: Host, Proto, Port, Prefix,
-		// Server, Uri, Path, Scheme, Ssl, By, …
-		return kindClientAddr
+	switch k[2] {
+	case 'F', 'E':
+		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Envoy-") {
+			// every other forwarding header: Host, Proto, Port, Prefix,
+			// Server, Uri, Path, Scheme, Ssl, By, …
+			return kindClientAddr
+		}
+		return kindOther
 	}
 	for _, p := range identityPrefixes {
-		if strings.HasPrefix(k, p) {
+		// the third byte first: most names are out after one compare
+		if p[2] == k[2] && strings.HasPrefix(k, p) {
 			return kindIdentity
 		}
 	}
