@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/apigw/caddy-apigw/internal/testutil"
+	"github.com/apigw/caddy-apigw/secheaders"
 )
 
 // chainUpstream answers /s/<status> with that status and every header an
@@ -144,7 +145,7 @@ func TestChainResponseRules(t *testing.T) {
 						t.Fatalf("status %d, want %d", res.StatusCode, status)
 					}
 					for k, v := range res.Header {
-						if !isCORSHeader(k) {
+						if !secheaders.IsCORS(k) {
 							continue
 						}
 						granted := grants && origin == allowed &&

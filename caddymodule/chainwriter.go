@@ -1,12 +1,12 @@
 package caddymodule
 
 import (
-	"errors"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigw/caddy-apigw/secheaders"
 )
 
 // chainWriter is the one response writer of the site-wide chain
@@ -105,11 +105,7 @@ func finishChain(cw *chainWriter, err error) {
 	}
 	status := http.StatusOK
 	if err != nil {
-		status = http.StatusInternalServerError
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode != 0 {
-			status = he.StatusCode
-		}
+		status = responseStatus(err)
 	}
 	cw.settle(status, false)
 }
@@ -159,9 +155,9 @@ func (cw *chainWriter) settle(status int, write bool) bool {
 	scrub := write && cw.errs != nil && cw.errs.scrubs(status)
 	for k := range h {
 		switch {
-		case isCORSHeader(k):
+		case secheaders.IsCORS(k):
 			delete(h, k)
-		case cw.errs != nil && serverIdentifying(k):
+		case cw.errs != nil && secheaders.IsServerIdentifying(k):
 			delete(h, k)
 		case scrub && k != requestIDKey && k != cw.idHeader:
 			// the upstream's headers describe the body being replaced,
@@ -188,23 +184,6 @@ func (cw *chainWriter) settle(status int, write bool) bool {
 		cw.sec.apply(h, cw.r, cw)
 	}
 	return !scrub
-}
-
-// isCORSHeader reports whether k is an Access-Control-* header, in any
-// letter case.
-func isCORSHeader(k string) bool {
-	const p = "Access-Control-"
-	return len(k) > len(p) && (k[0] == 'A' || k[0] == 'a') && strings.EqualFold(k[:len(p)], p)
-}
-
-// serverIdentifying reports whether k names the upstream's software, its
-// version or the proxies it passed (removed by apigw_errors).
-func serverIdentifying(k string) bool {
-	switch k {
-	case "Server", "X-Powered-By", "Via", "X-Aspnet-Version", "X-Aspnetmvc-Version":
-		return true
-	}
-	return false
 }
 
 // WriteHeader settles the header at the first final status and writes

@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/secheaders"
 )
 
 // chainWriters counts the chain writers under w.
@@ -126,7 +127,7 @@ func TestChainOneWriterAnyOrder(t *testing.T) {
 					}
 				}
 				for k, v := range h {
-					if isCORSHeader(k) && k != "Access-Control-Allow-Origin" && k != "Access-Control-Allow-Credentials" && k != "Access-Control-Expose-Headers" {
+					if secheaders.IsCORS(k) && k != "Access-Control-Allow-Origin" && k != "Access-Control-Allow-Credentials" && k != "Access-Control-Expose-Headers" {
 						t.Errorf("%s: %q reached the client", k, v)
 					}
 				}
@@ -136,7 +137,7 @@ func TestChainOneWriterAnyOrder(t *testing.T) {
 				if h.Get("Access-Control-Allow-Credentials") != "true" || h.Get("Vary") != "Origin" {
 					t.Errorf("CORS headers: %v", h)
 				}
-				if h.Get("Content-Security-Policy") != HelmetCSP || h.Get("X-Request-Id") == "" {
+				if h.Get("Content-Security-Policy") != secheaders.HelmetCSP || h.Get("X-Request-Id") == "" {
 					t.Errorf("security headers or request id missing: %v", h)
 				}
 				if v := h.Values("Server"); len(v) != 0 {

@@ -19,7 +19,8 @@ import (
 // TestRequestTrailersNeverReachUpstream: Caddy's reverse_proxy forwards
 // request trailers, which no header_up or request_header removes; a
 // client must not get Authorization, DPoP, Signature or X-Auth-User to
-// the upstream that way. apigw_request_id drops them.
+// the upstream that way. apigw_edge (which the site gets with
+// apigw_request_id) drops them.
 func TestRequestTrailersNeverReachUpstream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts Caddy")

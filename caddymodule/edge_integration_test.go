@@ -337,10 +337,22 @@ func TestEdgeHopByHopAndClientHeaders(t *testing.T) {
 			"Forwarded: for=10.0.0.1;host=evil.example;proto=https\r\nX-Real-IP: 10.0.0.1\r\nTrue-Client-IP: 10.0.0.1\r\n"+
 			"X-Client-IP: 10.0.0.1\r\nCF-Connecting-IP: 10.0.0.1\r\nX-Cluster-Client-IP: 10.0.0.1\r\nFastly-Client-IP: 10.0.0.1\r\n"+
 			"X-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\n"+
-			"X-Forwarded-For: 10.0.0.1\r\nX-Request-ID: client-chosen\r\n\r\n")
+			"X-Forwarded-For: 10.0.0.1\r\nX-Request-ID: client-chosen\r\n"+
+			"X-Forwarded: for=10.0.0.1\r\nForwarded-For: 10.0.0.1\r\nX-Forwarded-By: 10.0.0.1\r\nX-Forwarded-Server: evil\r\n"+
+			"Remote-User: admin\r\nX-Remote-User: admin\r\nX-Authenticated-User: admin\r\nX-Forwarded-User: admin\r\n"+
+			"X-Forwarded-Email: admin@example.com\r\nX-Forwarded-Preferred-Username: admin\r\nX-Forwarded-Groups: admins\r\n"+
+			"X-Forwarded-Access-Token: t\r\nX-Amzn-Oidc-Data: e30\r\nX-Amzn-Oidc-Identity: admin\r\nX-MS-CLIENT-PRINCIPAL-NAME: admin\r\n"+
+			"X-User: admin\r\nX-Auth-Request-User: admin\r\nX-Userinfo: e30\r\nX-Consumer-Username: admin\r\nX-Credential-Identifier: k\r\n"+
+			"X-Authenticated-Scope: admin\r\nX-Authenticated-Userid: 1\r\nx-jwt-payload: e30\r\nX-Goog-Authenticated-User-Email: admin@example.com\r\n"+
+			"Cf-Access-Authenticated-User-Email: admin@example.com\r\nX-Pomerium-Claim-Email: admin@example.com\r\nX-Forwarded-Client-Cert: By=x\r\n\r\n")
 		for _, k := range []string{"X-Auth-User", "X-Auth-Scope", "X-Auth-Method", "X-Original-Url", "X-Rewrite-Url", "X-Override-Url",
 			"X-Http-Method-Override", "X-Http-Method", "X-Method-Override", "Forwarded", "X-Real-Ip", "True-Client-Ip", "X-Client-Ip",
-			"Cf-Connecting-Ip", "X-Cluster-Client-Ip", "Fastly-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix"} {
+			"Cf-Connecting-Ip", "X-Cluster-Client-Ip", "Fastly-Client-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix",
+			"X-Forwarded", "Forwarded-For", "X-Forwarded-By", "X-Forwarded-Server", "Remote-User", "X-Remote-User", "X-Authenticated-User",
+			"X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups", "X-Forwarded-Access-Token",
+			"X-Amzn-Oidc-Data", "X-Amzn-Oidc-Identity", "X-Ms-Client-Principal-Name", "X-User", "X-Auth-Request-User", "X-Userinfo",
+			"X-Consumer-Username", "X-Credential-Identifier", "X-Authenticated-Scope", "X-Authenticated-Userid", "X-Jwt-Payload",
+			"X-Goog-Authenticated-User-Email", "Cf-Access-Authenticated-User-Email", "X-Pomerium-Claim-Email", "X-Forwarded-Client-Cert"} {
 			if v := e.Header.Values(k); len(v) != 0 {
 				t.Errorf("upstream got %s: %v", k, v)
 			}

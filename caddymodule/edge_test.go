@@ -47,11 +47,11 @@ func TestEdgeServeHTTP(t *testing.T) {
 		{"clean", "GET", "/open/x", Edge{}, 0, ""},
 		{"lower-case method", "post", "/users", Edge{}, 400, "bad_request"},
 		{"trace", "TRACE", "/open/x", Edge{}, 405, "method_not_allowed"},
-		{"trace allowed", "TRACE", "/open/x", Edge{AllowTrace: true}, 0, ""},
+		{"trace allowed", "TRACE", "/open/x", Edge{Options: edge.Options{AllowTrace: true}}, 0, ""},
 		{"connect", "CONNECT", "example.com:443", Edge{}, 405, "method_not_allowed"},
 		{"semicolon", "GET", "/jwt/admin;x", Edge{}, 400, "bad_request"},
-		{"semicolon allowed", "GET", "/jwt/admin;x", Edge{AllowSemicolon: true}, 0, ""},
-		{"encoded slash allowed", "GET", "/a%2fb", Edge{AllowEncodedSlash: true}, 0, ""},
+		{"semicolon allowed", "GET", "/jwt/admin;x", Edge{Options: edge.Options{AllowSemicolon: true}}, 0, ""},
+		{"encoded slash allowed", "GET", "/a%2fb", Edge{Options: edge.Options{AllowEncodedSlash: true}}, 0, ""},
 		{"absolute form", "GET", "http://h/x", Edge{}, 400, "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

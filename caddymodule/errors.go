@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/apigw/caddy-apigw/edge"
 	"github.com/apigw/caddy-apigw/problem"
+	"github.com/apigw/caddy-apigw/redact"
 )
 
 func init() {
@@ -32,7 +32,7 @@ func init() {
 
 // Errors scrubs failures on their way to the client: an upstream (or any
 // later handler) answering 5xx has its body and headers replaced by the
-// problem JSON of DESIGN.md (see ScrubbedProblem), with the original only
+// problem JSON of DESIGN.md (see problem.ForUpstream), with the original only
 // in the log (once, at ERROR, with the request id, secrets redacted and
 // truncated) and one audit entry (upstream_scrubbed); Server,
 // X-Powered-By, Via, X-AspNet-Version and X-AspNetMvc-Version headers are
@@ -96,12 +96,12 @@ func (e *Errors) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhtt
 		return nil
 	}
 	status := cw.status
-	p := ScrubbedProblem(status)
+	p := problem.ForUpstream(status)
 	if c := e.logger.Check(zap.ErrorLevel, "upstream error scrubbed"); c != nil {
 		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("upstream_status", status),
 			zap.Int("status", p.Status), zap.String("method", r.Method), zap.String("path", r.URL.Path),
 			zap.String("upstream_content_type", cw.upstreamCT),
-			zap.ByteString("upstream_body", RedactSecrets(cw.body)))
+			zap.ByteString("upstream_body", redact.Secrets(cw.body)))
 	}
 	Audit(r, "upstream_scrubbed", p.Code, zap.Int("upstream_status", status), zap.Int("status", p.Status))
 	if p.Status == http.StatusServiceUnavailable && cw.retryAfter != "" {
@@ -122,11 +122,7 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 	if errors.As(err, &p) {
 		return
 	}
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
-	}
+	status := responseStatus(err)
 	if status < 500 || errors.As(err, new(*edge.FramingError)) {
 		// a malformed client body is answered 400 by apigw_edge
 		return
@@ -139,66 +135,9 @@ func (e *Errors) logHandlerError(w http.ResponseWriter, r *http.Request, err err
 		}
 		c.Write(zap.String("request_id", RequestID(w, r)), zap.Int("status", status),
 			zap.String("method", r.Method), zap.String("path", r.URL.Path),
-			zap.ByteString("error", RedactSecrets([]byte(msg))))
+			zap.ByteString("error", redact.Secrets([]byte(msg))))
 	}
 	Audit(r, "error_scrubbed", shown.Code, zap.Int("status", status))
-}
-
-// ScrubbedProblem is the problem a client sees instead of an upstream
-// answer with the given status. The status is kept and only the body is
-// replaced (DESIGN.md: "Upstream 5xx bodies ... are replaced by this
-// shape"; the demo's /boom answers 500): 503 is service_unavailable, 504
-// "did not answer in time", every other 5xx upstream_error; a scrubbed
-// 4xx keeps its status with a generic problem.
-func ScrubbedProblem(status int) *problem.Problem {
-	switch {
-	case status == http.StatusServiceUnavailable:
-		return problem.New(status, problem.CodeServiceUnavailable, "the upstream service is temporarily unavailable")
-	case status == http.StatusGatewayTimeout:
-		return problem.New(status, problem.CodeUpstreamError, "the upstream service did not answer in time")
-	case status >= 500 && status <= 599:
-		return problem.New(status, problem.CodeUpstreamError, "the upstream service failed")
-	case status >= 500:
-		return problem.New(http.StatusBadGateway, problem.CodeUpstreamError, "the upstream service failed")
-	default:
-		return problem.ForStatus(status)
-	}
-}
-
-// secretPatterns find credentials in logged upstream bodies.
-var secretPatterns = []*regexp.Regexp{
-	// Bearer / Basic credentials
-	regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}`),
-	// key=value / key: value / "key":"value" for secret-looking keys
-	regexp.MustCompile(`(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|authorization|cookie|session(?:id)?|credentials?)["']?\s*(?:=|:)\s*)("[^"]*"|'[^']*'|[^\s,;&]+)`),
-	// JWTs
-	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*`),
-	// provider-style keys: sk_live_..., pk_test_..., ghp_..., AKIA...
-	regexp.MustCompile(`\b(?:[sprk]k_(?:live|test)_[A-Za-z0-9]{4,}|gh[pousr]_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16}|xox[abpr]-[A-Za-z0-9-]{10,})`),
-	// URLs with user:password@
-	regexp.MustCompile(`(://[^/\s:@]+:)[^@\s/]+@`),
-}
-
-// RedactSecrets returns body with credential-looking values replaced by
-// [REDACTED], for logging an upstream error body.
-func RedactSecrets(body []byte) []byte {
-	if len(body) == 0 {
-		return body
-	}
-	out := body
-	for i, re := range secretPatterns {
-		switch i {
-		case 0:
-			out = re.ReplaceAll(out, []byte("${1} [REDACTED]"))
-		case 1:
-			out = re.ReplaceAll(out, []byte("${1}[REDACTED]"))
-		case 4:
-			out = re.ReplaceAll(out, []byte("${1}[REDACTED]@"))
-		default:
-			out = re.ReplaceAll(out, []byte("[REDACTED]"))
-		}
-	}
-	return out
 }
 
 // parseErrorsDirective sets up apigw_errors:

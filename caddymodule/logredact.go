@@ -1,32 +1,20 @@
 package caddymodule
 
 import (
-	"net/http"
-	"net/url"
 	"reflect"
-	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-)
 
-// DefaultRedactedHeaders are the request headers that the access and
-// error logs of every server using our directives show as "REDACTED":
-// credentials of every kind the gateway knows (Caddy itself redacts only
-// Authorization, Proxy-Authorization, Cookie and Set-Cookie, and shows
-// them all once log_credentials is on). Directives add the headers they
-// are configured to read (an API key header other than X-API-Key, ...).
-var DefaultRedactedHeaders = []string{
-	"Authorization", "Proxy-Authorization", "X-Api-Key", "X-Signature",
-	"Signature", "Signature-Input", "Dpop",
-}
+	"github.com/apigw/caddy-apigw/redact"
+)
 
 // RedactCredentialHeaders makes the access log and the error log of the
 // server being provisioned show the named request headers as "REDACTED"
-// (with DefaultRedactedHeaders and every name given by other directives
+// (with redact.DefaultHeaders and every name given by other directives
 // of the server), for every request of the server, on every route,
 // whether or not a route has an auth directive: clients send keys and
 // tokens to routes that do not check them too. cookie, if not empty, is
@@ -58,7 +46,7 @@ func RedactCredentialHeaders(ctx caddy.Context, cookie string, headers ...string
 	if red == nil {
 		return
 	}
-	red.add(cookie, headers)
+	red.Add(cookie, headers)
 }
 
 // redactorsMu serializes installation (provisioning of several handlers
@@ -68,7 +56,7 @@ var redactorsMu sync.Mutex
 
 // serverRedactor returns the redactor of srv, installing it on the
 // server's loggers the first time.
-func serverRedactor(srv *caddyhttp.Server, logger *zap.Logger) *redactor {
+func serverRedactor(srv *caddyhttp.Server, logger *zap.Logger) *redact.Policy {
 	redactorsMu.Lock()
 	defer redactorsMu.Unlock()
 	loggers, ok := serverRequestLoggers(srv)
@@ -81,7 +69,7 @@ func serverRedactor(srv *caddyhttp.Server, logger *zap.Logger) *redactor {
 			return rc.r
 		}
 	}
-	red := newRedactor()
+	red := redact.NewPolicy()
 	for _, l := range loggers {
 		*l = *l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &redactCore{Core: c, r: red} }))
 	}
@@ -107,81 +95,16 @@ func serverRequestLoggers(srv *caddyhttp.Server) ([]*zap.Logger, bool) {
 	return out, true
 }
 
-// redactor holds a server's redacted header and cookie names.
-type redactor struct {
-	mu      sync.RWMutex
-	headers map[string]bool // canonical names
-	cookies map[string]bool
-}
-
-func newRedactor() *redactor {
-	r := &redactor{headers: map[string]bool{}, cookies: map[string]bool{}}
-	r.add("", DefaultRedactedHeaders)
-	return r
-}
-
-func (r *redactor) add(cookie string, headers []string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, h := range headers {
-		if h != "" {
-			r.headers[http.CanonicalHeaderKey(h)] = true
-		}
-	}
-	if cookie != "" {
-		r.cookies[cookie] = true
-	}
-}
-
-// header returns a copy of h with the redacted headers (and, when Caddy
-// would show cookies, the redacted cookies' values) replaced.
-func (r *redactor) header(h http.Header, showCredentials bool) http.Header {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make(http.Header, len(h))
-	for k, v := range h {
-		switch {
-		case r.headers[http.CanonicalHeaderKey(k)]:
-			out[k] = []string{"REDACTED"}
-		case showCredentials && http.CanonicalHeaderKey(k) == "Cookie" && len(r.cookies) > 0:
-			vals := make([]string, len(v))
-			for i, line := range v {
-				vals[i] = r.cookieLine(line)
-			}
-			out[k] = vals
-		default:
-			out[k] = v
-		}
-	}
-	return out
-}
-
-// cookieLine redacts the values of the redacted cookies in one Cookie
-// header line, keeping the others.
-func (r *redactor) cookieLine(line string) string {
-	parts := strings.Split(line, ";")
-	for i, p := range parts {
-		name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-		if r.cookies[name] {
-			parts[i] = " " + name + "=REDACTED"
-			if i == 0 {
-				parts[i] = parts[i][1:]
-			}
-		}
-	}
-	return strings.Join(parts, ";")
-}
-
 // redactCore rewrites the "request" field that Caddy's server loggers
 // carry (added with WithLazy, so it reaches With when the first entry is
 // written, after the handlers ran).
 type redactCore struct {
 	zapcore.Core
-	r *redactor
+	r *redact.Policy
 }
 
 func (c *redactCore) With(fields []zapcore.Field) zapcore.Core {
-	return &redactCore{Core: c.Core.With(c.r.fields(fields)), r: c.r}
+	return &redactCore{Core: c.Core.With(redactFields(c.r, fields)), r: c.r}
 }
 
 // Check lets the wrapped core decide, and routes the entry's Write through
@@ -200,23 +123,23 @@ func (c *redactCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore
 // the cores the wrapped core chose, with the fields rewritten.
 type writeRedactor struct {
 	inner *zapcore.CheckedEntry
-	r     *redactor
+	r     *redact.Policy
 }
 
 func (w *writeRedactor) Enabled(zapcore.Level) bool        { return true }
 func (w *writeRedactor) With([]zapcore.Field) zapcore.Core { return w }
 func (w *writeRedactor) Sync() error                       { return nil }
 func (w *writeRedactor) Write(_ zapcore.Entry, fields []zapcore.Field) error {
-	w.inner.Write(w.r.fields(fields)...)
+	w.inner.Write(redactFields(w.r, fields)...)
 	return nil
 }
 func (w *writeRedactor) Check(_ zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	return ce
 }
 
-// fields returns fields with Caddy's request and response-header
+// redactFields returns fields with Caddy's request and response-header
 // marshalers replaced by redacting ones (a copy if any is replaced).
-func (r *redactor) fields(fields []zapcore.Field) []zapcore.Field {
+func redactFields(r *redact.Policy, fields []zapcore.Field) []zapcore.Field {
 	out := fields
 	for i, f := range fields {
 		if f.Type != zapcore.ObjectMarshalerType {
@@ -230,7 +153,7 @@ func (r *redactor) fields(fields []zapcore.Field) []zapcore.Field {
 			}
 		case caddyhttp.LoggableHTTPHeader:
 			if v.ShouldLogCredentials {
-				repl = caddyhttp.LoggableHTTPHeader{Header: r.responseHeader(v.Header), ShouldLogCredentials: true}
+				repl = caddyhttp.LoggableHTTPHeader{Header: r.ResponseHeader(v.Header), ShouldLogCredentials: true}
 			}
 		}
 		if repl == nil {
@@ -244,77 +167,18 @@ func (r *redactor) fields(fields []zapcore.Field) []zapcore.Field {
 	return out
 }
 
-// responseHeader returns h with the redacted cookies' values in
-// Set-Cookie replaced (Caddy shows Set-Cookie only with log_credentials).
-func (r *redactor) responseHeader(h http.Header) http.Header {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	sc := h.Values("Set-Cookie")
-	if len(sc) == 0 || len(r.cookies) == 0 {
-		return h
-	}
-	out := h.Clone()
-	vals := make([]string, len(sc))
-	for i, line := range sc {
-		name, rest, _ := strings.Cut(line, "=")
-		if r.cookies[strings.TrimSpace(name)] {
-			_, attrs, _ := strings.Cut(rest, ";")
-			line = name + "=REDACTED"
-			if attrs != "" {
-				line += ";" + attrs
-			}
-		}
-		vals[i] = line
-	}
-	out["Set-Cookie"] = vals
-	return out
-}
-
 // redactedRequest marshals a request like caddyhttp.LoggableHTTPRequest,
 // with the redactor's headers replaced.
 type redactedRequest struct {
 	req caddyhttp.LoggableHTTPRequest
-	r   *redactor
+	r   *redact.Policy
 }
 
 func (rr redactedRequest) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	shallow := *rr.req.Request
-	shallow.Header = rr.r.header(rr.req.Header, rr.req.ShouldLogCredentials)
-	shallow.RequestURI = redactQuery(shallow.RequestURI)
+	shallow.Header = rr.r.Header(rr.req.Header, rr.req.ShouldLogCredentials)
+	shallow.RequestURI = redact.Query(shallow.RequestURI)
 	return caddyhttp.LoggableHTTPRequest{Request: &shallow, ShouldLogCredentials: rr.req.ShouldLogCredentials}.MarshalLogObject(enc)
-}
-
-// redactedQueryParams are query parameters that carry credentials or
-// one-time secrets: the OIDC callback's code and state, and tokens some
-// clients put in URLs.
-var redactedQueryParams = map[string]bool{
-	"code": true, "state": true, "access_token": true, "id_token": true,
-	"refresh_token": true, "token": true, "client_secret": true, "api_key": true,
-}
-
-// redactQuery returns uri with the values of redactedQueryParams
-// replaced by REDACTED (uri itself when it has none).
-func redactQuery(uri string) string {
-	path, query, ok := strings.Cut(uri, "?")
-	if !ok || query == "" {
-		return uri
-	}
-	parts := strings.Split(query, "&")
-	changed := false
-	for i, p := range parts {
-		name, _, _ := strings.Cut(p, "=")
-		if un, err := url.QueryUnescape(name); err == nil {
-			name = un
-		}
-		if redactedQueryParams[strings.ToLower(name)] {
-			parts[i] = name + "=REDACTED"
-			changed = true
-		}
-	}
-	if !changed {
-		return uri
-	}
-	return path + "?" + strings.Join(parts, "&")
 }
 
 // Interface guards

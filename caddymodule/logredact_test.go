@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/apigw/caddy-apigw/redact"
 )
 
 // TestLogRedactionHooksCaddy fails when a Caddy upgrade renames the
@@ -25,8 +27,8 @@ func TestRedactCore(t *testing.T) {
 		var buf bytes.Buffer
 		enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 		base := zap.New(zapcore.NewCore(enc, zapcore.AddSync(&buf), zapcore.DebugLevel))
-		red := newRedactor()
-		red.add("apigw_session", []string{"X-My-Key"})
+		red := redact.NewPolicy()
+		red.Add("apigw_session", []string{"X-My-Key"})
 		logger := base.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &redactCore{Core: c, r: red} }))
 
 		req := httptest.NewRequest("GET", "/x", nil)

@@ -16,6 +16,9 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 //
 // Successive Before calls on one anchor keep their call order.
 func init() {
+	// first of all: before tracing, so no matcher of the site runs on a
+	// request the edge would refuse
+	httpcaddyfile.RegisterDirectiveOrder("apigw_edge", httpcaddyfile.Before, "tracing")
 	for _, d := range []string{"apigw_request_id", "apigw_security_headers", "apigw_cors", "apigw_errors"} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "map")
 	}

@@ -1,13 +1,11 @@
 package caddymodule
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/edge"
@@ -18,79 +16,6 @@ func init() {
 	caddy.RegisterModule(ProblemRenderer{})
 }
 
-// RequestIDVar is the replacer key holding the request id
-// ({apigw.request_id} in placeholders).
-const RequestIDVar = "apigw.request_id"
-
-// RequestIDHeader is the header carrying the request id in responses and
-// to the upstream.
-const RequestIDHeader = "X-Request-ID"
-
-// requestIDKey is RequestIDHeader as net/http stores it (canonical form):
-// the header maps are indexed with it directly, because Header.Get/Set
-// would canonicalize, and allocate, "X-Request-ID" on every call.
-const requestIDKey = "X-Request-Id"
-
-// NewRequestID returns a fresh request id: a random (version 4) UUID in
-// its usual 36-character form. It costs one allocation (the string): the
-// 16 random bytes stay on the stack, which uuid.NewString cannot do (it
-// reads them through an io.Reader), and no process-wide state such as
-// uuid.EnableRandPool is touched.
-func NewRequestID() string {
-	var u uuid.UUID
-	// crypto/rand.Read never returns an error (since Go 1.24 it crashes
-	// the program instead)
-	_, _ = rand.Read(u[:])
-	u[6] = (u[6] & 0x0f) | 0x40 // version 4
-	u[8] = (u[8] & 0x3f) | 0x80 // variant RFC 4122
-	return u.String()
-}
-
-// RequestID returns the request's id, creating one (a random UUID) and
-// recording it in the replacer, the response header, the upstream request
-// header and the access log's extra fields if no handler did yet.
-func RequestID(w http.ResponseWriter, r *http.Request) string {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		if v, ok := repl.Get(RequestIDVar); ok {
-			if s, ok := v.(string); ok && s != "" {
-				// an id made before the response writer was at hand
-				// (e.g. by Audit) still belongs in the response
-				if w != nil {
-					if h := w.Header(); len(h[requestIDKey]) == 0 || h[requestIDKey][0] == "" {
-						h[requestIDKey] = []string{s}
-					}
-				}
-				return s
-			}
-		}
-	}
-	id := NewRequestID()
-	SetRequestID(w, r, id)
-	return id
-}
-
-// SetRequestID records id as the request's id everywhere it belongs: the
-// replacer, the X-Request-ID response and upstream request headers, and
-// the access log.
-func SetRequestID(w http.ResponseWriter, r *http.Request, id string) {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(RequestIDVar, id)
-	}
-	// one backing array, one element per header map: never the same
-	// element in both, as a handler editing one value in place (e.g. a
-	// header replace) must not change the other
-	vals := make([]string, 2)
-	vals[0], vals[1] = id, id
-	r.Header[requestIDKey] = vals[0:1:1]
-	if w != nil {
-		w.Header()[requestIDKey] = vals[1:2:2]
-	}
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(r) {
-		extra.Set(zap.String("request_id", id))
-	}
-}
-
 // Fail returns the error a handler returns to reject a request with p: a
 // caddyhttp.HandlerError (so Caddy logs it and exposes {http.error.*})
 // carrying the problem for the renderer.
@@ -99,7 +24,9 @@ func Fail(p *problem.Problem) error {
 }
 
 // ProblemFor returns the problem to render for a handler error: the
-// problem a caddy-apigw handler raised; for a 401 from Caddy's
+// problem a caddy-apigw handler raised; for a domain failure (an error
+// carrying a kind of package failure, the edge's refusals included), the
+// problem of the one error table (errtable.go); for a 401 from Caddy's
 // authentication handler, the reason our provider recorded; otherwise a
 // generic, safe problem for the status (Caddy's own error text is never
 // shown to the client).
@@ -111,11 +38,13 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 	if errors.As(err, new(*edge.FramingError)) {
 		return edgeProblem(edge.RefuseBodyFraming)
 	}
-	status := http.StatusInternalServerError
-	var he caddyhttp.HandlerError
-	if errors.As(err, &he) && he.StatusCode != 0 {
-		status = he.StatusCode
+	if hasFailureKind(err) {
+		if ref := (*edge.Refusal)(nil); errors.As(err, &ref) {
+			return edgeProblem(ref) // the table's problem, prepared once
+		}
+		return problemFromError(err)
 	}
+	status := responseStatus(err)
 	if status == http.StatusUnauthorized {
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 			if v, ok := repl.Get(AuthProblemVar); ok {
@@ -126,6 +55,27 @@ func ProblemFor(r *http.Request, err error) *problem.Problem {
 		}
 	}
 	return problem.ForStatus(status)
+}
+
+// responseStatus is the status Caddy answers a handler error with: its
+// caddyhttp.HandlerError's, else 500.
+func responseStatus(err error) int {
+	var he caddyhttp.HandlerError
+	if errors.As(err, &he) && he.StatusCode != 0 {
+		return he.StatusCode
+	}
+	return http.StatusInternalServerError
+}
+
+// hasFailureKind reports whether err is (or wraps) one of the kinds of
+// the error table, with no *failure.Error around it.
+func hasFailureKind(err error) bool {
+	for _, row := range errorTable {
+		if errors.Is(err, row.kind) {
+			return true
+		}
+	}
+	return false
 }
 
 // ProblemRenderer writes the error being handled as RFC 9457 problem

@@ -1,17 +1,93 @@
 package caddymodule
 
 import (
+	"crypto/rand"
 	"fmt"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
 )
 
 func init() {
 	caddy.RegisterModule(RequestIDHandler{})
 	registerGatewayHandlerDirective("apigw_request_id", parseRequestID)
+}
+
+// RequestIDVar is the replacer key holding the request id
+// ({apigw.request_id} in placeholders).
+const RequestIDVar = "apigw.request_id"
+
+// RequestIDHeader is the header carrying the request id in responses and
+// to the upstream.
+const RequestIDHeader = "X-Request-ID"
+
+// requestIDKey is RequestIDHeader as net/http stores it (canonical form):
+// the header maps are indexed with it directly, because Header.Get/Set
+// would canonicalize, and allocate, "X-Request-ID" on every call.
+const requestIDKey = "X-Request-Id"
+
+// NewRequestID returns a fresh request id: a random (version 4) UUID in
+// its usual 36-character form. It costs one allocation (the string): the
+// 16 random bytes stay on the stack, which uuid.NewString cannot do (it
+// reads them through an io.Reader), and no process-wide state such as
+// uuid.EnableRandPool is touched.
+func NewRequestID() string {
+	var u uuid.UUID
+	// crypto/rand.Read never returns an error (since Go 1.24 it crashes
+	// the program instead)
+	_, _ = rand.Read(u[:])
+	u[6] = (u[6] & 0x0f) | 0x40 // version 4
+	u[8] = (u[8] & 0x3f) | 0x80 // variant RFC 4122
+	return u.String()
+}
+
+// RequestID returns the request's id, creating one (a random UUID) and
+// recording it in the replacer, the response header, the upstream request
+// header and the access log's extra fields if no handler did yet.
+func RequestID(w http.ResponseWriter, r *http.Request) string {
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		if v, ok := repl.Get(RequestIDVar); ok {
+			if s, ok := v.(string); ok && s != "" {
+				// an id made before the response writer was at hand
+				// (e.g. by Audit) still belongs in the response
+				if w != nil {
+					if h := w.Header(); len(h[requestIDKey]) == 0 || h[requestIDKey][0] == "" {
+						h[requestIDKey] = []string{s}
+					}
+				}
+				return s
+			}
+		}
+	}
+	id := NewRequestID()
+	SetRequestID(w, r, id)
+	return id
+}
+
+// SetRequestID records id as the request's id everywhere it belongs: the
+// replacer, the X-Request-ID response and upstream request headers, and
+// the access log.
+func SetRequestID(w http.ResponseWriter, r *http.Request, id string) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(RequestIDVar, id)
+	}
+	// one backing array, one element per header map: never the same
+	// element in both, as a handler editing one value in place (e.g. a
+	// header replace) must not change the other
+	vals := make([]string, 2)
+	vals[0], vals[1] = id, id
+	r.Header[requestIDKey] = vals[0:1:1]
+	if w != nil {
+		w.Header()[requestIDKey] = vals[1:2:2]
+	}
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(r) {
+		extra.Set(zap.String("request_id", id))
+	}
 }
 
 // RequestIDHandler gives every request an id: a random UUID, or a
@@ -20,9 +96,8 @@ func init() {
 // problem JSON of errors, every log line of the request (access and
 // error logs, as request_id) and the {apigw.request_id} placeholder.
 // It joins the site-wide chain writer (see chainWriter), so a site with
-// only this directive gets the chain's response rules too.
-// As the first handler of every route it also drops request trailers, so
-// that no credential or identity header reaches the upstream as one.
+// only this directive gets the chain's response rules too. (Request
+// trailers are dropped by apigw_edge, which every such site carries.)
 type RequestIDHandler struct {
 	// TrustIncoming keeps a client's id when it is well-formed (1 to 128
 	// characters of A-Z a-z 0-9 and - _ . : + = /). Only enable it behind
@@ -72,12 +147,6 @@ func (h *RequestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 		id = NewRequestID()
 	}
 	SetRequestID(w, r, id)
-	// Request trailers are dropped: Caddy's reverse_proxy forwards them
-	// to the upstream, past every header_up/request_header removal and
-	// the auth directives' own, so a client could send Authorization,
-	// DPoP, Signature or X-Auth-User there. The server still reads them
-	// (into its own copy of the request); they just go no further.
-	r.Trailer = nil
 	// h.Header is canonical (Provision): compare with the canonical form,
 	// or the default header would be set a second time on every request
 	cw, owner := joinChain(w, r)

@@ -3,50 +3,18 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigw/caddy-apigw/secheaders"
 )
 
 func init() {
 	caddy.RegisterModule(SecurityHeaders{})
 	registerGatewayHandlerDirective("apigw_security_headers", parseSecurityHeaders)
-}
-
-// HelmetCSP is helmet 8's default Content-Security-Policy.
-const HelmetCSP = "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';" +
-	"frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';" +
-	"script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests"
-
-// HSTSHeader is the Strict-Transport-Security header, set only on
-// requests that arrived over TLS (browsers ignore it on plain HTTP).
-const HSTSHeader = "Strict-Transport-Security"
-
-// helmetHeaders are helmet 8's defaults (verified against helmet's own
-// output by TestSecurityHeadersMatchHelmet).
-var helmetHeaders = map[string]string{
-	"Content-Security-Policy":           HelmetCSP,
-	"Cross-Origin-Opener-Policy":        "same-origin",
-	"Cross-Origin-Resource-Policy":      "same-origin",
-	"Origin-Agent-Cluster":              "?1",
-	"Referrer-Policy":                   "no-referrer",
-	HSTSHeader:                          "max-age=31536000; includeSubDomains",
-	"X-Content-Type-Options":            "nosniff",
-	"X-Dns-Prefetch-Control":            "off",
-	"X-Download-Options":                "noopen",
-	"X-Frame-Options":                   "SAMEORIGIN",
-	"X-Permitted-Cross-Domain-Policies": "none",
-	"X-Xss-Protection":                  "0",
-}
-
-// apiOverrides turn the helmet preset into the api preset: a JSON API
-// never needs to load or frame anything.
-var apiOverrides = map[string]string{
-	"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-	"X-Frame-Options":         "DENY",
 }
 
 // SecurityHeaders sets browser security headers on every response,
@@ -66,9 +34,7 @@ type SecurityHeaders struct {
 	// Content-Security-Policy to let an HTML upstream send its own).
 	Remove []string `json:"remove,omitempty"`
 
-	headers    []headerVal // HSTS excluded
-	hsts       []string
-	noStoreAPI bool
+	set secheaders.Set
 }
 
 // CaddyModule returns the Caddy module information.
@@ -84,94 +50,35 @@ func (s *SecurityHeaders) Provision(caddy.Context) error {
 	if s.Preset == "" {
 		s.Preset = "helmet"
 	}
-	all := make(map[string]string, len(helmetHeaders)+len(s.Set))
-	for k, v := range helmetHeaders {
-		all[k] = v
+	set, err := secheaders.Compile(s.Preset, s.Set, s.Remove)
+	if err != nil {
+		return fmt.Errorf("apigw_security_headers: %w", err)
 	}
-	switch s.Preset {
-	case "helmet":
-	case "api":
-		for k, v := range apiOverrides {
-			all[k] = v
-		}
-		s.noStoreAPI = true
-	default:
-		return fmt.Errorf("apigw_security_headers: unknown preset %q (use helmet or api)", s.Preset)
-	}
-	set := make(map[string]bool, len(s.Set))
-	for k, v := range s.Set {
-		ck := http.CanonicalHeaderKey(k)
-		set[ck] = true
-		if ck == "Cache-Control" {
-			s.noStoreAPI = false
-		}
-		all[ck] = v
-	}
-	for _, k := range s.Remove {
-		ck := http.CanonicalHeaderKey(k)
-		if set[ck] {
-			return fmt.Errorf("apigw_security_headers: header %q is both set and removed: keep one", k)
-		}
-		if ck == "Cache-Control" {
-			s.noStoreAPI = false
-		}
-		delete(all, ck)
-	}
-	s.hsts = nil
-	if v, ok := all[HSTSHeader]; ok {
-		s.hsts = []string{v}
-	}
-	delete(all, HSTSHeader)
-	s.headers = s.headers[:0]
-	for k, v := range all {
-		s.headers = append(s.headers, headerVal{k, []string{v}})
-	}
-	sort.Slice(s.headers, func(i, j int) bool { return s.headers[i].name < s.headers[j].name })
+	s.set = set
 	return nil
 }
 
 // Validate checks header names and values.
 func (s *SecurityHeaders) Validate() error {
-	for k, v := range s.Set {
-		if !validHeaderName(k) {
-			return fmt.Errorf("apigw_security_headers: %q is not a valid header name", k)
-		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("apigw_security_headers: the value of %s contains a line break or NUL", k)
-		}
-	}
-	for _, k := range s.Remove {
-		if !validHeaderName(k) {
-			return fmt.Errorf("apigw_security_headers: %q is not a valid header name", k)
-		}
+	if err := secheaders.Check(s.Set, s.Remove); err != nil {
+		return fmt.Errorf("apigw_security_headers: %w", err)
 	}
 	return nil
 }
-
-// headerVal is a header and its value; the value is copied into the
-// request's chain writer when written (see chainWriter.one), never put
-// into a header map itself.
-type headerVal struct {
-	name string
-	val  []string
-}
-
-// noStore is the Cache-Control value of the api preset.
-const noStore = "no-store"
 
 // apply writes the headers into h, once per response (the chain
 // writer's header pass), replacing an upstream's value. Removed headers
 // are not touched, so removing one from the preset leaves it to the
 // upstream.
 func (s *SecurityHeaders) apply(h http.Header, r *http.Request, cw *chainWriter) {
-	for _, hv := range s.headers {
-		h[hv.name] = cw.one(hv.val[0])
+	for _, hv := range s.set.Headers {
+		h[hv.Name] = cw.one(hv.Value)
 	}
-	if r.TLS != nil && s.hsts != nil {
-		h[HSTSHeader] = cw.one(s.hsts[0])
+	if r.TLS != nil && s.set.HasHSTS {
+		h[secheaders.HSTSHeader] = cw.one(s.set.HSTS)
 	}
-	if s.noStoreAPI && authenticated(r) {
-		h["Cache-Control"] = cw.one(noStore)
+	if s.set.NoStoreAuthenticated && authenticated(r) {
+		h["Cache-Control"] = cw.one(secheaders.NoStore)
 	}
 }
 
@@ -209,8 +116,8 @@ func parseSecurityHeaders(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 	h.Next() // consume directive name
 	s := new(SecurityHeaders)
 	setPreset := func(p string) error {
-		if p != "helmet" && p != "api" {
-			return h.Errf("apigw_security_headers: unknown preset %q (use helmet or api)", p)
+		if err := secheaders.CheckPreset(p); err != nil {
+			return h.Errf("apigw_security_headers: %v", err)
 		}
 		if s.Preset != "" && s.Preset != p {
 			return h.Errf("apigw_security_headers: conflicting presets %q and %q: choose one, then override single headers", s.Preset, p)
@@ -241,7 +148,7 @@ func parseSecurityHeaders(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 			continue
 		}
 		if rest, ok := strings.CutPrefix(name, "-"); ok {
-			if !validHeaderName(rest) {
+			if !secheaders.ValidName(rest) {
 				return nil, h.Errf("apigw_security_headers: %q is not a valid header name", rest)
 			}
 			if h.NextArg() {
@@ -250,7 +157,7 @@ func parseSecurityHeaders(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, 
 			s.Remove = append(s.Remove, http.CanonicalHeaderKey(rest))
 			continue
 		}
-		if !validHeaderName(name) {
+		if !secheaders.ValidName(name) {
 			return nil, h.Errf("apigw_security_headers: %q is not a valid header name", name)
 		}
 		args := h.RemainingArgs()

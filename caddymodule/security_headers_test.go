@@ -17,6 +17,7 @@ import (
 
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/internal/testutil"
+	"github.com/apigw/caddy-apigw/secheaders"
 )
 
 func provisionSH(t testing.TB, s *SecurityHeaders) *SecurityHeaders {
@@ -111,7 +112,7 @@ func TestSecurityHeaders(t *testing.T) {
 	}{
 		{name: "helmet http", want: map[string]string{"X-Frame-Options": "SAMEORIGIN", "Strict-Transport-Security": "", "Cache-Control": ""}},
 		{name: "helmet https", https: true, want: map[string]string{"Strict-Transport-Security": "max-age=31536000; includeSubDomains"}},
-		{name: "upstream cannot override", next: upstreamCSP, want: map[string]string{"Content-Security-Policy": HelmetCSP, "X-Frame-Options": "SAMEORIGIN"}},
+		{name: "upstream cannot override", next: upstreamCSP, want: map[string]string{"Content-Security-Policy": secheaders.HelmetCSP, "X-Frame-Options": "SAMEORIGIN"}},
 		{name: "override", cfg: SecurityHeaders{Set: map[string]string{"X-Frame-Options": "DENY", "Permissions-Policy": "camera=()"}},
 			want: map[string]string{"X-Frame-Options": "DENY", "Permissions-Policy": "camera=()"}},
 		{name: "remove", cfg: SecurityHeaders{Remove: []string{"Content-Security-Policy", "Strict-Transport-Security"}}, https: true,
@@ -194,7 +195,7 @@ func TestSecurityHeadersOnErrors(t *testing.T) {
 	if err == nil {
 		t.Fatal("error swallowed")
 	}
-	if w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Content-Security-Policy") != HelmetCSP {
+	if w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Content-Security-Policy") != secheaders.HelmetCSP {
 		t.Fatalf("headers missing before the error route: %v", w.Header())
 	}
 }

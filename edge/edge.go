@@ -16,44 +16,53 @@ package edge
 import (
 	"net/http"
 	"unicode/utf8"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Options relaxes individual checks. The zero value is the secure
-// default: every check on.
+// default: every check on. The JSON names are those of the apigw_edge
+// handler's config (and its Caddyfile options, see Set).
 type Options struct {
 	// AllowSemicolon lets `;` (raw or %3B) through in the path. Path
 	// parameters are read by some upstreams (Tomcat, Jetty, Spring) and
 	// ignored by the gateway's matchers, so /admin;x passes a check on
 	// /admin. A dot segment with parameters (`..;x`) stays refused.
-	AllowSemicolon bool
+	AllowSemicolon bool `json:"allow_semicolon,omitempty"`
 	// AllowEncodedSlash lets %2F (at any decoding level) through in the
 	// path: needed by APIs that carry ids such as "a/b" in one segment.
-	AllowEncodedSlash bool
+	AllowEncodedSlash bool `json:"allow_encoded_slash,omitempty"`
+	// AllowMethodOverride keeps X-HTTP-Method-Override, X-HTTP-Method
+	// and X-Method-Override: a client can then make an upstream run
+	// another method than the one the gateway's matchers saw.
+	AllowMethodOverride bool `json:"allow_method_override,omitempty"`
+	// AllowTrailers keeps the client's request trailers (and its Trailer
+	// declaration); gateway-owned names are removed from them all the
+	// same.
+	AllowTrailers bool `json:"allow_trailers,omitempty"`
 	// AllowTrace lets TRACE through (refused by default: it reflects the
 	// request, credentials included, to whoever can read the answer).
-	AllowTrace bool
+	AllowTrace bool `json:"allow_trace,omitempty"`
 	// AllowConnect lets CONNECT through (refused by default: this is not
-	// a forward proxy).
-	AllowConnect bool
+	// a forward proxy; HTTP/2 extended CONNECT for websockets, RFC 8441,
+	// included).
+	AllowConnect bool `json:"allow_connect,omitempty"`
 }
 
-// Refusal is why a request is refused: the status (400 or 405), the
-// problem code and a detail naming what was refused, never the value.
-type Refusal struct {
-	Status int
-	Code   string
-	Detail string
-}
+// Refusal is why a request is refused: a failure of kind
+// failure.ErrBadRequest (failure.ErrMethodNotAllowed for TRACE and
+// CONNECT) with a detail naming what was refused, never the value. The
+// adapter maps the kind to a status and a problem code, as for every
+// other domain failure.
+type Refusal = failure.Error
 
-func bad(detail string) *Refusal {
-	return &Refusal{Status: http.StatusBadRequest, Code: "bad_request", Detail: detail}
-}
+func bad(detail string) *Refusal { return failure.New(failure.ErrBadRequest, detail) }
 
 // The refusals are shared values, so a refusal costs no allocation.
 var (
 	RefuseMethodToken   = bad("the request method is not an upper-case token")
-	RefuseTrace         = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the TRACE method is not allowed"}
-	RefuseConnect       = &Refusal{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Detail: "the CONNECT method is not allowed"}
+	RefuseTrace         = failure.New(failure.ErrMethodNotAllowed, "the TRACE method is not allowed")
+	RefuseConnect       = failure.New(failure.ErrMethodNotAllowed, "the CONNECT method is not allowed")
 	RefuseTargetForm    = bad("the request target is not in origin form (absolute, authority and asterisk forms are refused)")
 	RefuseSemicolon     = bad("the path contains a ';' path parameter")
 	RefuseControl       = bad("the path contains a control character, raw or percent-encoded")
@@ -70,7 +79,18 @@ var (
 	RefuseSpace         = bad("the path contains a raw space")
 	RefuseBodyFraming   = bad("the request body framing is malformed (chunk sizes, line endings or length)")
 	RefuseUpgradeH2Conn = bad("the request carries HTTP2-Settings without an allowed upgrade")
+	// RefuseRepeatedHeader: a header whose value is one item sent twice.
+	RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
 )
+
+// Refusals lists every refusal above, for an adapter that prepares its
+// answers once.
+var Refusals = []*Refusal{
+	RefuseMethodToken, RefuseTrace, RefuseConnect, RefuseTargetForm, RefuseSemicolon, RefuseControl,
+	RefuseBackslash, RefuseEncodedSlash, RefuseDotSegment, RefuseBadEscape, RefuseBadUTF8,
+	RefuseDeepEncoding, RefuseDoubleEncoded, RefuseTrailingDot, RefuseFragment, RefuseDelimiter,
+	RefuseSpace, RefuseBodyFraming, RefuseUpgradeH2Conn, RefuseRepeatedHeader,
+}
 
 // CheckMethod reports why method is refused, or nil. A method must be
 // an RFC 9110 token with no lower-case letter: methods are
@@ -333,16 +353,3 @@ func unhex(c byte) byte {
 		return c - 'A' + 10
 	}
 }
-
-// FramingError is a client's request body that could not be read as
-// framed: a malformed chunk (bad size, bare LF line endings, overflow),
-// or a body shorter than its Content-Length. It is the client's error
-// (400), never the upstream's.
-type FramingError struct {
-	Err error
-}
-
-func (e *FramingError) Error() string { return "malformed request body framing: " + e.Err.Error() }
-
-// Unwrap returns the read error.
-func (e *FramingError) Unwrap() error { return e.Err }

@@ -15,7 +15,7 @@ func BenchmarkCheckClean(b *testing.B) {
 		if CheckMethod("GET", Options{}) != nil || CheckTarget("GET", "/key/items/42?limit=20&page=1", Options{}) != nil {
 			b.Fatal("refused")
 		}
-		Clean(h, HeaderOptions{})
+		Clean(h, Options{})
 	}
 }
 

@@ -75,7 +75,7 @@ func FuzzCheckMethod(f *testing.F) {
 }
 
 // FuzzClean: after Clean (and DropClientAddr for an untrusted peer) no
-// client identity, routing, override, client-address, Upgrade or
+// client identity (the gateway's X-Auth-* or another auth proxy's), routing, override, client-address, Upgrade or
 // Trailer header is left, whatever the spelling, and no Connection
 // header names anything but close/keep-alive.
 func FuzzClean(f *testing.F) {
@@ -83,9 +83,16 @@ func FuzzClean(f *testing.F) {
 	f.Add("x-original-url", "/key", "keep-alive")
 	f.Add("Upgrade", "h2c", "Upgrade, HTTP2-Settings")
 	f.Add("Trailer", "X-Auth-User", "")
+	f.Add("remote-user", "admin", "")
+	f.Add("X-Forwarded-Email", "a@x", "X-Forwarded-User")
+	f.Add("x-amzn-oidc-data", "jwt", "close")
+	f.Add("Cf-Access-Jwt-Assertion", "jwt", "")
+	f.Add("X-FORWARDED-BY", "1", "X-Jwt-Payload")
+	f.Add("forwarded-for", "1", "")
+	f.Add("x-forwarded", "for=1", "")
 	f.Fuzz(func(t *testing.T, name, value, conn string) {
 		h := http.Header{name: {value}, "Connection": {conn}}
-		if Clean(h, HeaderOptions{}).ClientAddr {
+		if Clean(h, Options{}).ClientAddr {
 			DropClientAddr(h)
 		}
 		for k := range h {
@@ -98,7 +105,10 @@ func FuzzClean(f *testing.F) {
 				}
 				continue
 			}
-			if k != "X-Request-Id" && !strings.HasPrefix(strings.ToLower(k), "x-forwarded-for") && IsGatewayOwned(k) {
+			if k != "X-Request-Id" && !strings.EqualFold(k, "x-forwarded-for") && IsGatewayOwned(k) {
+				t.Fatalf("%q left (%v)", k, h)
+			}
+			if l := strings.ToLower(k); l == "x-forwarded" || strings.HasPrefix(l, "x-forwarded-") && l != "x-forwarded-for" {
 				t.Fatalf("%q left (%v)", k, h)
 			}
 		}

@@ -142,65 +142,85 @@ func TestClean(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		in      http.Header
-		o       HeaderOptions
+		o       Options
 		want    http.Header
 		upgrade string
 	}{
 		{"clean request untouched",
 			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Accept": {"*/*"}, "User-Agent": {"x"}, "X-Api-Key": {"k"}}, ""},
 		{"client identity dropped, any case",
 			http.Header{"X-Auth-User": {"admin"}, "x-auth-scope": {"admin"}, "X-AUTH-METHOD": {"jwt"}, "X-Authz": {"keep"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"X-Authz": {"keep"}}, ""},
+		{"other auth proxies' identity headers dropped, any case",
+			http.Header{
+				"Remote-User": {"admin"}, "X-Remote-User": {"admin"}, "X-Authenticated-User": {"admin"}, "X-Forwarded-User": {"admin"},
+				"X-Forwarded-Email": {"a@x"}, "X-Forwarded-Preferred-Username": {"admin"}, "X-Forwarded-Groups": {"admins"},
+				"X-Forwarded-Access-Token": {"t"}, "X-Amzn-Oidc-Data": {"jwt"}, "X-Amzn-Oidc-Identity": {"admin"},
+				"X-Ms-Client-Principal": {"p"}, "X-Ms-Client-Principal-Name": {"admin"}, "X-User": {"admin"},
+				"X-Auth-Request-User": {"admin"}, "X-Userinfo": {"e30"}, "X-Consumer-Id": {"1"}, "X-Consumer-Username": {"admin"},
+				"X-Credential-Identifier": {"k"}, "X-Authenticated-Scope": {"admin"}, "X-Authenticated-Userid": {"1"},
+				"X-Jwt-Payload": {"e30"}, "X-Jwt-Claim-Sub": {"admin"}, "X-Goog-Authenticated-User-Email": {"a@x"},
+				"X-Goog-Iap-Jwt-Assertion": {"jwt"}, "Cf-Access-Authenticated-User-Email": {"a@x"}, "Cf-Access-Jwt-Assertion": {"jwt"},
+				"X-Pomerium-Jwt-Assertion": {"jwt"}, "X-Pomerium-Claim-Email": {"a@x"}, "X-Forwarded-Client-Cert": {"By=x"},
+				"remote-user": {"admin"}, "x-forwarded-user": {"admin"}, "X-AMZN-OIDC-DATA": {"jwt"}, "x-jwt-payload": {"e30"},
+				"X-Authorization": {"keep"}, "X-Users-Count": {"keep"}, "X-User-Agent": {"keep"},
+			},
+			Options{},
+			http.Header{"X-Authorization": {"keep"}, "X-Users-Count": {"keep"}, "X-User-Agent": {"keep"}}, ""},
 		{"routing and override headers dropped",
 			http.Header{"X-Original-Url": {"/key"}, "X-Rewrite-Url": {"/key"}, "X-Override-Url": {"/k"}, "X-Http-Method-Override": {"DELETE"}, "X-Http-Method": {"PUT"}, "X-Method-Override": {"PUT"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"method override allowed",
 			http.Header{"X-Http-Method-Override": {"DELETE"}, "X-Original-Url": {"/key"}},
-			HeaderOptions{AllowMethodOverride: true},
+			Options{AllowMethodOverride: true},
 			http.Header{"X-Http-Method-Override": {"DELETE"}}, ""},
 		{"client address headers reported",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "True-Client-Ip": {"1"}, "X-Client-Ip": {"1"}, "Cf-Connecting-Ip": {"1"}, "X-Cluster-Client-Ip": {"1"}, "Fastly-Client-Ip": {"1"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Port": {"1"}, "X-Forwarded-Prefix": {"/admin"}, "X-Host": {"evil"}, "X-Forwarded-For": {"1.2.3.4"}}, ""},
+		{"identity dropped, client address kept for DropClientAddr",
+			http.Header{"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Anything": {"1"}, "X-Forwarded-User": {"a"}},
+			Options{},
+			http.Header{"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Anything": {"1"}}, ""},
 		{"client address headers kept by Clean",
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "X-Auth-User": {"a"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}}, ""},
 		{"connection names gateway headers: tokens dropped, client copies dropped",
 			http.Header{"Connection": {"X-Auth-User, close", "X-Request-Id"}, "X-Request-Id": {"client"}, "Keep": {"1"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Keep": {"1"}}, ""},
 		{"connection names a client header: removed as hop-by-hop",
 			http.Header{"Connection": {"keep-alive, Foo"}, "Foo": {"bar"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"standard connection tokens stay",
 			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Connection": {"keep-alive"}, "Foo": {"bar"}}, ""},
 		{"upgrade set aside",
 			http.Header{"Connection": {"Upgrade"}, "Upgrade": {"h2c"}, "Http2-Settings": {"AAA"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, "h2c"},
 		{"upgrade without connection token dropped",
 			http.Header{"Upgrade": {"websocket"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, ""},
 		{"upgrade token any case",
 			http.Header{"Connection": {"keep-alive, UPGRADE"}, "Upgrade": {"websocket"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{}, "websocket"},
 		{"trailer declaration dropped",
 			http.Header{"Trailer": {"X-Auth-User"}, "Te": {"trailers"}},
-			HeaderOptions{},
+			Options{},
 			http.Header{"Te": {"trailers"}}, ""},
 		{"trailer declaration allowed",
 			http.Header{"Trailer": {"Digest"}},
-			HeaderOptions{AllowTrailers: true},
+			Options{AllowTrailers: true},
 			http.Header{"Trailer": {"Digest"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,7 +241,8 @@ func TestClean(t *testing.T) {
 }
 
 func TestIsGatewayOwned(t *testing.T) {
-	for _, k := range []string{"X-Auth-User", "x-auth-method", "X-Request-Id", "X-Forwarded-For", "Forwarded", "X-Real-Ip", "Connection", "Upgrade"} {
+	for _, k := range []string{"X-Auth-User", "x-auth-method", "X-Request-Id", "X-Forwarded-For", "Forwarded", "X-Real-Ip", "Connection", "Upgrade",
+		"Remote-User", "X-Forwarded-User", "X-Jwt-Payload", "Cf-Access-Jwt-Assertion", "X-Forwarded-By", "Forwarded-For"} {
 		if !IsGatewayOwned(k) {
 			t.Errorf("%s not gateway-owned", k)
 		}
@@ -234,8 +255,9 @@ func TestIsGatewayOwned(t *testing.T) {
 }
 
 func TestDropClientAddr(t *testing.T) {
-	h := http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "x-real-ip": {"1"}, "cf-connecting-ip": {"1"}, "X-Forwarded-Prefix": {"/a"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"*/*"}}
-	if !Clean(h, HeaderOptions{}).ClientAddr {
+	h := http.Header{"Forwarded": {"for=1.2.3.4"}, "X-Real-Ip": {"1"}, "x-real-ip": {"1"}, "cf-connecting-ip": {"1"}, "X-Forwarded-Prefix": {"/a"}, "X-Forwarded-For": {"1.2.3.4"}, "Accept": {"*/*"},
+		"X-Forwarded": {"for=1"}, "Forwarded-For": {"1"}, "forwarded-for": {"1"}, "X-Forwarded-By": {"1"}, "X-Forwarded-Server": {"1"}, "x-forwarded-whatever": {"1"}}
+	if !Clean(h, Options{}).ClientAddr {
 		t.Fatal("ClientAddr not reported")
 	}
 	DropClientAddr(h)
@@ -249,6 +271,10 @@ func TestClassifyNonCanonical(t *testing.T) {
 		"x-auth-user": kindOwned, "X-AUTH-SCOPE": kindOwned, "x-original-url": kindRouting, "x-http-method-override": kindOverride,
 		"forwarded": kindClientAddr, "true-client-ip": kindClientAddr, "connection": kindConnection, "UPGRADE": kindUpgrade,
 		"http2-settings": kindHTTP2Setting, "trailer": kindTrailer, "x-api-key": kindOther, "X-Api-Key": kindOther,
+		"remote-user": kindIdentity, "x-forwarded-user": kindIdentity, "X-FORWARDED-EMAIL": kindIdentity, "x-consumer-id": kindIdentity,
+		"cf-access-jwt-assertion": kindIdentity, "x-goog-authenticated-user-id": kindIdentity, "x-forwarded": kindClientAddr,
+		"forwarded-for": kindClientAddr, "x-forwarded-by": kindClientAddr, "x-forwarded-for": kindOther, "X-FORWARDED-FOR": kindOther,
+		"x-remote-addr": kindClientAddr, "x-remote-user": kindIdentity, "x-request-id": kindOther, "x-forwarded-host ": kindClientAddr,
 	} {
 		if got := classify(k); got != want {
 			t.Errorf("classify(%q) = %d, want %d", k, got, want)

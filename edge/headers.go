@@ -5,19 +5,6 @@ import (
 	"strings"
 )
 
-// HeaderOptions relaxes the header hygiene pass. The zero value is the
-// secure default.
-type HeaderOptions struct {
-	// AllowMethodOverride keeps X-HTTP-Method-Override, X-HTTP-Method
-	// and X-Method-Override: a client can then make an upstream run
-	// another method than the one the gateway's matchers saw.
-	AllowMethodOverride bool
-	// AllowTrailers keeps the client's declared Trailer header (the
-	// caller keeps the trailers themselves); gateway-owned names are
-	// removed from them all the same.
-	AllowTrailers bool
-}
-
 // Result says what Clean removed that the caller may need.
 type Result struct {
 	// Upgrade is the Upgrade header value set aside (the client also
@@ -45,6 +32,7 @@ func DropClientAddr(h http.Header) {
 const (
 	kindOther        = iota
 	kindOwned        // X-Auth-*: set by the gateway only
+	kindIdentity     // identity asserted by another auth proxy: always dropped
 	kindRouting      // X-Original-URL and friends: always dropped
 	kindOverride     // X-HTTP-Method-Override and friends
 	kindClientAddr   // Forwarded, X-Real-IP, X-Forwarded-Host, …
@@ -57,13 +45,18 @@ const (
 // Clean applies the header hygiene of the edge to h, in place, in one
 // pass over its keys:
 //   - X-Auth-* from the client is removed (identity comes from the
-//     gateway's auth handlers only);
+//     gateway's auth handlers only), and so are the identity and
+//     credential headers other auth proxies set for their upstream
+//     (oauth2-proxy, Pomerium, AWS ALB, Azure App Service, Kong,
+//     Traefik forward-auth, Envoy, Istio, Google IAP, Cloudflare
+//     Access: Remote-User, X-Forwarded-User, X-Amzn-Oidc-*,
+//     X-Consumer-*, X-Jwt-Payload, …; see classifyX), from any peer;
 //   - X-Original-URL, X-Rewrite-URL, X-Override-URL are removed, and the
 //     method override headers unless allowed;
 //   - client-address and forwarding headers (Forwarded, X-Real-IP,
 //     True-Client-IP, X-Client-IP, CF-Connecting-IP, X-Cluster-Client-IP,
-//     Fastly-Client-IP, X-Forwarded-Host/-Proto/-Port/-Prefix/-Server/
-//     -Uri/-Path/-Scheme/-Ssl, X-Host, Front-End-Https) are reported
+//     Fastly-Client-IP, X-Forwarded, Forwarded-For, every X-Forwarded-*
+//     but -For, X-Host, Front-End-Https, X-Envoy-*) are reported
 //     for DropClientAddr, which the caller runs unless the peer is a
 //     trusted proxy (X-Forwarded-For is left to the reverse proxy, which
 //     rebuilds it from the client IP the same way);
@@ -76,7 +69,7 @@ const (
 //   - the Trailer declaration is removed unless allowed.
 //
 // A clean request (no such header) costs no allocation.
-func Clean(h http.Header, o HeaderOptions) Result {
+func Clean(h http.Header, o Options) Result {
 	var res Result
 	var conn []string
 	var connKey string
@@ -84,7 +77,7 @@ func Clean(h http.Header, o HeaderOptions) Result {
 	for k, v := range h {
 		switch classify(k) {
 		case kindOther:
-		case kindOwned, kindRouting:
+		case kindOwned, kindIdentity, kindRouting:
 			delete(h, k)
 		case kindOverride:
 			if !o.AllowMethodOverride {
@@ -137,46 +130,46 @@ func Clean(h http.Header, o HeaderOptions) Result {
 
 // IsGatewayOwned reports whether a header (or trailer) name belongs to
 // the gateway and must never come from the client: X-Auth-*,
-// X-Request-ID, routing, override and client-address headers.
+// X-Request-ID, other auth proxies' identity headers, routing,
+// override and client-address headers.
 func IsGatewayOwned(k string) bool {
 	switch classify(k) {
-	case kindOwned, kindRouting, kindOverride, kindClientAddr, kindConnection, kindUpgrade, kindHTTP2Setting, kindTrailer:
+	case kindOwned, kindIdentity, kindRouting, kindOverride, kindClientAddr, kindConnection, kindUpgrade, kindHTTP2Setting, kindTrailer:
 		return true
 	}
 	return strings.EqualFold(k, "X-Request-Id") || hasPrefixFold(k, "X-Forwarded-")
 }
 
-// classify sorts a header name, case-insensitively, without allocating.
-// net/http hands over canonical keys ("X-Auth-User"), which a string
-// switch matches directly; a key that is not in canonical form (set by
-// hand, or by another server implementation) takes the slower
-// case-insensitive path.
+// classify sorts a header name, case-insensitively, without allocating
+// for the canonical keys net/http hands over ("X-Auth-User"), which
+// string switches and prefix tests match directly; a key that is not in
+// canonical form (set by hand, or by another server implementation) is
+// canonicalised first (one allocation, on that rare path only).
 func classify(k string) int {
 	if len(k) < 6 {
 		return kindOther
 	}
+	if !canonical(k) {
+		return classifyCanonical(canonicalize(k))
+	}
+	return classifyCanonical(k)
+}
+
+// classifyCanonical is classify for a key in canonical form.
+func classifyCanonical(k string) int {
 	switch k[0] {
-	case 'X', 'F', 'T', 'C', 'U', 'H':
+	case 'X':
+		if k[1] == '-' {
+			return classifyX(k)
+		}
+		return kindOther
+	case 'F', 'T', 'C', 'U', 'H', 'R', 'G':
 	default:
 		// no name of ours starts otherwise in canonical form
-		if canonical(k) {
-			return kindOther
-		}
-		return classifyFold(k)
-	}
-	if strings.HasPrefix(k, "X-Auth-") {
-		return kindOwned
+		return kindOther
 	}
 	switch k {
-	case "X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri":
-		return kindRouting
-	case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
-		return kindOverride
-	case "Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
-		"X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
-		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
-		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr":
+	case "Forwarded", "Forwarded-For", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip":
 		return kindClientAddr
 	case "Connection":
 		return kindConnection
@@ -186,11 +179,76 @@ func classify(k string) int {
 		return kindHTTP2Setting
 	case "Trailer":
 		return kindTrailer
+	case "Gap-Auth": // oauth2-proxy
+		return kindIdentity
 	}
-	if canonical(k) {
+	if strings.HasPrefix(k, "Remote-") || // Authelia, Apache: Remote-User, Remote-Groups, …
+		strings.HasPrefix(k, "Cf-Access-") { // Cloudflare Access
+		return kindIdentity
+	}
+	return kindOther
+}
+
+// classifyX is classify for a canonical key starting with "X-".
+func classifyX(k string) int {
+	if strings.HasPrefix(k, "X-Auth-") {
+		return kindOwned
+	}
+	switch k {
+	case "X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri":
+		return kindRouting
+	case "X-Http-Method-Override", "X-Http-Method", "X-Method-Override":
+		return kindOverride
+	case "X-Forwarded-For":
+		// left to the reverse proxy, which rebuilds it from the client
+		// IP (keeping a trusted proxy's list)
+		return kindOther
+	case "X-User-Agent": // not an identity (some SDKs send it)
+		return kindOther
+	case "X-Forwarded", "X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Url-Scheme", "X-Host",
+		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr", "X-Original-Forwarded-For":
+		return kindClientAddr
+	case "X-Forwarded-User", "X-Forwarded-Email", "X-Forwarded-Preferred-Username", "X-Forwarded-Groups",
+		"X-Forwarded-Access-Token", "X-Forwarded-Id-Token", "X-Forwarded-Client-Cert",
+		"X-User", "X-Userinfo", "X-Id-Token", "X-Access-Token", "X-Anonymous-Consumer", "X-Client-Cert",
+		"X-Client-Verify", "X-Client-Dn":
+		return kindIdentity
+	}
+	switch k[2] {
+	case 'F', 'E':
+		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Envoy-") {
+			// every other forwarding header: Host, Proto, Port, Prefix,
+			// Server, Uri, Path, Scheme, Ssl, By, …
+			return kindClientAddr
+		}
 		return kindOther
 	}
-	return classifyFold(k)
+	for _, p := range identityPrefixes {
+		// the third byte first: most names are out after one compare
+		if p[2] == k[2] && strings.HasPrefix(k, p) {
+			return kindIdentity
+		}
+	}
+	return kindOther
+}
+
+// identityPrefixes start the (canonical) names of the identity and
+// credential headers that auth proxies set for their upstream: a client
+// sending one could pass for anyone to an upstream that trusts it.
+var identityPrefixes = [...]string{
+	"X-Authenticated-",      // Kong: X-Authenticated-Scope, -Userid
+	"X-Consumer-",           // Kong
+	"X-Credential-",         // Kong
+	"X-Remote-",             // Apache, Traefik forward-auth: X-Remote-User, -Group
+	"X-Amzn-Oidc-",          // AWS ALB
+	"X-Ms-Client-Principal", // Azure App Service
+	"X-Ms-Token-",           // Azure App Service
+	"X-Jwt-",                // Envoy, Istio: X-Jwt-Payload
+	"X-Goog-Authenticated-", // Google IAP
+	"X-Goog-Iap-",           // Google IAP
+	"X-Pomerium-",           // Pomerium
+	"X-Ssl-Client-",         // nginx-style mTLS
+	"X-User-",               // X-User-Id, X-User-Email, …
 }
 
 // canonical reports whether k is in net/http's canonical form.
@@ -207,46 +265,27 @@ func canonical(k string) bool {
 	return true
 }
 
-// classifyFold is classify for keys not in canonical form.
-func classifyFold(k string) int {
-	if hasPrefixFold(k, "X-Auth-") {
-		return kindOwned
-	}
-	for _, set := range []struct {
-		names []string
-		kind  int
-	}{{routingNames, kindRouting}, {overrideNames, kindOverride}, {clientAddrNames, kindClientAddr}, {hopNames, kindConnection}} {
-		for _, c := range set.names {
-			if len(k) == len(c) && strings.EqualFold(k, c) {
-				if set.kind == kindConnection {
-					return classify(c)
-				}
-				return set.kind
-			}
+// canonicalize returns k in net/http's canonical form, whatever bytes it
+// holds (http.CanonicalHeaderKey leaves a key with an invalid byte as
+// it is; here only the letters change).
+func canonicalize(k string) string {
+	b := []byte(k)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		case !upper && c >= 'A' && c <= 'Z':
+			b[i] = c - 'A' + 'a'
 		}
+		upper = c == '-'
 	}
-	return kindOther
+	return string(b)
 }
-
-var (
-	routingNames    = []string{"X-Original-Url", "X-Rewrite-Url", "X-Override-Url", "X-Original-Uri", "X-Rewrite-Uri"}
-	overrideNames   = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
-	clientAddrNames = []string{
-		"X-Real-Ip", "X-Client-Ip", "X-Cluster-Client-Ip", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Uri",
-		"X-Forwarded-Path", "X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Url-Scheme", "X-Host",
-		"X-Proxyuser-Ip", "X-Originating-Ip", "X-Remote-Ip", "X-Remote-Addr",
-		"Forwarded", "Front-End-Https", "Fastly-Client-Ip", "True-Client-Ip", "Cf-Connecting-Ip",
-	}
-	hopNames = []string{"Connection", "Upgrade", "Http2-Settings", "Trailer"}
-)
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
-
-// RefuseRepeatedHeader: a header whose value is one item sent twice.
-var RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
 
 // CheckRepeated reports a request that sends Content-Type or
 // Content-Encoding more than once (as two header lines). The gateway's

@@ -61,7 +61,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrNotFound: a path the API (an OpenAPI document) does not declare.
 	ErrNotFound = errors.New("not found")
-	// ErrMethodNotAllowed: a method the API does not declare for a path.
+	// ErrMethodNotAllowed: a request method the resource does not take
+	// (an OpenAPI document's undeclared method; the edge's TRACE and
+	// CONNECT refusals).
 	ErrMethodNotAllowed = errors.New("method not allowed")
 )
 

@@ -141,39 +141,59 @@ func (p *Problem) Write(w http.ResponseWriter, requestID string) {
 	_, _ = w.Write(p.AppendJSON(make([]byte, 0, 256), requestID))
 }
 
+// statusProblems are the fixed code and detail of the statuses the
+// gateway answers with a generic problem.
+var statusProblems = [...]struct {
+	status       int
+	code, detail string
+}{
+	{http.StatusBadRequest, CodeBadRequest, "the request could not be understood"},
+	{http.StatusUnauthorized, CodeMissingCredentials, "authentication is required"},
+	{http.StatusForbidden, CodeInsufficientScope, "access to this resource is forbidden"},
+	{http.StatusNotFound, CodeNotFound, "no such resource"},
+	{http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed on this resource"},
+	{http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is too large"},
+	{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "unsupported content type"},
+	{http.StatusTooManyRequests, CodeRateLimited, "too many requests"},
+	{http.StatusBadGateway, CodeUpstreamError, "the upstream service failed"},
+	{http.StatusServiceUnavailable, CodeServiceUnavailable, "the service is temporarily unavailable"},
+	{http.StatusGatewayTimeout, CodeUpstreamError, "the upstream service did not answer in time"},
+}
+
 // ForStatus returns the generic problem the gateway uses for a bare status
 // (an error raised by Caddy itself, or a scrubbed upstream error): a safe,
-// fixed detail that never repeats the original error text.
+// fixed detail that never repeats the original error text. Another 4xx
+// is bad_request with its status; anything else is a 500 internal_error.
 func ForStatus(status int) *Problem {
+	for _, sp := range statusProblems {
+		if sp.status == status {
+			return New(status, sp.code, sp.detail)
+		}
+	}
+	if status >= 400 && status < 500 {
+		return New(status, CodeBadRequest, "the request was rejected")
+	}
+	return New(http.StatusInternalServerError, CodeInternalError, "an internal error occurred")
+}
+
+// ForUpstream is the problem a client sees instead of an upstream
+// answer with the given status. The status is kept and only the body is
+// replaced (DESIGN.md: "Upstream 5xx bodies ... are replaced by this
+// shape"; the demo's /boom answers 500): 503 is service_unavailable, 504
+// "did not answer in time", every other 5xx upstream_error; a scrubbed
+// 4xx keeps its status with a generic problem.
+func ForUpstream(status int) *Problem {
 	switch {
-	case status == http.StatusBadRequest:
-		return New(status, CodeBadRequest, "the request could not be understood")
-	case status == http.StatusUnauthorized:
-		return New(status, CodeMissingCredentials, "authentication is required")
-	case status == http.StatusForbidden:
-		return New(status, CodeInsufficientScope, "access to this resource is forbidden")
-	case status == http.StatusNotFound:
-		return New(status, CodeNotFound, "no such resource")
-	case status == http.StatusMethodNotAllowed:
-		return New(status, CodeMethodNotAllowed, "method not allowed on this resource")
-	case status == http.StatusRequestEntityTooLarge:
-		return New(status, CodePayloadTooLarge, "request body is too large")
-	case status == http.StatusUnsupportedMediaType:
-		return New(status, CodeUnsupportedMediaType, "unsupported content type")
-	case status == http.StatusTooManyRequests:
-		return New(status, CodeRateLimited, "too many requests")
-	case status == http.StatusBadGateway:
-		return New(status, CodeUpstreamError, "the upstream service failed")
 	case status == http.StatusServiceUnavailable:
-		return New(status, CodeServiceUnavailable, "the service is temporarily unavailable")
+		return New(status, CodeServiceUnavailable, "the upstream service is temporarily unavailable")
 	case status == http.StatusGatewayTimeout:
 		return New(status, CodeUpstreamError, "the upstream service did not answer in time")
+	case status >= 500 && status <= 599:
+		return New(status, CodeUpstreamError, "the upstream service failed")
 	case status >= 500:
-		return New(http.StatusInternalServerError, CodeInternalError, "an internal error occurred")
-	case status >= 400:
-		return New(status, CodeBadRequest, "the request was rejected")
+		return New(http.StatusBadGateway, CodeUpstreamError, "the upstream service failed")
 	default:
-		return New(http.StatusInternalServerError, CodeInternalError, "an internal error occurred")
+		return ForStatus(status)
 	}
 }
 

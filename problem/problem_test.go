@@ -96,3 +96,25 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = p.AppendJSON(buf[:0], "3b0c1d2e-0000-4000-8000-000000000000")
 	}
 }
+
+func TestForUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		upstream, status int
+		code             string
+	}{
+		{500, 500, CodeUpstreamError},
+		{501, 501, CodeUpstreamError},
+		{502, 502, CodeUpstreamError},
+		{503, 503, CodeServiceUnavailable},
+		{504, 504, CodeUpstreamError},
+		{507, 507, CodeUpstreamError},
+		{600, 502, CodeUpstreamError},
+		{404, 404, CodeNotFound},
+		{400, 400, CodeBadRequest},
+	} {
+		p := ForUpstream(tc.upstream)
+		if p.Status != tc.status || p.Code != tc.code {
+			t.Errorf("upstream %d: got %d %s, want %d %s", tc.upstream, p.Status, p.Code, tc.status, tc.code)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package caddymodule
+package redact
 
 import "testing"
 
@@ -13,8 +13,8 @@ func TestRedactQuery(t *testing.T) {
 		{"/x?", "/x?"},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			if got := redactQuery(tc.in); got != tc.want {
-				t.Fatalf("redactQuery(%q) = %q, want %q", tc.in, got, tc.want)
+			if got := Query(tc.in); got != tc.want {
+				t.Fatalf("Query(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
