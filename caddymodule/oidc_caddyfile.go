@@ -40,6 +40,7 @@ func init() {
 //	    scope_claim <claim>
 //	    roles_claim <claim>
 //	    state_ttl <duration>                 # default 10m
+//	    max_pending_logins <n>               # default 10000; past it new logins get 503
 //	    timeout <duration>                   # default 5s
 //	    trusted_origin <origin>...           # other sites whose pages may log out
 //	}
@@ -121,6 +122,15 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				}
 				o.StateTTL = caddy.Duration(d)
 			}
+		case "max_pending_logins":
+			var s string
+			if err = oidcArg(h.Dispenser, &s); err == nil {
+				n, cerr := strconv.Atoi(s)
+				if cerr != nil || n < 1 {
+					return nil, h.Errf("apigw_oidc: max_pending_logins %q: want a positive number such as 10000", s)
+				}
+				o.MaxPendingLogins = n
+			}
 		case "trusted_origin":
 			args := h.RemainingArgs()
 			if len(args) == 0 {
@@ -133,7 +143,7 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			o.TrustedOrigins = append(o.TrustedOrigins, args...)
 		default:
-			return nil, h.Errf("apigw_oidc: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout redirect_uri post_logout_redirect_uri scopes algorithms login_path logout_path default_return_to user_claim claim_metadata scope_claim roles_claim state_ttl trusted_origin)", opt)
+			return nil, h.Errf("apigw_oidc: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout redirect_uri post_logout_redirect_uri scopes algorithms login_path logout_path default_return_to user_claim claim_metadata scope_claim roles_claim state_ttl max_pending_logins trusted_origin)", opt)
 		}
 		if err != nil {
 			return nil, err

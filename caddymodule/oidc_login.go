@@ -102,6 +102,11 @@ type OIDCLogin struct {
 	RolesClaim string `json:"roles_claim,omitempty"`
 	// StateTTL is how long a started login may take. Default: 10m.
 	StateTTL caddy.Duration `json:"state_ttl,omitempty"`
+	// MaxPendingLogins bounds the logins this gateway has started and not
+	// yet finished (or seen expire): past it, a new login is refused with
+	// 503 service_unavailable and Retry-After until the oldest state
+	// expires. Default: 10000.
+	MaxPendingLogins int `json:"max_pending_logins,omitempty"`
 	// TrustedOrigins lists other sites whose pages may POST to the logout
 	// path (as apigw_login's trusted_origins).
 	TrustedOrigins []string `json:"trusted_origins,omitempty"`
@@ -160,6 +165,9 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 			return fmt.Errorf("apigw_oidc: post_logout_redirect_uri %q is not an absolute http(s) URL", o.PostLogoutRedirectURI)
 		}
 	}
+	if o.MaxPendingLogins < 0 {
+		return fmt.Errorf("apigw_oidc: max_pending_logins %d: want a positive number such as 10000", o.MaxPendingLogins)
+	}
 	if len(o.Scopes) == 0 {
 		o.Scopes = DefaultOIDCScopes
 	}
@@ -190,7 +198,7 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 		}
 		o.policy.Trusted = append(o.policy.Trusted, norm)
 	}
-	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL))
+	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL), o.MaxPendingLogins)
 	o.stateCookie = OIDCStateCookie
 	if o.mgr.Config().HostPrefix {
 		o.stateCookie = sessions.HostPrefix + OIDCStateCookie
@@ -246,8 +254,14 @@ func (o *OIDCLogin) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	state, cookie, ls, err := o.states.Begin(r.Context(), returnTo)
 	if err != nil {
+		p := problemFromError(err)
+		var full *oidc.PendingFullError
+		if errors.As(err, &full) {
+			o.logger.Warn("login refused: too many logins in progress", zap.Int("max_pending_logins", o.MaxPendingLogins))
+			return Fail(p.WithHeader("Retry-After", strconv.Itoa(int(full.RetryAfter/time.Second)+1)))
+		}
 		o.logger.Error("saving login state failed", zap.Error(err))
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+		return Fail(p)
 	}
 	http.SetCookie(w, o.stateCookieFor(r, cookie, int(o.states.TTL()/time.Second)))
 	target := o.oauth2Config(p).AuthCodeURL(state, gooidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
