@@ -55,11 +55,11 @@ type Settings struct {
 	JWKSAllowInsecureLoopback bool
 	// Label, Required*, Tolerance, RequireNonce and MaxHeaderSize are
 	// those of Config.
-	Label                                                  string
+	Label                                                   string
 	RequiredComponents, RequiredWithQuery, RequiredWithBody []string
-	Tolerance                                              time.Duration
-	RequireNonce                                           bool
-	MaxHeaderSize                                          int
+	Tolerance                                               time.Duration
+	RequireNonce                                            bool
+	MaxHeaderSize                                           int
 	// AllowRepeatWithoutNonce is Config.NonceOnly.
 	AllowRepeatWithoutNonce bool
 	// MaxBody caps the body read for Content-Digest; 0 means DefaultMaxBody.
