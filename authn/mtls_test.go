@@ -1,0 +1,97 @@
+package authn
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
+)
+
+func testCert(t *testing.T, cn string, uris ...string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	for _, u := range uris {
+		pu, _ := url.Parse(u)
+		tmpl.URIs = append(tmpl.URIs, pu)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The mTLS decision: no certificate, an unverified one, one without a
+// user id are refused with their failure kinds; a verified one maps to
+// the user and the grants that match.
+func TestMTLSAuthenticateKinds(t *testing.T) {
+	m, err := NewCertMapper([]string{CertFieldSPIFFEID, CertFieldCN}, []CertGrant{
+		{Field: CertFieldSPIFFEID, Pattern: "spiffe://example.org/billing/*", Scopes: []string{"billing"}},
+		{Field: CertFieldCN, Pattern: "svc-?", Roles: []string{"service"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svid := testCert(t, "svc-a", "spiffe://example.org/billing/api")
+	verified := func(c *x509.Certificate) *tls.ConnectionState {
+		return &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}, VerifiedChains: [][]*x509.Certificate{{c}}}
+	}
+	for _, tc := range []struct {
+		name string
+		cs   *tls.ConnectionState
+		kind error
+	}{
+		{"no TLS", nil, failure.ErrMissingCredentials},
+		{"no certificate", &tls.ConnectionState{}, failure.ErrMissingCredentials},
+		{"unverified", &tls.ConnectionState{PeerCertificates: []*x509.Certificate{svid}}, failure.ErrInvalidCredentials},
+		{"no user field", verified(testCert(t, "")), failure.ErrInvalidCredentials},
+		{"control character", verified(testCert(t, "a\nb")), failure.ErrInvalidCredentials},
+	} {
+		if _, err := m.Authenticate(tc.cs); !errors.Is(err, tc.kind) || failure.Detail(err) == "" {
+			t.Errorf("%s: %v, want %v with a detail", tc.name, err, tc.kind)
+		}
+	}
+	id, err := m.Authenticate(verified(svid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.ID != "spiffe://example.org/billing/api" || id.Method != "mtls" || len(id.Scopes) != 1 || len(id.Roles) != 1 ||
+		id.Claims["x5t#S256"] != CertThumbprint(svid) || id.Claims["spiffe_id"] != id.ID {
+		t.Fatalf("identity %+v", id)
+	}
+}
+
+func TestMTLSCertMapperChecks(t *testing.T) {
+	for _, tc := range []struct {
+		userFrom []string
+		grants   []CertGrant
+		want     string
+	}{
+		{[]string{"serial"}, nil, `unknown certificate field "serial"`},
+		{nil, []CertGrant{{Field: "cn", Pattern: "admin-*"}}, "grant cn admin-* grants nothing"},
+		{nil, []CertGrant{{Field: "cn", Scopes: []string{"a"}}}, "empty pattern"},
+	} {
+		if _, err := NewCertMapper(tc.userFrom, tc.grants); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: %v, want %q", tc.userFrom, tc.grants, err, tc.want)
+		}
+	}
+}
