@@ -3,8 +3,11 @@ package authn
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Confirmation is a token's cnf claim (RFC 7800) as far as the gateway
@@ -70,4 +73,20 @@ func CertMatchesX5T(cert *x509.Certificate, x5t string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare([]byte(CertThumbprint(cert)), []byte(x5t)) == 1
+}
+
+// CheckCertBinding checks a token bound to a client certificate (x5t, its
+// cnf x5t#S256, RFC 8705 §3) against the client certificate of the
+// connection cs: nil when x5t is empty (unbound) or matches, else
+// failure.ErrInvalidToken.
+func CheckCertBinding(cs *tls.ConnectionState, x5t string) error {
+	switch {
+	case x5t == "":
+		return nil
+	case cs == nil || len(cs.PeerCertificates) == 0:
+		return failure.New(failure.ErrInvalidToken, "token is bound to a client certificate: present it over mutual TLS")
+	case !CertMatchesX5T(cs.PeerCertificates[0], x5t):
+		return failure.New(failure.ErrInvalidToken, "token is bound to another client certificate")
+	}
+	return nil
 }

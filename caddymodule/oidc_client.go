@@ -71,22 +71,15 @@ func (c *OIDCClient) provisionClient(directive string) (*oidc.Discovery, error) 
 		// elsewhere
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return oidc.NewDiscovery(c.Issuer, client, timeout), nil
+	return oidc.NewDiscovery(c.Issuer, c.IssuerName, client, timeout), nil
 }
 
-// unreachable is the 503 while the issuer cannot be used; it names the
-// issuer URL and, if configured, the operator's hint.
-func (c *OIDCClient) unreachable(what string) *problem.Problem {
-	return problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		what+": the OpenID provider "+c.issuerLabel()+" is unreachable; retrying").WithHeader("Retry-After", "5")
-}
-
-// issuerLabel is the issuer URL with the operator's hint, if any.
-func (c *OIDCClient) issuerLabel() string {
-	if c.IssuerName != "" {
-		return c.Issuer + " (" + c.IssuerName + ")"
-	}
-	return c.Issuer
+// oidcUnavailable is the 503 while the issuer (or the store) cannot be
+// used: what failed, then the domain's detail, which names the issuer.
+func oidcUnavailable(what string, err error) *problem.Problem {
+	p := problemFromError(err)
+	p.Detail = what + ": " + p.Detail
+	return p.WithHeader("Retry-After", "5")
 }
 
 // unmarshalClientOption parses one shared option; ok is false for an

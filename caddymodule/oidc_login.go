@@ -250,7 +250,7 @@ func (o *OIDCLogin) login(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.disc.Get(r.Context())
 	if err != nil {
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("login is unavailable"))
+		return Fail(oidcUnavailable("login is unavailable", err))
 	}
 	state, cookie, ls, err := o.states.Begin(r.Context(), returnTo)
 	if err != nil {
@@ -334,7 +334,7 @@ func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 	p, err := o.disc.Get(r.Context())
 	if err != nil {
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("the login cannot be completed"))
+		return Fail(oidcUnavailable("the login cannot be completed", err))
 	}
 	if _, ok := q["iss"]; !ok && p.Meta.IssInAuthResponse {
 		// RFC 9207 §2.4: an issuer that names itself in every response
@@ -350,7 +350,7 @@ func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 			return o.badCallback(r, "the code exchange failed ("+oauthErrorCode(re.ErrorCode)+")")
 		}
 		o.logger.Warn("code exchange failed", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("the login cannot be completed"))
+		return Fail(oidcUnavailable("the login cannot be completed", o.disc.Unreachable(err)))
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {

@@ -2,7 +2,6 @@ package oidc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,8 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Backoff bounds of discovery retries.
@@ -22,9 +23,6 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 	DefaultTimeout    = 5 * time.Second
 )
-
-// ErrUnavailable is returned while the issuer cannot be discovered.
-var ErrUnavailable = errors.New("oidc: issuer unavailable")
 
 // Metadata is the part of the issuer's discovery document the gateway uses.
 type Metadata struct {
@@ -79,12 +77,13 @@ func IsLoopbackHost(host string) bool {
 }
 
 // Discovery discovers an issuer lazily, on first use, and keeps the
-// result. While the issuer is unreachable every Get fails fast with
-// ErrUnavailable; a new attempt is made after a backoff that doubles from
+// result. While the issuer is unreachable every Get fails fast with a
+// failure.ErrUnavailable (see Unreachable); a new attempt is made after a backoff that doubles from
 // MinBackoff to MaxBackoff, so the gateway neither blocks at startup nor
 // hammers a down issuer, and recovers by itself.
 type Discovery struct {
 	issuer     string
+	label      string
 	client     *http.Client
 	timeout    time.Duration
 	minBackoff time.Duration
@@ -100,17 +99,32 @@ type Discovery struct {
 }
 
 // NewDiscovery returns a lazy discovery of issuer using client for every
-// call to the issuer (discovery, JWKS, token, introspection).
-func NewDiscovery(issuer string, client *http.Client, timeout time.Duration) *Discovery {
+// call to the issuer (discovery, JWKS, token, introspection). hint, when
+// set, is named with the issuer in the details of outages (e.g. the
+// environment variable to fix).
+func NewDiscovery(issuer, hint string, client *http.Client, timeout time.Duration) *Discovery {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Discovery{issuer: issuer, client: client, timeout: timeout,
+	label := issuer
+	if hint != "" {
+		label += " (" + hint + ")"
+	}
+	return &Discovery{issuer: issuer, label: label, client: client, timeout: timeout,
 		minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, now: time.Now}
 }
 
 // Issuer returns the issuer URL.
 func (d *Discovery) Issuer() string { return d.issuer }
+
+// Label returns the issuer URL with the operator's hint, if any.
+func (d *Discovery) Label() string { return d.label }
+
+// Unreachable is the failure.ErrUnavailable for an issuer that does not
+// answer (cause is for the logs).
+func (d *Discovery) Unreachable(cause error) error {
+	return failure.Wrap(failure.ErrUnavailable, "the OpenID provider "+d.label+" is unreachable; retrying", cause)
+}
 
 // Client returns the HTTP client used for the issuer.
 func (d *Discovery) Client() *http.Client { return d.client }
@@ -147,7 +161,7 @@ func (d *Discovery) Get(ctx context.Context) (*Provider, error) {
 			} else if d.backoff *= 2; d.backoff > d.maxBackoff {
 				d.backoff = d.maxBackoff
 			}
-			d.lastErr = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			d.lastErr = d.Unreachable(err)
 			d.next = d.now().Add(d.backoff)
 			return nil, d.lastErr
 		}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Introspection defaults.
@@ -53,18 +55,6 @@ type Result struct {
 // Bound reports whether the token is sender-constrained (has a cnf).
 func (r *Result) Bound() bool { return r.CnfJKT != "" || r.CnfX5T != "" || r.CnfUnknown }
 
-// IntrospectionError is a failure to get a usable answer: the issuer is
-// unreachable, answered with an error status, or sent a body that is too
-// large or not the RFC 7662 JSON object. Callers answer 503.
-type IntrospectionError struct {
-	// Detail is safe to show to clients (no token, no secret).
-	Detail string
-	Err    error
-}
-
-func (e *IntrospectionError) Error() string { return e.Detail + ": " + e.Err.Error() }
-func (e *IntrospectionError) Unwrap() error { return e.Err }
-
 // Introspector checks opaque tokens at an RFC 7662 endpoint with
 // client_secret_basic authentication. Answers are cached, keyed by the
 // SHA-256 of the token (the token itself is never kept): active ones until
@@ -88,6 +78,8 @@ type Introspector struct {
 	MaxBody int64
 	// Timeout bounds one call.
 	Timeout time.Duration
+	// IssuerLabel names the issuer in the details of failures.
+	IssuerLabel string
 	// Called, when set, is told the outcome of every call made to the
 	// issuer (not of cache hits): "active", "inactive" or "error".
 	Called func(result string)
@@ -122,8 +114,10 @@ func (in *Introspector) clock() time.Time {
 
 // Introspect returns the answer for token: from the cache, or from one
 // call shared by concurrent callers. An inactive or unusable token gives
-// a Result with Active false and a nil error; an *IntrospectionError
-// means no answer could be had (and nothing was cached).
+// a Result with Active false and a nil error; a failure.ErrUnavailable
+// means no answer could be had (the issuer is unreachable, answered with
+// an error status, or sent a body that is too large or not the RFC 7662
+// JSON object; nothing was cached).
 func (in *Introspector) Introspect(ctx context.Context, token string) (*Result, error) {
 	if token == "" || len(token) > MaxTokenLen {
 		return inactive, nil
@@ -241,19 +235,27 @@ type wire struct {
 	Cnf       map[string]json.RawMessage `json:"cnf"`
 }
 
-func unavailable(detail string, err error) error {
-	return &IntrospectionError{Detail: detail, Err: err}
+// unavailable is the failure for an answer that could not be had; the
+// detail names the issuer and never holds the token or the secret.
+func (in *Introspector) unavailable(detail string, err error) error {
+	if in.IssuerLabel != "" {
+		detail += " (OpenID provider " + in.IssuerLabel + ")"
+	}
+	return failure.Wrap(failure.ErrUnavailable, detail, err)
 }
 
 func (in *Introspector) call(ctx context.Context, token string) (*Result, error) {
 	endpoint, err := in.Endpoint(ctx)
+	if errors.Is(err, failure.ErrUnavailable) {
+		return nil, err // the issuer is down: its own detail
+	}
 	if err != nil {
-		return nil, unavailable("the introspection endpoint is unknown (issuer unreachable)", err)
+		return nil, in.unavailable("the introspection endpoint is unknown (issuer unreachable)", err)
 	}
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, unavailable("the introspection endpoint URL is invalid", err)
+		return nil, in.unavailable("the introspection endpoint URL is invalid", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -266,7 +268,7 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, unavailable("the introspection endpoint is unreachable", errors.Unwrap(err))
+		return nil, in.unavailable("the introspection endpoint is unreachable", errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	max := in.MaxBody
@@ -275,22 +277,22 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, unavailable("the introspection answer could not be read", err)
+		return nil, in.unavailable("the introspection answer could not be read", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, unavailable(fmt.Sprintf("the introspection endpoint answered %d", resp.StatusCode), errors.New(resp.Status))
+		return nil, in.unavailable(fmt.Sprintf("the introspection endpoint answered %d", resp.StatusCode), errors.New(resp.Status))
 	}
 	if int64(len(body)) > max {
-		return nil, unavailable(fmt.Sprintf("the introspection answer is larger than %d bytes", max), errors.New("answer too large"))
+		return nil, in.unavailable(fmt.Sprintf("the introspection answer is larger than %d bytes", max), errors.New("answer too large"))
 	}
 	var w wire
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
 	if err := dec.Decode(&w); err != nil {
-		return nil, unavailable("the introspection answer is not a JSON object", err)
+		return nil, in.unavailable("the introspection answer is not a JSON object", err)
 	}
 	if w.Active == nil {
-		return nil, unavailable("the introspection answer has no boolean active member", errors.New("no active"))
+		return nil, in.unavailable("the introspection answer has no boolean active member", errors.New("no active"))
 	}
 	if !*w.Active {
 		return inactive, nil
@@ -303,14 +305,14 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 	res := &Result{Active: true, Sub: w.Sub, ClientID: w.ClientID, Username: w.Username, TokenType: w.TokenType}
 	if len(w.Scope) > 0 && string(w.Scope) != "null" {
 		if json.Unmarshal(w.Scope, &res.Scope) != nil {
-			return nil, unavailable("the introspection answer's scope is not a string", errors.New("bad scope"))
+			return nil, in.unavailable("the introspection answer's scope is not a string", errors.New("bad scope"))
 		}
 		res.Scopes = strings.Fields(res.Scope)
 	}
 	if w.Exp != "" {
 		f, err := w.Exp.Float64()
 		if err != nil {
-			return nil, unavailable("the introspection answer's exp is not a number", err)
+			return nil, in.unavailable("the introspection answer's exp is not a number", err)
 		}
 		res.Exp = time.Unix(int64(f), 0)
 		if !res.Exp.After(in.clock()) {
@@ -331,7 +333,7 @@ func (in *Introspector) call(ctx context.Context, token string) (*Result, error)
 		jkt, ok1 := str("jkt")
 		x5t, ok2 := str("x5t#S256")
 		if !ok1 || !ok2 {
-			return nil, unavailable("the introspection answer's cnf members are not strings", errors.New("bad cnf"))
+			return nil, in.unavailable("the introspection answer's cnf members are not strings", errors.New("bad cnf"))
 		}
 		res.CnfJKT, res.CnfX5T = jkt, x5t
 		res.CnfUnknown = jkt == "" && x5t == ""
