@@ -123,7 +123,7 @@ func (d *Discovery) Label() string { return d.label }
 // Unreachable is the failure.ErrUnavailable for an issuer that does not
 // answer (cause is for the logs).
 func (d *Discovery) Unreachable(cause error) error {
-	return failure.Wrap(failure.ErrUnavailable, "the OpenID provider "+d.label+" is unreachable; retrying", cause)
+	return failure.Wrap(failure.ErrUnavailable, "the OpenID provider "+d.label+" is unreachable; retrying", issuerDown{cause})
 }
 
 // Client returns the HTTP client used for the issuer.
