@@ -54,48 +54,12 @@ const DefaultHTTPSignatureMaxBody = httpsig.DefaultMaxBody
 // is 413) and passed on byte for byte. Signature and Signature-Input are
 // removed before the request goes upstream.
 type HTTPSignatureAuth struct {
-	// Keys are the clients' keys, by key id.
-	Keys []HTTPSignatureKey `json:"keys,omitempty"`
-	// JWKSFile is a JSON Web Key Set file of public keys (EdDSA/Ed25519,
-	// ES256, PS512); each key's kid is its key id. Read at provision.
-	JWKSFile string `json:"jwks_file,omitempty"`
-	// JWKSURL is a JSON Web Key Set URL (https only, see
-	// JWKSAllowInsecureLoopback); refreshed in the background, and at once
-	// (at most once per 30s) when an unknown key id arrives.
-	JWKSURL string `json:"jwks_url,omitempty"`
-	// JWKSAllowInsecureLoopback permits a plain-http JWKS URL whose host is
-	// a loopback address. Default: false.
-	JWKSAllowInsecureLoopback bool `json:"jwks_allow_insecure_loopback,omitempty"`
-	// Label is the signature label to verify, e.g. "sig1"; signatures
-	// under other labels are ignored. Default: empty, which accepts any
-	// label but only when the request carries exactly one signature.
-	Label string `json:"label,omitempty"`
-	// RequiredComponents must be covered by every signature. Default:
-	// ["@method", "@authority", "@path"]; [] requires none.
-	RequiredComponents []string `json:"required_components,omitzero"`
-	// RequiredWithQuery must be covered when the request has a query.
-	// Default: ["@query"]; [] requires none.
-	RequiredWithQuery []string `json:"required_with_query,omitzero"`
-	// RequiredWithBody must be covered when the request has a body.
-	// Default: ["content-digest"]; [] requires none.
-	RequiredWithBody []string `json:"required_with_body,omitzero"`
+	// Settings are the keys and the verification options (keys,
+	// jwks_file, jwks_url, label, required_components, max_body, ...).
+	httpsig.Settings
 	// Tolerance is the accepted difference between created and the
 	// gateway's clock, both ways. Default: 300s.
 	Tolerance caddy.Duration `json:"tolerance,omitempty"`
-	// RequireNonce refuses signatures without a nonce. Default: false
-	// (without a nonce, each signed message is accepted once).
-	RequireNonce bool `json:"require_nonce,omitempty"`
-	// AllowRepeatWithoutNonce lets a signed request without a nonce be
-	// sent again until created ± tolerance (or expires) has passed; nonces
-	// stay single use. Default: false (each signed request without a
-	// nonce is accepted once).
-	AllowRepeatWithoutNonce bool `json:"allow_repeat_without_nonce,omitempty"`
-	// MaxBody caps the body read for Content-Digest, in bytes; a larger
-	// body is 413. Default: 1 MiB.
-	MaxBody int64 `json:"max_body,omitempty"`
-	// MaxHeaderSize caps each of Signature-Input and Signature, in bytes.
-	// Default: 8 KiB.
-	MaxHeaderSize int `json:"max_header_size,omitempty"`
 	// PassHeaders keeps Signature and Signature-Input on the request sent
 	// upstream. Default: false (removed).
 	PassHeaders bool `json:"pass_headers,omitempty"`
@@ -147,12 +111,8 @@ func (a *HTTPSignatureAuth) provision(logger *zap.Logger, st store.Store, now fu
 // settings are the domain's settings, with placeholders expanded when
 // repl is set (provision), as written otherwise (Caddyfile).
 func (a *HTTPSignatureAuth) settings(repl *caddy.Replacer) (httpsig.Settings, error) {
-	s := httpsig.Settings{
-		Keys: a.Keys, JWKSFile: a.JWKSFile, JWKSURL: a.JWKSURL, JWKSAllowInsecureLoopback: a.JWKSAllowInsecureLoopback,
-		Label: a.Label, RequiredComponents: a.RequiredComponents, RequiredWithQuery: a.RequiredWithQuery,
-		RequiredWithBody: a.RequiredWithBody, Tolerance: time.Duration(a.Tolerance), RequireNonce: a.RequireNonce,
-		AllowRepeatWithoutNonce: a.AllowRepeatWithoutNonce, MaxBody: a.MaxBody, MaxHeaderSize: a.MaxHeaderSize,
-	}
+	s := a.Settings
+	s.Tolerance = time.Duration(a.Tolerance)
 	if repl == nil {
 		return s, nil
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
@@ -123,14 +124,7 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				o.StateTTL = caddy.Duration(d)
 			}
 		case "max_pending_logins":
-			var s string
-			if err = oidcArg(h.Dispenser, &s); err == nil {
-				n, cerr := strconv.Atoi(s)
-				if cerr != nil || n < 1 {
-					return nil, h.Errf("apigw_oidc: max_pending_logins %q: want a positive number such as 10000", s)
-				}
-				o.MaxPendingLogins = n
-			}
+			err = oidcCount(h.Dispenser, "apigw_oidc", " such as 10000", &o.MaxPendingLogins)
 		case "trusted_origin":
 			args := h.RemainingArgs()
 			if len(args) == 0 {
@@ -156,6 +150,21 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.Err("apigw_oidc: missing redirect_uri (this gateway's callback URL, e.g. https://gw.example.com/auth/callback)")
 	}
 	return o, nil
+}
+
+// oidcCount reads the positive number argument of the current option.
+func oidcCount(d *caddyfile.Dispenser, directive, example string, dst *int) error {
+	opt := d.Val()
+	var s string
+	if err := oidcArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return d.Errf("%s: %s %q: want a positive number%s", directive, opt, s, example)
+	}
+	*dst = n
+	return nil
 }
 
 // oidcAlgorithms are the ID token algorithms go-oidc verifies.
@@ -236,14 +245,7 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 				err = h.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
 			}
 		case "cache_size":
-			var s string
-			if err = oidcArg(h.Dispenser, &s); err == nil {
-				n, cerr := strconv.Atoi(s)
-				if cerr != nil || n < 1 {
-					return nil, h.Errf("apigw_introspect: cache_size %q: want a positive number", s)
-				}
-				a.CacheSize = n
-			}
+			err = oidcCount(h.Dispenser, "apigw_introspect", "", &a.CacheSize)
 		case "max_response_size":
 			var s string
 			if err = oidcArg(h.Dispenser, &s); err == nil {

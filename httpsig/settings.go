@@ -42,28 +42,53 @@ type KeyConfig struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
-// Settings are the options of an Authenticator (apigw_http_signature's,
-// with placeholders in file names, URLs and secrets already expanded).
+// Settings are the options of an Authenticator: apigw_http_signature's
+// JSON fields (placeholders in file names, URLs and secrets are expanded
+// by the adapter before NewAuthenticator).
 type Settings struct {
-	// Keys are the configured client keys.
-	Keys []KeyConfig
-	// JWKSFile is a JWKS file of public keys, each kid a key id.
-	JWKSFile string
-	// JWKSURL is a JWKS URL, refreshed in the background.
-	JWKSURL string
-	// JWKSAllowInsecureLoopback permits a plain-http loopback JWKSURL.
-	JWKSAllowInsecureLoopback bool
-	// Label, Required*, Tolerance, RequireNonce and MaxHeaderSize are
-	// those of Config.
-	Label                                                   string
-	RequiredComponents, RequiredWithQuery, RequiredWithBody []string
-	Tolerance                                               time.Duration
-	RequireNonce                                            bool
-	MaxHeaderSize                                           int
-	// AllowRepeatWithoutNonce is Config.NonceOnly.
-	AllowRepeatWithoutNonce bool
-	// MaxBody caps the body read for Content-Digest; 0 means DefaultMaxBody.
-	MaxBody int64
+	// Keys are the clients' keys, by key id.
+	Keys []KeyConfig `json:"keys,omitempty"`
+	// JWKSFile is a JSON Web Key Set file of public keys (EdDSA/Ed25519,
+	// ES256, PS512); each key's kid is its key id. Read at provision.
+	JWKSFile string `json:"jwks_file,omitempty"`
+	// JWKSURL is a JSON Web Key Set URL (https only, see
+	// JWKSAllowInsecureLoopback); refreshed in the background, and at once
+	// (at most once per 30s) when an unknown key id arrives.
+	JWKSURL string `json:"jwks_url,omitempty"`
+	// JWKSAllowInsecureLoopback permits a plain-http JWKS URL whose host is
+	// a loopback address. Default: false.
+	JWKSAllowInsecureLoopback bool `json:"jwks_allow_insecure_loopback,omitempty"`
+	// Label is the signature label to verify, e.g. "sig1"; signatures
+	// under other labels are ignored. Default: empty, which accepts any
+	// label but only when the request carries exactly one signature.
+	Label string `json:"label,omitempty"`
+	// RequiredComponents must be covered by every signature. Default:
+	// ["@method", "@authority", "@path"]; [] requires none.
+	RequiredComponents []string `json:"required_components,omitzero"`
+	// RequiredWithQuery must be covered when the request has a query.
+	// Default: ["@query"]; [] requires none.
+	RequiredWithQuery []string `json:"required_with_query,omitzero"`
+	// RequiredWithBody must be covered when the request has a body.
+	// Default: ["content-digest"]; [] requires none.
+	RequiredWithBody []string `json:"required_with_body,omitzero"`
+	// Tolerance is the accepted difference between created and the
+	// gateway's clock, both ways; 0 means DefaultTolerance (300s). In
+	// JSON it is the adapter's (a Caddy duration).
+	Tolerance time.Duration `json:"-"`
+	// RequireNonce refuses signatures without a nonce. Default: false
+	// (without a nonce, each signed message is accepted once).
+	RequireNonce bool `json:"require_nonce,omitempty"`
+	// AllowRepeatWithoutNonce lets a signed request without a nonce be
+	// sent again until created ± tolerance (or expires) has passed; nonces
+	// stay single use. Default: false (each signed request without a
+	// nonce is accepted once).
+	AllowRepeatWithoutNonce bool `json:"allow_repeat_without_nonce,omitempty"`
+	// MaxBody caps the body read for Content-Digest, in bytes; a larger
+	// body is 413. Default: 1 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// MaxHeaderSize caps each of Signature-Input and Signature, in bytes.
+	// Default: 8 KiB.
+	MaxHeaderSize int `json:"max_header_size,omitempty"`
 }
 
 // Check reports the first setting that cannot work, without reading any
