@@ -2,11 +2,9 @@ package caddymodule
 
 import (
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/dustin/go-humanize"
 )
 
@@ -46,112 +44,97 @@ func init() {
 //	    claim_header <claim> <header>
 //	}
 func parseHTTPSignatureCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.Errf("apigw_http_signature takes no arguments, only a block")
-	}
 	a := new(HTTPSignatureAuth)
-	if err := a.UnmarshalCaddyfile(h.Dispenser); err != nil {
+	if err := parseProviderBlock(h, "apigw_http_signature", &a.IdentityHeaders, a.unmarshalOption); err != nil {
 		return nil, err
-	}
-	return caddyauth.Authentication{
-		ProvidersRaw: caddy.ModuleMap{"apigw_http_signature": caddyconfig.JSON(a, nil)},
-	}, nil
-}
-
-// UnmarshalCaddyfile reads the block of apigw_http_signature (the
-// directive name already consumed).
-func (a *HTTPSignatureAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	for d.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(d, &a.IdentityHeaders); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		switch opt := d.Val(); opt {
-		case "key":
-			k, err := parseHTTPSignatureKey(d)
-			if err != nil {
-				return err
-			}
-			a.Keys = append(a.Keys, k)
-		case "jwks_file":
-			if !d.AllArgs(&a.JWKSFile) {
-				return d.ArgErr()
-			}
-		case "jwks_url":
-			if !d.AllArgs(&a.JWKSURL) {
-				return d.ArgErr()
-			}
-		case "jwks_allow_insecure_loopback":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.JWKSAllowInsecureLoopback = true
-		case "label":
-			if !d.AllArgs(&a.Label) {
-				return d.ArgErr()
-			}
-		case "required_components", "required_with_query", "required_with_body":
-			list, err := parseComponentList(d, opt)
-			if err != nil {
-				return err
-			}
-			switch opt {
-			case "required_components":
-				a.RequiredComponents = list
-			case "required_with_query":
-				a.RequiredWithQuery = list
-			default:
-				a.RequiredWithBody = list
-			}
-		case "tolerance":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("apigw_http_signature: tolerance %q: want a positive duration such as 300s", v)
-			}
-			a.Tolerance = caddy.Duration(dur)
-		case "require_nonce":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.RequireNonce = true
-		case "allow_repeat_without_nonce":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.AllowRepeatWithoutNonce = true
-		case "max_body", "max_header_size":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 || n > 1<<40 {
-				return d.Errf("apigw_http_signature: %s %q: want a size such as 1MiB", opt, v)
-			}
-			if opt == "max_body" {
-				a.MaxBody = int64(n)
-			} else {
-				a.MaxHeaderSize = int(n)
-			}
-		case "pass_headers":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.PassHeaders = true
-		default:
-			return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
-		}
 	}
 	s, _ := a.settings(nil)
 	if err := s.Check(); err != nil {
-		return d.Errf("apigw_http_signature: %v", err)
+		return nil, h.Errf("apigw_http_signature: %v", err)
+	}
+	return authProvider("apigw_http_signature", a), nil
+}
+
+// unmarshalOption reads one option of apigw_http_signature's block.
+func (a *HTTPSignatureAuth) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
+	switch opt {
+	case "key":
+		k, err := parseHTTPSignatureKey(d)
+		if err != nil {
+			return err
+		}
+		a.Keys = append(a.Keys, k)
+	case "jwks_file":
+		if !d.AllArgs(&a.JWKSFile) {
+			return d.ArgErr()
+		}
+	case "jwks_url":
+		if !d.AllArgs(&a.JWKSURL) {
+			return d.ArgErr()
+		}
+	case "jwks_allow_insecure_loopback":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		a.JWKSAllowInsecureLoopback = true
+	case "label":
+		if !d.AllArgs(&a.Label) {
+			return d.ArgErr()
+		}
+	case "required_components", "required_with_query", "required_with_body":
+		list, err := parseComponentList(d, opt)
+		if err != nil {
+			return err
+		}
+		switch opt {
+		case "required_components":
+			a.RequiredComponents = list
+		case "required_with_query":
+			a.RequiredWithQuery = list
+		default:
+			a.RequiredWithBody = list
+		}
+	case "tolerance":
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			return d.Errf("apigw_http_signature: tolerance %q: want a positive duration such as 300s", v)
+		}
+		a.Tolerance = caddy.Duration(dur)
+	case "require_nonce":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		a.RequireNonce = true
+	case "allow_repeat_without_nonce":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		a.AllowRepeatWithoutNonce = true
+	case "max_body", "max_header_size":
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n == 0 || n > 1<<40 {
+			return d.Errf("apigw_http_signature: %s %q: want a size such as 1MiB", opt, v)
+		}
+		if opt == "max_body" {
+			a.MaxBody = int64(n)
+		} else {
+			a.MaxHeaderSize = int(n)
+		}
+	case "pass_headers":
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		a.PassHeaders = true
+	default:
+		return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
 	}
 	return nil
 }
@@ -220,6 +203,3 @@ func parseHTTPSignatureKey(d *caddyfile.Dispenser) (HTTPSignatureKey, error) {
 	}
 	return k, nil
 }
-
-// Interface guards
-var _ caddyfile.Unmarshaler = (*HTTPSignatureAuth)(nil)

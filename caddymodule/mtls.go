@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
@@ -108,56 +108,57 @@ func (m *MTLSAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Pro
 //	    claim_header <claim> <header>
 //	}
 func parseMTLSCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.Errf("apigw_mtls takes no arguments, only a block")
-	}
 	m := new(MTLSAuth)
-	for h.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &m.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		switch h.Val() {
+	err := parseProviderBlock(h, "apigw_mtls", &m.IdentityHeaders, func(d *caddyfile.Dispenser, opt string) error {
+		switch opt {
 		case "user_from":
-			fs := h.RemainingArgs()
+			fs := d.RemainingArgs()
 			if len(fs) == 0 {
-				return nil, h.ArgErr()
+				return d.ArgErr()
 			}
 			m.UserFrom = append(m.UserFrom, fs...)
 		case "grant":
-			var g MTLSGrant
-			if !h.Args(&g.Field, &g.Pattern) || h.NextArg() {
-				return nil, h.Errf("grant needs <field> <glob> and a block, e.g. grant spiffe_id spiffe://example.org/billing/* { scopes billing }")
-			}
-			for nesting := h.Nesting(); h.NextBlock(nesting); {
-				opt := h.Val()
-				args := h.RemainingArgs()
-				switch opt {
-				case "scopes":
-					g.Scopes = append(g.Scopes, args...)
-				case "roles":
-					g.Roles = append(g.Roles, args...)
-				default:
-					return nil, h.Errf("unknown grant option %q (known: scopes roles)", opt)
-				}
-				if len(args) == 0 {
-					return nil, h.ArgErr()
-				}
+			g, err := parseMTLSGrant(d)
+			if err != nil {
+				return err
 			}
 			m.Grants = append(m.Grants, g)
 		default:
-			return nil, h.Errf("unknown apigw_mtls option %q (known: user_from grant user_header claim_header)", h.Val())
+			return d.Errf("unknown apigw_mtls option %q (known: user_from grant user_header claim_header)", opt)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if _, err := authn.NewCertMapper(m.UserFrom, m.Grants); err != nil {
 		return nil, h.Errf("apigw_mtls: %v", err)
 	}
-	return caddyauth.Authentication{
-		ProvidersRaw: caddy.ModuleMap{"apigw_mtls": caddyconfig.JSON(m, nil)},
-	}, nil
+	return authProvider("apigw_mtls", m), nil
+}
+
+// parseMTLSGrant reads `grant <field> <glob> { scopes …; roles … }`.
+func parseMTLSGrant(d *caddyfile.Dispenser) (MTLSGrant, error) {
+	var g MTLSGrant
+	if !d.Args(&g.Field, &g.Pattern) || d.NextArg() {
+		return g, d.Errf("grant needs <field> <glob> and a block, e.g. grant spiffe_id spiffe://example.org/billing/* { scopes billing }")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		args := d.RemainingArgs()
+		switch opt {
+		case "scopes":
+			g.Scopes = append(g.Scopes, args...)
+		case "roles":
+			g.Roles = append(g.Roles, args...)
+		default:
+			return g, d.Errf("unknown grant option %q (known: scopes roles)", opt)
+		}
+		if len(args) == 0 {
+			return g, d.ArgErr()
+		}
+	}
+	return g, nil
 }
 
 // Interface guards

@@ -6,11 +6,9 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/dustin/go-humanize"
 
 	"github.com/apigw/caddy-apigw/sessions"
@@ -197,10 +195,6 @@ var oidcAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES51
 //	    dpop_nonce_lifetime <duration>       # default 5m
 //	}
 func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.Errf("apigw_introspect takes no arguments, only a block")
-	}
 	a := new(IntrospectAuth)
 	dur := func(dst *caddy.Duration, opt string) error {
 		var s string
@@ -214,60 +208,48 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 		*dst = caddy.Duration(d)
 		return nil
 	}
-	for h.NextBlock(0) {
-		opt := h.Val()
-		if ok, err := a.unmarshalClientOption(h.Dispenser, opt); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+	err := parseProviderBlock(h, "apigw_introspect", &a.IdentityHeaders, func(d *caddyfile.Dispenser, opt string) error {
+		if ok, err := a.unmarshalClientOption(d, opt); ok {
+			return err
 		}
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &a.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if ok, err := parseDPoPOption(h.Dispenser, &a.DPoP); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+		if ok, err := parseDPoPOption(d, &a.DPoP); ok {
+			return err
 		}
 		var err error
 		switch opt {
 		case "introspection_endpoint":
-			err = oidcArg(h.Dispenser, &a.IntrospectionEndpoint)
+			err = oidcArg(d, &a.IntrospectionEndpoint)
 		case "cache_ttl":
 			err = dur(&a.CacheTTL, opt)
 		case "negative_cache_ttl":
 			if err = dur(&a.NegativeCacheTTL, opt); err == nil && a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
-				err = h.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
+				err = d.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
 			}
 		case "cache_size":
-			err = oidcCount(h.Dispenser, "apigw_introspect", "", &a.CacheSize)
+			err = oidcCount(d, "apigw_introspect", "", &a.CacheSize)
 		case "max_response_size":
 			var s string
-			if err = oidcArg(h.Dispenser, &s); err == nil {
+			if err = oidcArg(d, &s); err == nil {
 				n, perr := humanize.ParseBytes(s)
 				if perr != nil || n == 0 {
-					return nil, h.Errf("apigw_introspect: max_response_size %q: want a size such as 64KiB", s)
+					return d.Errf("apigw_introspect: max_response_size %q: want a size such as 64KiB", s)
 				}
 				a.MaxResponseSize = int64(n)
 			}
 		case "realm":
-			err = oidcArg(h.Dispenser, &a.Realm)
+			err = oidcArg(d, &a.Realm)
 		case "pass_credential":
-			if h.NextArg() {
-				return nil, h.ArgErr()
+			if d.NextArg() {
+				return d.ArgErr()
 			}
 			a.PassCredential = true
 		default:
-			return nil, h.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", opt)
+			return d.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", opt)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := a.checkClientCaddyfile(h.Dispenser, "apigw_introspect"); err != nil {
 		return nil, err
@@ -275,7 +257,5 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 	if err := checkDPoPCaddyfile(h.Dispenser, a.DPoP); err != nil {
 		return nil, err
 	}
-	return caddyauth.Authentication{
-		ProvidersRaw: caddy.ModuleMap{"apigw_introspect": caddyconfig.JSON(a, nil)},
-	}, nil
+	return authProvider("apigw_introspect", a), nil
 }
