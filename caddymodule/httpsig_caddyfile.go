@@ -45,7 +45,9 @@ func init() {
 //	}
 func parseHTTPSignatureCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	a := new(HTTPSignatureAuth)
-	if err := parseProviderBlock(h, "apigw_http_signature", &a.IdentityHeaders, a.unmarshalOption); err != nil {
+	if err := parseProviderBlock(h, "apigw_http_signature", &a.IdentityHeaders, func(opt string) error {
+		return a.unmarshalOption(h.Dispenser, opt)
+	}); err != nil {
 		return nil, err
 	}
 	s, _ := a.settings(nil)

@@ -109,7 +109,8 @@ func (m *MTLSAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Pro
 //	}
 func parseMTLSCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	m := new(MTLSAuth)
-	err := parseProviderBlock(h, "apigw_mtls", &m.IdentityHeaders, func(d *caddyfile.Dispenser, opt string) error {
+	d := h.Dispenser
+	err := parseProviderBlock(h, "apigw_mtls", &m.IdentityHeaders, func(opt string) error {
 		switch opt {
 		case "user_from":
 			fs := d.RemainingArgs()

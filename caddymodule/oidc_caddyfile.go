@@ -208,7 +208,8 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 		*dst = caddy.Duration(d)
 		return nil
 	}
-	err := parseProviderBlock(h, "apigw_introspect", &a.IdentityHeaders, func(d *caddyfile.Dispenser, opt string) error {
+	d := h.Dispenser
+	err := parseProviderBlock(h, "apigw_introspect", &a.IdentityHeaders, func(opt string) error {
 		if ok, err := a.unmarshalClientOption(d, opt); ok {
 			return err
 		}

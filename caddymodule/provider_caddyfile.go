@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
@@ -11,9 +10,9 @@ import (
 
 // parseProviderBlock reads the directive of an authentication provider,
 // `<name> [<matcher>] { … }`: it takes no arguments; user_header and
-// claim_header go to ih, every other option to option (with d at the
+// claim_header go to ih, every other option to option (with h at the
 // option's name).
-func parseProviderBlock(h httpcaddyfile.Helper, name string, ih *IdentityHeaders, option func(d *caddyfile.Dispenser, opt string) error) error {
+func parseProviderBlock(h httpcaddyfile.Helper, name string, ih *IdentityHeaders, option func(opt string) error) error {
 	h.Next() // consume directive name
 	if h.NextArg() {
 		return h.Errf("%s takes no arguments, only a block", name)
@@ -25,7 +24,7 @@ func parseProviderBlock(h httpcaddyfile.Helper, name string, ih *IdentityHeaders
 			}
 			continue
 		}
-		if err := option(h.Dispenser, h.Val()); err != nil {
+		if err := option(h.Val()); err != nil {
 			return err
 		}
 	}
