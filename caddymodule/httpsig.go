@@ -31,6 +31,9 @@ const HTTPSignatureMethod = httpsig.Method
 // DefaultHTTPSignatureMaxBody caps the body read for Content-Digest.
 const DefaultHTTPSignatureMaxBody = httpsig.DefaultMaxBody
 
+// HTTPSignatureKey is one client key (id, key material, identity).
+type HTTPSignatureKey = httpsig.KeyConfig
+
 // HTTPSignatureAuth authenticates requests signed with HTTP Message
 // Signatures (RFC 9421). It is an authentication provider for Caddy's
 // `authentication` handler.
@@ -71,9 +74,6 @@ type HTTPSignatureAuth struct {
 	auth   *httpsig.Authenticator
 	logger *zap.Logger
 }
-
-// HTTPSignatureKey is one client key (id, key material, identity).
-type HTTPSignatureKey = httpsig.KeyConfig
 
 // CaddyModule returns the Caddy module information.
 func (HTTPSignatureAuth) CaddyModule() caddy.ModuleInfo {

@@ -17,12 +17,15 @@ import (
 	"github.com/apigw/caddy-apigw/failure"
 )
 
-// Backoff bounds of discovery retries.
-const (
-	DefaultMinBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff = 10 * time.Second
-	DefaultTimeout    = 5 * time.Second
-)
+// DefaultMinBackoff is the wait after a first failed discovery; it
+// doubles with every failure up to DefaultMaxBackoff.
+const DefaultMinBackoff = 500 * time.Millisecond
+
+// DefaultMaxBackoff caps the wait between discovery attempts.
+const DefaultMaxBackoff = 10 * time.Second
+
+// DefaultTimeout bounds each call to the issuer.
+const DefaultTimeout = 5 * time.Second
 
 // Metadata is the part of the issuer's discovery document the gateway uses.
 type Metadata struct {
