@@ -101,13 +101,20 @@ type Discovery struct {
 	now     func() time.Time
 }
 
-// NewDiscovery returns a lazy discovery of issuer using client for every
-// call to the issuer (discovery, JWKS, token, introspection). hint, when
-// set, is named with the issuer in the details of outages (e.g. the
-// environment variable to fix).
-func NewDiscovery(issuer, hint string, client *http.Client, timeout time.Duration) *Discovery {
+// NewDiscovery returns a lazy discovery of issuer, with one HTTP client
+// for every call to the issuer (discovery, JWKS, token, introspection)
+// that never follows redirects and gives up after timeout (0:
+// DefaultTimeout). hint, when set, is named with the issuer in the
+// details of outages (e.g. the environment variable to fix).
+func NewDiscovery(issuer, hint string, timeout time.Duration) *Discovery {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
+	}
+	client := &http.Client{
+		Timeout: timeout,
+		// the issuer's endpoints are used as discovered, never followed
+		// elsewhere
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	label := issuer
 	if hint != "" {
