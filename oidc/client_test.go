@@ -14,11 +14,11 @@ func TestCheckClient(t *testing.T) {
 	}{
 		{"https://id.example.com", "gw", secret, true, ""},
 		{"", "", secret, true, "missing [issuer client_id]"},
-		{"http://id.example.com", "gw", secret, true, "not loopback"},
+		{"http://id.example.com", "gw", secret, true, "uses plain http"},
 		{"https://id.example.com", "gw", "short", true, "shorter than 32 bytes"},
 		// the Caddyfile leaves placeholders to provision; provision does not
 		{"{env.ISSUER}", "gw", "{env.SECRET}", false, ""},
-		{"http://id.example.com/{x}", "gw", secret, true, "not loopback"},
+		{"http://id.example.com/{x}", "gw", secret, true, "uses plain http"},
 		{"https://id.example.com", "gw", "{x}", true, "shorter than 32 bytes"},
 	} {
 		err := CheckClient(tc.issuer, tc.id, tc.secret, false, tc.expanded)
