@@ -153,19 +153,6 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	repl := caddy.NewReplacer()
 	o.RedirectURI = repl.ReplaceKnown(o.RedirectURI, "")
 	o.PostLogoutRedirectURI = repl.ReplaceKnown(o.PostLogoutRedirectURI, "")
-	u, err := url.Parse(o.RedirectURI)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Path == "" {
-		return fmt.Errorf("apigw_oidc: redirect_uri %q: want this gateway's absolute callback URL, e.g. https://gw.example.com/auth/callback", o.RedirectURI)
-	}
-	o.callbackPath = u.Path
-	if o.PostLogoutRedirectURI != "" {
-		if u, err := url.Parse(o.PostLogoutRedirectURI); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return fmt.Errorf("apigw_oidc: post_logout_redirect_uri %q is not an absolute http(s) URL", o.PostLogoutRedirectURI)
-		}
-	}
-	if o.MaxPendingLogins < 0 {
-		return fmt.Errorf("apigw_oidc: max_pending_logins %d: want a positive number such as 10000", o.MaxPendingLogins)
-	}
 	if len(o.Scopes) == 0 {
 		o.Scopes = DefaultOIDCScopes
 	}
@@ -181,13 +168,12 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	if o.DefaultReturnTo == "" {
 		o.DefaultReturnTo = DefaultOIDCReturnTo
 	}
-	if oidc.SafeReturnTo(o.DefaultReturnTo, "") == "" {
-		return fmt.Errorf("apigw_oidc: default_return_to %q: want a local path such as /app/", o.DefaultReturnTo)
-	}
-	o.mapping = oidc.ClaimMapping{UserClaim: o.UserClaim, Metadata: o.ClaimMetadata, ScopeClaim: o.ScopeClaim, RolesClaim: o.RolesClaim}
-	if err := o.mapping.Validate(); err != nil {
+	ls := o.settings()
+	if err := ls.Check(true); err != nil {
 		return fmt.Errorf("apigw_oidc: %w", err)
 	}
+	o.callbackPath, _ = ls.CallbackPath()
+	o.mapping = ls.Mapping
 	o.policy = sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}
 	for _, t := range o.TrustedOrigins {
 		norm, err := sessions.NormalizeOrigin(t)
@@ -209,6 +195,14 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 		o.stateCookie = sessions.HostPrefix + OIDCStateCookie
 	}
 	return nil
+}
+
+// settings are the options the domain checks (oidc.LoginSettings.Check).
+func (o *OIDCLogin) settings() oidc.LoginSettings {
+	return oidc.LoginSettings{RedirectURI: o.RedirectURI, PostLogoutRedirectURI: o.PostLogoutRedirectURI,
+		Algorithms: o.Algorithms, LoginPath: o.LoginPath, LogoutPath: o.LogoutPath, DefaultReturnTo: o.DefaultReturnTo,
+		Mapping:          oidc.ClaimMapping{UserClaim: o.UserClaim, Metadata: o.ClaimMetadata, ScopeClaim: o.ScopeClaim, RolesClaim: o.RolesClaim},
+		MaxPendingLogins: o.MaxPendingLogins}
 }
 
 // ServeHTTP dispatches to the login, callback and logout endpoints. It is
