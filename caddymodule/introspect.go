@@ -94,9 +94,8 @@ func (IntrospectAuth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// MaxNegativeCacheTTL bounds NegativeCacheTTL: a token that becomes
-// active (or is revoked and re-issued) must not wait long.
-const MaxNegativeCacheTTL = 5 * time.Second
+// MaxNegativeCacheTTL bounds NegativeCacheTTL.
+const MaxNegativeCacheTTL = oidc.MaxNegativeCacheTTL
 
 // Provision checks the settings. It never contacts the issuer.
 func (a *IntrospectAuth) Provision(ctx caddy.Context) error {
@@ -118,17 +117,12 @@ func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
 	if a.disc, err = a.provisionClient("apigw_introspect"); err != nil {
 		return err
 	}
-	if a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
-		return fmt.Errorf("apigw_introspect: negative_cache_ttl %s is longer than %s", time.Duration(a.NegativeCacheTTL), MaxNegativeCacheTTL)
-	}
 	if err := validateIdentityHeaders(a.IdentityHeaders); err != nil {
 		return fmt.Errorf("apigw_introspect: %w", err)
 	}
 	endpoint := caddy.NewReplacer().ReplaceKnown(a.IntrospectionEndpoint, "")
-	if endpoint != "" {
-		if err := oidc.CheckIssuerURL(endpoint, a.AllowInsecureLoopback); err != nil {
-			return fmt.Errorf("apigw_introspect: introspection_endpoint: %w", err)
-		}
+	if err := oidc.CheckIntrospection(time.Duration(a.NegativeCacheTTL), endpoint, a.AllowInsecureLoopback, true); err != nil {
+		return fmt.Errorf("apigw_introspect: %w", err)
 	}
 	a.in = &oidc.Introspector{
 		Endpoint: func(ctx context.Context) (string, error) {

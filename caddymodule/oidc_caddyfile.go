@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -9,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/sessions"
 )
 
@@ -205,9 +207,7 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 		case "cache_ttl":
 			err = dur(&a.CacheTTL, opt)
 		case "negative_cache_ttl":
-			if err = dur(&a.NegativeCacheTTL, opt); err == nil && a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
-				err = d.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
-			}
+			err = dur(&a.NegativeCacheTTL, opt)
 		case "cache_size":
 			err = oidcCount(d, "apigw_introspect", "", &a.CacheSize)
 		case "max_response_size":
@@ -236,6 +236,9 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 	}
 	if err := a.checkClientCaddyfile(h.Dispenser, "apigw_introspect"); err != nil {
 		return nil, err
+	}
+	if err := oidc.CheckIntrospection(time.Duration(a.NegativeCacheTTL), a.IntrospectionEndpoint, a.AllowInsecureLoopback, false); err != nil {
+		return nil, h.Errf("apigw_introspect: %v", err)
 	}
 	if err := checkDPoPCaddyfile(h.Dispenser, a.DPoP); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package oidc
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // MinClientSecret is the shortest accepted client secret.
@@ -30,6 +31,27 @@ func CheckClient(issuer, clientID, secret string, allowInsecureLoopback, expande
 	}
 	if (expanded || !strings.Contains(secret, "{")) && len(secret) < MinClientSecret {
 		return fmt.Errorf("client_secret is shorter than %d bytes: use a long random secret from {env.…}", MinClientSecret)
+	}
+	return nil
+}
+
+// MaxNegativeCacheTTL bounds how long an inactive introspection answer is
+// reused: a token that becomes active (or is revoked and re-issued) must
+// not wait long.
+const MaxNegativeCacheTTL = 5 * time.Second
+
+// CheckIntrospection is the one check of apigw_introspect's own options
+// (its client is CheckClient's): the negative cache TTL and an explicit
+// introspection endpoint, which must be https like the issuer. expanded
+// as for CheckClient.
+func CheckIntrospection(negativeTTL time.Duration, endpoint string, allowInsecureLoopback, expanded bool) error {
+	if negativeTTL > MaxNegativeCacheTTL {
+		return fmt.Errorf("negative_cache_ttl must be at most %s (a revoked or new token must not wait longer)", MaxNegativeCacheTTL)
+	}
+	if endpoint != "" && (expanded || !strings.Contains(endpoint, "{")) {
+		if err := CheckIssuerURL(endpoint, allowInsecureLoopback); err != nil {
+			return fmt.Errorf("introspection_endpoint: %w", err)
+		}
 	}
 	return nil
 }
