@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -125,19 +123,7 @@ func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
 		return fmt.Errorf("apigw_introspect: %w", err)
 	}
 	a.in = &oidc.Introspector{
-		Endpoint: func(ctx context.Context) (string, error) {
-			if endpoint != "" {
-				return endpoint, nil
-			}
-			p, err := a.disc.Get(ctx)
-			if err != nil {
-				return "", err
-			}
-			if p.Meta.IntrospectionURL == "" {
-				return "", errors.New("the issuer advertises no introspection_endpoint")
-			}
-			return p.Meta.IntrospectionURL, nil
-		},
+		Endpoint:     a.disc.IntrospectionEndpoint(endpoint),
 		Called:       countIntrospection,
 		IssuerLabel:  a.disc.Label(),
 		ClientID:     a.ClientID,

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -182,6 +183,24 @@ func (d *Discovery) Get(ctx context.Context) (*Provider, error) {
 		return nil, err
 	}
 	return v.(*Provider), nil
+}
+
+// IntrospectionEndpoint returns an Introspector's Endpoint: endpoint when
+// set, else the issuer's discovered introspection_endpoint.
+func (d *Discovery) IntrospectionEndpoint(endpoint string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if endpoint != "" {
+			return endpoint, nil
+		}
+		p, err := d.Get(ctx)
+		if err != nil {
+			return "", err
+		}
+		if p.Meta.IntrospectionURL == "" {
+			return "", errors.New("the issuer advertises no introspection_endpoint")
+		}
+		return p.Meta.IntrospectionURL, nil
+	}
 }
 
 func (d *Discovery) discover(ctx context.Context) (*Provider, error) {
