@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -189,7 +188,7 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	}
 	o.rp = &oidc.RelyingParty{Disc: o.disc, States: o.states, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
 		RedirectURI: o.RedirectURI, Scopes: o.Scopes, Algorithms: o.Algorithms, Mapping: o.mapping,
-		LoginPath: o.LoginPath, Timeout: timeout}
+		LoginPath: o.LoginPath, Timeout: timeout, PostLogoutRedirectURI: o.PostLogoutRedirectURI}
 	o.stateCookie = OIDCStateCookie
 	if o.mgr.Config().HostPrefix {
 		o.stateCookie = sessions.HostPrefix + OIDCStateCookie
@@ -357,22 +356,7 @@ func (o *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) error {
 		o.logger.Warn("reading the ID token failed; logout offers no id_token_hint", zap.Error(err))
 	}
 	Audit(r, "logout", "", zap.String("method", "oidc"), zap.String("session_id", handle))
-	var endURL *string
-	if p, err := o.disc.Get(r.Context()); err == nil && p.Meta.EndSessionURL != "" {
-		if u, err := url.Parse(p.Meta.EndSessionURL); err == nil {
-			q := u.Query()
-			if idToken != "" {
-				q.Set("id_token_hint", idToken)
-			}
-			q.Set("client_id", o.ClientID)
-			if o.PostLogoutRedirectURI != "" {
-				q.Set("post_logout_redirect_uri", o.PostLogoutRedirectURI)
-			}
-			u.RawQuery = q.Encode()
-			s := u.String()
-			endURL = &s
-		}
-	}
+	endURL := o.rp.EndSessionURL(r.Context(), idToken)
 	body, _ := json.Marshal(struct {
 		EndSessionURL *string `json:"end_session_url"`
 	}{endURL})

@@ -29,6 +29,8 @@ type RelyingParty struct {
 	Mapping ClaimMapping
 	// LoginPath is named in the detail of a stale login state.
 	LoginPath string
+	// PostLogoutRedirectURI is sent in the end-session URL, if set.
+	PostLogoutRedirectURI string
 	// Timeout bounds the code exchange and the ID token verification.
 	Timeout time.Duration
 }
@@ -172,6 +174,33 @@ func (rp *RelyingParty) Finish(ctx context.Context, rawQuery, browser string) (*
 		return nil, badCallback(err.Error())
 	}
 	return &Login{User: user, Metadata: meta, IDToken: rawID, ReturnTo: ls.ReturnTo}, nil
+}
+
+// EndSessionURL returns the issuer's RP-initiated logout URL for a
+// session whose ID token was idToken ("" when unknown): the
+// end_session_endpoint with id_token_hint, client_id and
+// post_logout_redirect_uri; nil when the issuer advertises none or cannot
+// be reached.
+func (rp *RelyingParty) EndSessionURL(ctx context.Context, idToken string) *string {
+	p, err := rp.Disc.Get(ctx)
+	if err != nil || p.Meta.EndSessionURL == "" {
+		return nil
+	}
+	u, err := url.Parse(p.Meta.EndSessionURL)
+	if err != nil {
+		return nil
+	}
+	q := u.Query()
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
+	q.Set("client_id", rp.ClientID)
+	if rp.PostLogoutRedirectURI != "" {
+		q.Set("post_logout_redirect_uri", rp.PostLogoutRedirectURI)
+	}
+	u.RawQuery = q.Encode()
+	s := u.String()
+	return &s
 }
 
 // oauthErrorCode returns an OAuth error code fit to repeat (RFC 6749
