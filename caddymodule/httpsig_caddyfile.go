@@ -59,44 +59,34 @@ func parseHTTPSignatureCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHa
 
 // unmarshalOption reads one option of apigw_http_signature's block.
 func (a *HTTPSignatureAuth) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
-	switch opt {
-	case "key":
+	words := map[string]*string{"jwks_file": &a.JWKSFile, "jwks_url": &a.JWKSURL, "label": &a.Label}
+	flags := map[string]*bool{"jwks_allow_insecure_loopback": &a.JWKSAllowInsecureLoopback, "require_nonce": &a.RequireNonce,
+		"allow_repeat_without_nonce": &a.AllowRepeatWithoutNonce, "pass_headers": &a.PassHeaders}
+	lists := map[string]*[]string{"required_components": &a.RequiredComponents, "required_with_query": &a.RequiredWithQuery,
+		"required_with_body": &a.RequiredWithBody}
+	switch {
+	case opt == "key":
 		k, err := parseHTTPSignatureKey(d)
 		if err != nil {
 			return err
 		}
 		a.Keys = append(a.Keys, k)
-	case "jwks_file":
-		if !d.AllArgs(&a.JWKSFile) {
+	case words[opt] != nil:
+		if !d.AllArgs(words[opt]) {
 			return d.ArgErr()
 		}
-	case "jwks_url":
-		if !d.AllArgs(&a.JWKSURL) {
-			return d.ArgErr()
-		}
-	case "jwks_allow_insecure_loopback":
+	case flags[opt] != nil:
 		if d.NextArg() {
 			return d.ArgErr()
 		}
-		a.JWKSAllowInsecureLoopback = true
-	case "label":
-		if !d.AllArgs(&a.Label) {
-			return d.ArgErr()
-		}
-	case "required_components", "required_with_query", "required_with_body":
+		*flags[opt] = true
+	case lists[opt] != nil:
 		list, err := parseComponentList(d, opt)
 		if err != nil {
 			return err
 		}
-		switch opt {
-		case "required_components":
-			a.RequiredComponents = list
-		case "required_with_query":
-			a.RequiredWithQuery = list
-		default:
-			a.RequiredWithBody = list
-		}
-	case "tolerance":
+		*lists[opt] = list
+	case opt == "tolerance":
 		var v string
 		if !d.AllArgs(&v) {
 			return d.ArgErr()
@@ -106,17 +96,7 @@ func (a *HTTPSignatureAuth) unmarshalOption(d *caddyfile.Dispenser, opt string) 
 			return d.Errf("apigw_http_signature: tolerance %q: want a positive duration such as 300s", v)
 		}
 		a.Tolerance = caddy.Duration(dur)
-	case "require_nonce":
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		a.RequireNonce = true
-	case "allow_repeat_without_nonce":
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		a.AllowRepeatWithoutNonce = true
-	case "max_body", "max_header_size":
+	case opt == "max_body", opt == "max_header_size":
 		var v string
 		if !d.AllArgs(&v) {
 			return d.ArgErr()
@@ -130,11 +110,6 @@ func (a *HTTPSignatureAuth) unmarshalOption(d *caddyfile.Dispenser, opt string) 
 		} else {
 			a.MaxHeaderSize = int(n)
 		}
-	case "pass_headers":
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		a.PassHeaders = true
 	default:
 		return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
 	}
@@ -161,29 +136,11 @@ func parseHTTPSignatureKey(d *caddyfile.Dispenser) (HTTPSignatureKey, error) {
 		return k, d.Errf("apigw_http_signature: key needs <key id> and a block")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		words := map[string]*string{"algorithm": &k.Algorithm, "public_key_file": &k.PublicKeyFile,
+			"public_key": &k.PublicKey, "jwk": &k.JWK, "secret": &k.Secret, "user": &k.User}
 		switch opt := d.Val(); opt {
-		case "algorithm":
-			if !d.AllArgs(&k.Algorithm) {
-				return k, d.ArgErr()
-			}
-		case "public_key_file":
-			if !d.AllArgs(&k.PublicKeyFile) {
-				return k, d.ArgErr()
-			}
-		case "public_key":
-			if !d.AllArgs(&k.PublicKey) {
-				return k, d.ArgErr()
-			}
-		case "jwk":
-			if !d.AllArgs(&k.JWK) {
-				return k, d.ArgErr()
-			}
-		case "secret":
-			if !d.AllArgs(&k.Secret) {
-				return k, d.ArgErr()
-			}
-		case "user":
-			if !d.AllArgs(&k.User) {
+		case "algorithm", "public_key_file", "public_key", "jwk", "secret", "user":
+			if !d.AllArgs(words[opt]) {
 				return k, d.ArgErr()
 			}
 		case "scopes":
