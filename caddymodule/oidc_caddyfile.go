@@ -57,12 +57,13 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			continue
 		}
+		words := map[string]*string{"redirect_uri": &o.RedirectURI, "post_logout_redirect_uri": &o.PostLogoutRedirectURI,
+			"login_path": &o.LoginPath, "logout_path": &o.LogoutPath, "default_return_to": &o.DefaultReturnTo,
+			"user_claim": &o.UserClaim, "scope_claim": &o.ScopeClaim, "roles_claim": &o.RolesClaim}
 		var err error
 		switch opt {
-		case "redirect_uri":
-			err = oidcArg(h.Dispenser, &o.RedirectURI)
-		case "post_logout_redirect_uri":
-			err = oidcArg(h.Dispenser, &o.PostLogoutRedirectURI)
+		case "redirect_uri", "post_logout_redirect_uri", "login_path", "logout_path", "default_return_to", "user_claim", "scope_claim", "roles_claim":
+			err = oidcArg(h.Dispenser, words[opt])
 		case "scopes":
 			if o.Scopes = append(o.Scopes, h.RemainingArgs()...); len(o.Scopes) == 0 {
 				return nil, h.ArgErr()
@@ -73,14 +74,6 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				return nil, h.ArgErr()
 			}
 			o.Algorithms = append(o.Algorithms, algs...)
-		case "login_path":
-			err = oidcArg(h.Dispenser, &o.LoginPath)
-		case "logout_path":
-			err = oidcArg(h.Dispenser, &o.LogoutPath)
-		case "default_return_to":
-			err = oidcArg(h.Dispenser, &o.DefaultReturnTo)
-		case "user_claim":
-			err = oidcArg(h.Dispenser, &o.UserClaim)
 		case "claim_metadata":
 			args := h.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
@@ -94,10 +87,6 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				o.ClaimMetadata = map[string]string{}
 			}
 			o.ClaimMetadata[args[0]] = key
-		case "scope_claim":
-			err = oidcArg(h.Dispenser, &o.ScopeClaim)
-		case "roles_claim":
-			err = oidcArg(h.Dispenser, &o.RolesClaim)
 		case "state_ttl":
 			var s string
 			if err = oidcArg(h.Dispenser, &s); err == nil {
