@@ -1,13 +1,15 @@
 package authn
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // Certificate fields an mTLS identity can be read from and granted on.
@@ -63,13 +65,17 @@ func CertFieldValues(cert *x509.Certificate, field string) []string {
 // CertGrant gives scopes and roles to certificates with a field value that
 // matches a pattern.
 type CertGrant struct {
-	// Field is one of CertFields.
-	Field string
-	// Pattern is a glob matched against the whole value: "*" matches any
-	// run of characters (including "/" and "."), "?" one character.
-	Pattern string
-	// Scopes and Roles are granted on a match.
-	Scopes, Roles []string
+	// Field is the certificate field: cn, subject, o, ou, san_dns,
+	// san_uri, san_email or spiffe_id.
+	Field string `json:"field"`
+	// Pattern is a glob matched against each value of the field: "*"
+	// matches any run of characters (including "/" and "."), "?" one
+	// character, e.g. "spiffe://example.org/billing/*".
+	Pattern string `json:"pattern"`
+	// Scopes are granted on a match.
+	Scopes []string `json:"scopes,omitempty"`
+	// Roles are granted on a match.
+	Roles []string `json:"roles,omitempty"`
 
 	re *regexp.Regexp
 }
@@ -81,7 +87,8 @@ type CertMapper struct {
 }
 
 // NewCertMapper returns a mapper taking the user id from the first field of
-// userFrom that the certificate has (default: cn) and applying grants.
+// userFrom that the certificate has (default: cn) and applying grants. It
+// is the one check of apigw_mtls's settings (provision and Caddyfile).
 func NewCertMapper(userFrom []string, grants []CertGrant) (*CertMapper, error) {
 	if len(userFrom) == 0 {
 		userFrom = []string{CertFieldCN}
@@ -100,7 +107,7 @@ func NewCertMapper(userFrom []string, grants []CertGrant) (*CertMapper, error) {
 			return nil, fmt.Errorf("grant %s: empty pattern", g.Field)
 		}
 		if len(g.Scopes) == 0 && len(g.Roles) == 0 {
-			return nil, fmt.Errorf("grant %s %s: grants no scopes or roles", g.Field, g.Pattern)
+			return nil, fmt.Errorf("grant %s %s grants nothing: add scopes or roles", g.Field, g.Pattern)
 		}
 		g.re = globRegexp(g.Pattern)
 		gs[i] = g
@@ -126,9 +133,20 @@ func globRegexp(glob string) *regexp.Regexp {
 	return regexp.MustCompile(b.String())
 }
 
-// ErrNoCertUser is returned when the certificate has none of the user
-// fields.
-var ErrNoCertUser = errors.New("the client certificate has none of the fields the user id is read from")
+// Authenticate maps the client certificate of a TLS connection to an
+// identity (Identity). Only a chain the TLS layer verified counts
+// (client_auth require_and_verify or verify_if_given): without a
+// certificate it is failure.ErrMissingCredentials, with an unverified one
+// or one Identity refuses failure.ErrInvalidCredentials.
+func (m *CertMapper) Authenticate(cs *tls.ConnectionState) (*Identity, error) {
+	if cs == nil || len(cs.PeerCertificates) == 0 {
+		return nil, failure.New(failure.ErrMissingCredentials, "a client certificate is required (mutual TLS)")
+	}
+	if len(cs.VerifiedChains) == 0 {
+		return nil, failure.New(failure.ErrInvalidCredentials, "the client certificate is not verified by a trusted CA")
+	}
+	return m.Identity(cs.PeerCertificates[0])
+}
 
 // Identity maps a verified client certificate to an identity (method
 // "mtls"): the user id, scopes and roles of every matching grant, and the
@@ -143,10 +161,10 @@ func (m *CertMapper) Identity(cert *x509.Certificate) (*Identity, error) {
 		}
 	}
 	if user == "" {
-		return nil, ErrNoCertUser
+		return nil, failure.New(failure.ErrInvalidCredentials, "the client certificate has none of the fields the user id is read from")
 	}
 	if !ValidHeaderValue(user) {
-		return nil, errors.New("the client certificate's user id has control characters")
+		return nil, failure.New(failure.ErrInvalidCredentials, "the client certificate's user id has control characters")
 	}
 	id := &Identity{ID: user, Method: "mtls", Claims: map[string]any{
 		"subject":  cert.Subject.String(),

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"net/http/httptest"
 	"testing"
+
+	"github.com/apigw/caddy-apigw/httpsig"
 )
 
 // BenchmarkHTTPSignatureAuthenticate measures the whole provider on the
@@ -13,8 +15,8 @@ import (
 // presented on every iteration, so the replay store is not touched (with
 // a nonce it is one SetNX more).
 func BenchmarkHTTPSignatureAuthenticate(b *testing.B) {
-	a := provisionHTTPSig(b, &HTTPSignatureAuth{Label: "sig1", AllowRepeatWithoutNonce: true,
-		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI, Scopes: []string{"read"}}}}, newTestStore(b))
+	a := provisionHTTPSig(b, &HTTPSignatureAuth{Settings: httpsig.Settings{Label: "sig1", AllowRepeatWithoutNonce: true,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI, Scopes: []string{"read"}}}}}, newTestStore(b))
 	r := authRequest("/sig/orders?page=2", "127.0.0.1", nil)
 	signRequest(b, r, "demo-ed25519", `"@method" "@authority" "@path" "@query"`, `;alg="ed25519"`)
 	in, sig := r.Header["Signature-Input"], r.Header["Signature"]

@@ -1,18 +1,11 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/dustin/go-humanize"
-
-	"github.com/apigw/caddy-apigw/authn"
-	"github.com/apigw/caddy-apigw/httpsig"
 )
 
 func init() {
@@ -51,119 +44,74 @@ func init() {
 //	    claim_header <claim> <header>
 //	}
 func parseHTTPSignatureCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.Errf("apigw_http_signature takes no arguments, only a block")
-	}
 	a := new(HTTPSignatureAuth)
-	if err := a.UnmarshalCaddyfile(h.Dispenser); err != nil {
+	if err := parseProviderBlock(h, "apigw_http_signature", &a.IdentityHeaders, func(opt string) error {
+		return a.unmarshalOption(h.Dispenser, opt)
+	}); err != nil {
 		return nil, err
 	}
-	return caddyauth.Authentication{
-		ProvidersRaw: caddy.ModuleMap{"apigw_http_signature": caddyconfig.JSON(a, nil)},
-	}, nil
+	s, _ := a.settings(nil)
+	if err := s.Check(); err != nil {
+		return nil, h.Errf("apigw_http_signature: %v", err)
+	}
+	return authProvider("apigw_http_signature", a), nil
 }
 
-// UnmarshalCaddyfile reads the block of apigw_http_signature (the
-// directive name already consumed).
-func (a *HTTPSignatureAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	for d.NextBlock(0) {
-		if ok, err := parseIdentityHeaderOption(d, &a.IdentityHeaders); ok {
-			if err != nil {
-				return err
-			}
-			continue
+// unmarshalOption reads one option of apigw_http_signature's block.
+func (a *HTTPSignatureAuth) unmarshalOption(d *caddyfile.Dispenser, opt string) error {
+	words := map[string]*string{"jwks_file": &a.JWKSFile, "jwks_url": &a.JWKSURL, "label": &a.Label}
+	flags := map[string]*bool{"jwks_allow_insecure_loopback": &a.JWKSAllowInsecureLoopback, "require_nonce": &a.RequireNonce,
+		"allow_repeat_without_nonce": &a.AllowRepeatWithoutNonce, "pass_headers": &a.PassHeaders}
+	lists := map[string]*[]string{"required_components": &a.RequiredComponents, "required_with_query": &a.RequiredWithQuery,
+		"required_with_body": &a.RequiredWithBody}
+	switch {
+	case opt == "key":
+		k, err := parseHTTPSignatureKey(d)
+		if err != nil {
+			return err
 		}
-		switch opt := d.Val(); opt {
-		case "key":
-			k, err := parseHTTPSignatureKey(d)
-			if err != nil {
-				return err
-			}
-			a.Keys = append(a.Keys, k)
-		case "jwks_file":
-			if !d.AllArgs(&a.JWKSFile) {
-				return d.ArgErr()
-			}
-		case "jwks_url":
-			if !d.AllArgs(&a.JWKSURL) {
-				return d.ArgErr()
-			}
-			if !strings.Contains(a.JWKSURL, "{") {
-				if err := authn.CheckJWKSURL(a.JWKSURL, true); err != nil {
-					return d.Errf("apigw_http_signature: %v", err)
-				}
-			}
-		case "jwks_allow_insecure_loopback":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.JWKSAllowInsecureLoopback = true
-		case "label":
-			if !d.AllArgs(&a.Label) {
-				return d.ArgErr()
-			}
-			if !validLabel(a.Label) {
-				return d.Errf("apigw_http_signature: label %q is not a structured field key (lowercase letters, digits, _ - . *, starting with a letter), e.g. sig1", a.Label)
-			}
-		case "required_components", "required_with_query", "required_with_body":
-			list, err := parseComponentList(d, opt)
-			if err != nil {
-				return err
-			}
-			switch opt {
-			case "required_components":
-				a.RequiredComponents = list
-			case "required_with_query":
-				a.RequiredWithQuery = list
-			default:
-				a.RequiredWithBody = list
-			}
-		case "tolerance":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur <= 0 {
-				return d.Errf("apigw_http_signature: tolerance %q: want a positive duration such as 300s", v)
-			}
-			a.Tolerance = caddy.Duration(dur)
-		case "require_nonce":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.RequireNonce = true
-		case "allow_repeat_without_nonce":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.AllowRepeatWithoutNonce = true
-		case "max_body", "max_header_size":
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			n, err := humanize.ParseBytes(v)
-			if err != nil || n == 0 || n > 1<<40 {
-				return d.Errf("apigw_http_signature: %s %q: want a size such as 1MiB", opt, v)
-			}
-			if opt == "max_body" {
-				a.MaxBody = int64(n)
-			} else {
-				a.MaxHeaderSize = int(n)
-			}
-		case "pass_headers":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			a.PassHeaders = true
-		default:
-			return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
+		a.Keys = append(a.Keys, k)
+	case words[opt] != nil:
+		if !d.AllArgs(words[opt]) {
+			return d.ArgErr()
 		}
-	}
-	if len(a.Keys) == 0 && a.JWKSFile == "" && a.JWKSURL == "" {
-		return d.Err("apigw_http_signature: no keys: add `key <id> { public_key_file <pem> }`, jwks_file or jwks_url")
+	case flags[opt] != nil:
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		*flags[opt] = true
+	case lists[opt] != nil:
+		list, err := parseComponentList(d, opt)
+		if err != nil {
+			return err
+		}
+		*lists[opt] = list
+	case opt == "tolerance":
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(v)
+		if err != nil || dur <= 0 {
+			return d.Errf("apigw_http_signature: tolerance %q: want a positive duration such as 300s", v)
+		}
+		a.Tolerance = caddy.Duration(dur)
+	case opt == "max_body", opt == "max_header_size":
+		var v string
+		if !d.AllArgs(&v) {
+			return d.ArgErr()
+		}
+		n, err := humanize.ParseBytes(v)
+		if err != nil || n == 0 || n > 1<<40 {
+			return d.Errf("apigw_http_signature: %s %q: want a size such as 1MiB", opt, v)
+		}
+		if opt == "max_body" {
+			a.MaxBody = int64(n)
+		} else {
+			a.MaxHeaderSize = int(n)
+		}
+	default:
+		return d.Errf("apigw_http_signature: unknown option %q (known: key jwks_file jwks_url jwks_allow_insecure_loopback label required_components required_with_query required_with_body tolerance require_nonce allow_repeat_without_nonce max_body max_header_size pass_headers user_header claim_header)", opt)
 	}
 	return nil
 }
@@ -178,11 +126,6 @@ func parseComponentList(d *caddyfile.Dispenser, opt string) ([]string, error) {
 	if len(args) == 1 && args[0] == "none" {
 		return []string{}, nil
 	}
-	for _, c := range args {
-		if err := httpsig.CheckComponentName(c); err != nil {
-			return nil, d.Errf("apigw_http_signature: %s: %v", opt, err)
-		}
-	}
 	return args, nil
 }
 
@@ -193,35 +136,11 @@ func parseHTTPSignatureKey(d *caddyfile.Dispenser) (HTTPSignatureKey, error) {
 		return k, d.Errf("apigw_http_signature: key needs <key id> and a block")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		words := map[string]*string{"algorithm": &k.Algorithm, "public_key_file": &k.PublicKeyFile,
+			"public_key": &k.PublicKey, "jwk": &k.JWK, "secret": &k.Secret, "user": &k.User}
 		switch opt := d.Val(); opt {
-		case "algorithm":
-			if !d.AllArgs(&k.Algorithm) {
-				return k, d.ArgErr()
-			}
-			if !knownSigAlg(k.Algorithm) {
-				return k, d.Errf("apigw_http_signature: key %q: unknown algorithm %q (known: %s)", k.ID, k.Algorithm, strings.Join(httpsig.Algorithms, ", "))
-			}
-		case "public_key_file":
-			if !d.AllArgs(&k.PublicKeyFile) {
-				return k, d.ArgErr()
-			}
-		case "public_key":
-			if !d.AllArgs(&k.PublicKey) {
-				return k, d.ArgErr()
-			}
-		case "jwk":
-			if !d.AllArgs(&k.JWK) {
-				return k, d.ArgErr()
-			}
-		case "secret":
-			if !d.AllArgs(&k.Secret) {
-				return k, d.ArgErr()
-			}
-			if !hasPlaceholder(k.Secret) && len(k.Secret) < httpsig.MinHMACSecret {
-				return k, d.Errf("apigw_http_signature: key %q: secret is %d bytes long: use at least %d random bytes (e.g. `openssl rand -hex 32`), from {env.X}", k.ID, len(k.Secret), httpsig.MinHMACSecret)
-			}
-		case "user":
-			if !d.AllArgs(&k.User) {
+		case "algorithm", "public_key_file", "public_key", "jwk", "secret", "user":
+			if !d.AllArgs(words[opt]) {
 				return k, d.ArgErr()
 			}
 		case "scopes":
@@ -243,6 +162,3 @@ func parseHTTPSignatureKey(d *caddyfile.Dispenser) (HTTPSignatureKey, error) {
 	}
 	return k, nil
 }
-
-// Interface guards
-var _ caddyfile.Unmarshaler = (*HTTPSignatureAuth)(nil)

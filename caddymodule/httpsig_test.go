@@ -130,9 +130,9 @@ func TestHTTPSignatureAuthenticate(t *testing.T) {
 	inline := id
 	inline.PublicKey = demoEd25519SPKI
 	for name, a := range map[string]*HTTPSignatureAuth{
-		"inline":    {Label: "sig1", Keys: []HTTPSignatureKey{inline}},
-		"jwks_file": {Label: "sig1", Keys: []HTTPSignatureKey{id}, JWKSFile: file},
-		"jwks_url":  {Label: "sig1", Keys: []HTTPSignatureKey{id}, JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true},
+		"inline":    {Settings: httpsig.Settings{Label: "sig1", Keys: []HTTPSignatureKey{inline}}},
+		"jwks_file": {Settings: httpsig.Settings{Label: "sig1", Keys: []HTTPSignatureKey{id}, JWKSFile: file}},
+		"jwks_url":  {Settings: httpsig.Settings{Label: "sig1", Keys: []HTTPSignatureKey{id}, JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			provisionHTTPSig(t, a, st)
@@ -177,8 +177,8 @@ func TestHTTPSignatureAuthenticate(t *testing.T) {
 }
 
 func TestHTTPSignatureFailures(t *testing.T) {
-	a := provisionHTTPSig(t, &HTTPSignatureAuth{Label: "sig1", MaxBody: 16, PassHeaders: true,
-		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}, newTestStore(t))
+	a := provisionHTTPSig(t, &HTTPSignatureAuth{PassHeaders: true, Settings: httpsig.Settings{Label: "sig1", MaxBody: 16,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}}, newTestStore(t))
 
 	// unsigned: the challenge and what to sign
 	r := authRequest("/sig/x?q=1", "127.0.0.1", nil)
@@ -227,8 +227,8 @@ func TestHTTPSignatureFailures(t *testing.T) {
 			t.Fatalf("use %d: accepted %v", i+1, ok)
 		}
 	}
-	rep := provisionHTTPSig(t, &HTTPSignatureAuth{AllowRepeatWithoutNonce: true,
-		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}, newTestStore(t))
+	rep := provisionHTTPSig(t, &HTTPSignatureAuth{Settings: httpsig.Settings{AllowRepeatWithoutNonce: true,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}}, newTestStore(t))
 	for i := range 2 {
 		r2 := authRequest("/sig/same", "127.0.0.1", nil)
 		r2.Header = r.Header.Clone()
@@ -247,7 +247,7 @@ func TestHTTPSignatureFailures(t *testing.T) {
 	}
 
 	// the replay store down: 503, not 401
-	b := provisionHTTPSig(t, &HTTPSignatureAuth{Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}, failingSetNX{newTestStore(t)})
+	b := provisionHTTPSig(t, &HTTPSignatureAuth{Settings: httpsig.Settings{Keys: []HTTPSignatureKey{{ID: "demo-ed25519", PublicKey: demoEd25519SPKI}}}}, failingSetNX{newTestStore(t)})
 	r = authRequest("/sig/x", "127.0.0.1", nil)
 	signRequest(t, r, "demo-ed25519", `"@method" "@authority" "@path"`, "")
 	if _, ok, _ := b.Authenticate(httptest.NewRecorder(), r); ok {
@@ -282,7 +282,7 @@ func TestHTTPSignatureJWKSRotation(t *testing.T) {
 		_, _ = io.WriteString(w, set)
 	}))
 	defer srv.Close()
-	a := provisionHTTPSig(t, &HTTPSignatureAuth{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true}, newTestStore(t))
+	a := provisionHTTPSig(t, &HTTPSignatureAuth{Settings: httpsig.Settings{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true}}, newTestStore(t))
 	mu.Lock()
 	set = `{"keys":[` + string(jwk) + `]}`
 	mu.Unlock()
@@ -293,8 +293,8 @@ func TestHTTPSignatureJWKSRotation(t *testing.T) {
 		t.Fatalf("rotated-in key refused: %v %+v", ok, recordedProblem(r))
 	}
 
-	pinned := provisionHTTPSig(t, &HTTPSignatureAuth{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true,
-		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", Algorithm: "ecdsa-p256-sha256"}}}, newTestStore(t))
+	pinned := provisionHTTPSig(t, &HTTPSignatureAuth{Settings: httpsig.Settings{JWKSURL: srv.URL, JWKSAllowInsecureLoopback: true,
+		Keys: []HTTPSignatureKey{{ID: "demo-ed25519", Algorithm: "ecdsa-p256-sha256"}}}}, newTestStore(t))
 	r = authRequest("/sig/y", "127.0.0.1", nil)
 	signRequest(t, r, "demo-ed25519", `"@method" "@authority" "@path"`, "")
 	if _, ok, _ := pinned.Authenticate(httptest.NewRecorder(), r); ok {

@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,7 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
@@ -77,8 +75,7 @@ type IntrospectAuth struct {
 	// settings as apigw_jwt's (JWTDPoP). Default: off.
 	DPoP *JWTDPoP `json:"dpop,omitempty"`
 
-	dpop        *jwtDPoP // nil unless DPoP is allowed or required
-	unavailable *problem.Problem
+	dpop *jwtDPoP // nil unless DPoP is allowed or required
 
 	disc      *oidc.Discovery
 	in        *oidc.Introspector
@@ -95,9 +92,8 @@ func (IntrospectAuth) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// MaxNegativeCacheTTL bounds NegativeCacheTTL: a token that becomes
-// active (or is revoked and re-issued) must not wait long.
-const MaxNegativeCacheTTL = 5 * time.Second
+// MaxNegativeCacheTTL bounds NegativeCacheTTL.
+const MaxNegativeCacheTTL = oidc.MaxNegativeCacheTTL
 
 // Provision checks the settings. It never contacts the issuer.
 func (a *IntrospectAuth) Provision(ctx caddy.Context) error {
@@ -119,33 +115,17 @@ func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
 	if a.disc, err = a.provisionClient("apigw_introspect"); err != nil {
 		return err
 	}
-	if a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
-		return fmt.Errorf("apigw_introspect: negative_cache_ttl %s is longer than %s", time.Duration(a.NegativeCacheTTL), MaxNegativeCacheTTL)
-	}
 	if err := validateIdentityHeaders(a.IdentityHeaders); err != nil {
 		return fmt.Errorf("apigw_introspect: %w", err)
 	}
 	endpoint := caddy.NewReplacer().ReplaceKnown(a.IntrospectionEndpoint, "")
-	if endpoint != "" {
-		if err := oidc.CheckIssuerURL(endpoint, a.AllowInsecureLoopback); err != nil {
-			return fmt.Errorf("apigw_introspect: introspection_endpoint: %w", err)
-		}
+	if err := oidc.CheckIntrospection(time.Duration(a.NegativeCacheTTL), endpoint, a.AllowInsecureLoopback, true); err != nil {
+		return fmt.Errorf("apigw_introspect: %w", err)
 	}
 	a.in = &oidc.Introspector{
-		Endpoint: func(ctx context.Context) (string, error) {
-			if endpoint != "" {
-				return endpoint, nil
-			}
-			p, err := a.disc.Get(ctx)
-			if err != nil {
-				return "", err
-			}
-			if p.Meta.IntrospectionURL == "" {
-				return "", errors.New("the issuer advertises no introspection_endpoint")
-			}
-			return p.Meta.IntrospectionURL, nil
-		},
+		Endpoint:     a.disc.IntrospectionEndpoint(endpoint),
 		Called:       countIntrospection,
+		IssuerLabel:  a.disc.Label(),
 		ClientID:     a.ClientID,
 		ClientSecret: a.ClientSecret,
 		Client:       a.disc.Client(),
@@ -172,19 +152,6 @@ func (a *IntrospectAuth) provision(logger *zap.Logger, st store.Store) error {
 // call counter), for tests and for proof-of-possession wiring.
 func (a *IntrospectAuth) Introspector() *oidc.Introspector { return a.in }
 
-func (a *IntrospectAuth) invalid(detail string) *problem.Problem {
-	return problem.New(http.StatusUnauthorized, problem.CodeInvalidToken, detail).WithHeader("WWW-Authenticate",
-		a.challenge+`, error="invalid_token", error_description=`+strconv.Quote(detail))
-}
-
-func (a *IntrospectAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
-	RequestID(w, r)
-	RecordAuthFailure(r, p)
-	if p.Code != problem.CodeMissingCredentials {
-		Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_introspect"), zap.String("reason", p.Detail))
-	}
-}
-
 // Authenticate implements caddyauth.Authenticator.
 func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	if len(r.Header["Authorization"]) == 0 {
@@ -193,56 +160,24 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 	}
 	token, dpopScheme, ok := a.tokenFrom(r)
 	if !ok {
-		a.reject(w, r, a.invalid(a.schemeHint()))
+		a.reject(w, r, a.invalid(failure.New(failure.ErrInvalidToken, a.schemeHint())))
 		return caddyauth.User{}, false, nil
 	}
 	res, err := a.in.Introspect(r.Context(), token)
 	if err != nil {
-		var ie *oidc.IntrospectionError
-		detail := "token introspection failed"
-		if errors.As(err, &ie) {
-			detail = ie.Detail
-		}
 		a.logger.Warn("token introspection unavailable", zap.String("issuer", a.Issuer), zap.Error(err))
-		p := a.unreachable("the token cannot be checked")
-		if !errors.Is(err, oidc.ErrUnavailable) {
-			p = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-				"the token cannot be checked: "+detail+" (OpenID provider "+a.issuerLabel()+")").WithHeader("Retry-After", "5")
-		}
-		RequestID(w, r)
-		RecordAuthFailure(r, p)
-		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_introspect"))
+		a.reject(w, r, oidcUnavailable("the token cannot be checked", err))
 		return caddyauth.User{}, false, nil
 	}
-	if !res.Active {
-		a.reject(w, r, a.invalid("the token is not an active access token (unknown, expired, revoked, or a refresh token)"))
+	id, err := res.Admit(oidc.Presentation{DPoP: dpopScheme, DPoPRequired: a.dpop != nil && a.dpop.mode == DPoPRequired, TLS: r.TLS})
+	if err != nil {
+		a.reject(w, r, a.invalid(err))
 		return caddyauth.User{}, false, nil
 	}
-	user := res.Sub
-	if user == "" {
-		user = res.ClientID
-	}
-	if user == "" {
-		a.reject(w, r, a.invalid("the token has neither sub nor client_id"))
+	// after the (cached) introspection, never from the cache: a proof
+	// belongs to this request
+	if dpopScheme && !a.checkProof(w, r, token, res.CnfJKT) {
 		return caddyauth.User{}, false, nil
-	}
-	// after the (cached) introspection, never from the cache: a proof and
-	// a client certificate belong to this request
-	if !a.checkBinding(w, r, token, dpopScheme, res) {
-		return caddyauth.User{}, false, nil
-	}
-	id := &authn.Identity{ID: user, Method: "introspection", Scopes: res.Scopes}
-	if dpopScheme {
-		id.Method = "dpop"
-	}
-	if res.ClientID != "" || res.Username != "" {
-		id.Claims = make(map[string]any, 2)
-		if res.ClientID != "" {
-			id.Claims["client_id"] = res.ClientID
-		}
-		if res.Username != "" {
-			id.Claims["username"] = res.Username
-		}
 	}
 	if !a.PassCredential {
 		delete(r.Header, "Authorization")
@@ -252,9 +187,24 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		repl.Set(IntrospectionVar, res)
 	}
 	if c := a.logger.Check(zapcore.DebugLevel, "introspected token accepted"); c != nil {
-		c.Write(zap.String("user", user))
+		c.Write(zap.String("user", id.ID))
 	}
 	return PublishIdentity(r, id, a.IdentityHeaders), true, nil
+}
+
+// reject records why the request was refused; the renderer answers with
+// it. An outage is audited as auth_unavailable, a missing credential not
+// at all.
+func (a *IntrospectAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	RequestID(w, r)
+	RecordAuthFailure(r, p)
+	switch p.Code {
+	case problem.CodeMissingCredentials:
+	case problem.CodeServiceUnavailable:
+		Audit(r, "auth_unavailable", p.Code, zap.String("provider", "apigw_introspect"))
+	default:
+		Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_introspect"), zap.String("reason", p.Detail))
+	}
 }
 
 // Interface guards

@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
@@ -21,8 +24,6 @@ import (
 // provisionDPoP builds the DPoP verifier and, with DPoP on, the challenges
 // of this route (RFC 9449 §7.1), as apigw_jwt does.
 func (a *IntrospectAuth) provisionDPoP(st store.Store) error {
-	a.unavailable = problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		"credentials cannot be checked right now").WithHeader("Retry-After", "1")
 	d, err := newDPoP(a.DPoP, st)
 	if err != nil || d == nil {
 		return err
@@ -70,57 +71,30 @@ func (a *IntrospectAuth) schemeHint() string {
 	return `the Authorization header must be "Bearer <token>" or "DPoP <token>"`
 }
 
-// dpopInvalid is a 401 with the DPoP challenge of this route (the default
-// one when DPoP is off) carrying the RFC 9449 error errParam.
-func (a *IntrospectAuth) dpopInvalid(code, errParam, detail string) *problem.Problem {
-	chall := `DPoP algs="` + strings.Join(authn.DefaultDPoPAlgorithms, " ") + `"`
-	if a.dpop != nil {
-		chall = a.dpop.challenge
+// invalid is the 401 for a refused token: with the DPoP challenge of
+// this route (the default one when DPoP is off) for a refusal about DPoP
+// binding, else with the route's challenge, each carrying the error.
+func (a *IntrospectAuth) invalid(err error) *problem.Problem {
+	p := problemFromError(err)
+	if errors.Is(err, oidc.ErrDPoPChallenge) {
+		chall := `DPoP algs="` + strings.Join(authn.DefaultDPoPAlgorithms, " ") + `"`
+		if a.dpop != nil {
+			chall = a.dpop.challenge
+		}
+		return dpopProblem(chall, p.Code, "invalid_token", p.Detail)
 	}
-	return dpopProblem(chall, code, errParam, detail)
+	return p.WithHeader("WWW-Authenticate", a.challenge+`, error="invalid_token", error_description=`+strconv.Quote(p.Detail))
 }
 
-// checkBinding enforces the cnf of the introspection answer res and, for
-// the DPoP scheme, the proof. It runs on every request, after the answer
-// came from the issuer or the cache: a cached active answer never stands
-// in for the proof or the client certificate of this request. It returns
-// false after recording the refusal.
-func (a *IntrospectAuth) checkBinding(w http.ResponseWriter, r *http.Request, token string, dpopScheme bool, res *oidc.Result) bool {
-	if res.CnfUnknown {
-		a.reject(w, r, a.invalid("the token has a cnf the gateway cannot check (neither jkt nor x5t#S256)"))
-		return false
-	}
-	if detail := certBindingRefusal(r, res.CnfX5T); detail != "" {
-		a.reject(w, r, a.invalid(detail))
-		return false
-	}
-	if !dpopScheme {
-		switch {
-		case res.CnfJKT != "":
-			a.reject(w, r, a.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"the token is DPoP-bound (cnf.jkt): present it as \"Authorization: DPoP <token>\" with a DPoP proof, not as Bearer"))
-			return false
-		case a.dpop != nil && a.dpop.mode == DPoPRequired:
-			a.reject(w, r, a.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-				"a DPoP-bound token is required: present it as \"Authorization: DPoP <token>\" with a DPoP proof"))
-			return false
-		}
-		return true
-	}
-	if res.CnfJKT == "" {
-		a.reject(w, r, a.dpopInvalid(problem.CodeInvalidToken, "invalid_token",
-			"the token is not DPoP-bound (no cnf.jkt in its introspection answer): it cannot be presented as DPoP"))
-		return false
-	}
-	p, err := CheckDPoPProof(w, r, a.dpop.verifier, a.dpop.nonces, token, res.CnfJKT)
-	switch {
-	case err != nil:
+// checkProof checks the DPoP proof of this request against the token's
+// cnf.jkt; it returns false after recording the refusal.
+func (a *IntrospectAuth) checkProof(w http.ResponseWriter, r *http.Request, token, jkt string) bool {
+	p, err := CheckDPoPProof(w, r, a.dpop.verifier, a.dpop.nonces, token, jkt)
+	if err != nil {
 		a.logger.Error("dpop store unavailable; rejecting request", zap.Error(err))
-		RequestID(w, r)
-		RecordAuthFailure(r, a.unavailable)
-		Audit(r, "auth_unavailable", problem.CodeServiceUnavailable, zap.String("provider", "apigw_introspect"))
-		return false
-	case p != nil:
+		p = problemFromError(failure.Wrap(failure.ErrUnavailable, "credentials cannot be checked right now", err)).WithHeader("Retry-After", "1")
+	}
+	if p != nil {
 		a.reject(w, r, p)
 		return false
 	}

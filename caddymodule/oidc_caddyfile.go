@@ -1,17 +1,16 @@
 package caddymodule
 
 import (
-	"slices"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/dustin/go-humanize"
 
+	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/sessions"
 )
 
@@ -40,6 +39,7 @@ func init() {
 //	    scope_claim <claim>
 //	    roles_claim <claim>
 //	    state_ttl <duration>                 # default 10m
+//	    max_pending_logins <n>               # default 10000; past it new logins get 503
 //	    timeout <duration>                   # default 5s
 //	    trusted_origin <origin>...           # other sites whose pages may log out
 //	}
@@ -49,15 +49,6 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 		return nil, h.Errf("apigw_oidc takes no arguments, only a block")
 	}
 	o := new(OIDCLogin)
-	path := func(dst *string, opt string) error {
-		if err := oidcArg(h.Dispenser, dst); err != nil {
-			return err
-		}
-		if !strings.HasPrefix(*dst, "/") || strings.HasPrefix(*dst, "//") || strings.ContainsAny(*dst, "?#\\") {
-			return h.Errf("apigw_oidc: %s %q: want a local path such as /auth/login", opt, *dst)
-		}
-		return nil
-	}
 	for h.NextBlock(0) {
 		opt := h.Val()
 		if ok, err := o.unmarshalClientOption(h.Dispenser, opt); ok {
@@ -66,12 +57,13 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			continue
 		}
+		words := map[string]*string{"redirect_uri": &o.RedirectURI, "post_logout_redirect_uri": &o.PostLogoutRedirectURI,
+			"login_path": &o.LoginPath, "logout_path": &o.LogoutPath, "default_return_to": &o.DefaultReturnTo,
+			"user_claim": &o.UserClaim, "scope_claim": &o.ScopeClaim, "roles_claim": &o.RolesClaim}
 		var err error
 		switch opt {
-		case "redirect_uri":
-			err = oidcArg(h.Dispenser, &o.RedirectURI)
-		case "post_logout_redirect_uri":
-			err = oidcArg(h.Dispenser, &o.PostLogoutRedirectURI)
+		case "redirect_uri", "post_logout_redirect_uri", "login_path", "logout_path", "default_return_to", "user_claim", "scope_claim", "roles_claim":
+			err = oidcArg(h.Dispenser, words[opt])
 		case "scopes":
 			if o.Scopes = append(o.Scopes, h.RemainingArgs()...); len(o.Scopes) == 0 {
 				return nil, h.ArgErr()
@@ -81,20 +73,7 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			if len(algs) == 0 {
 				return nil, h.ArgErr()
 			}
-			for _, a := range algs {
-				if !slices.Contains(oidcAlgorithms, a) {
-					return nil, h.Errf("apigw_oidc: unknown algorithm %q (supported: %s)", a, strings.Join(oidcAlgorithms, " "))
-				}
-			}
 			o.Algorithms = append(o.Algorithms, algs...)
-		case "login_path":
-			err = path(&o.LoginPath, opt)
-		case "logout_path":
-			err = path(&o.LogoutPath, opt)
-		case "default_return_to":
-			err = path(&o.DefaultReturnTo, opt)
-		case "user_claim":
-			err = oidcArg(h.Dispenser, &o.UserClaim)
 		case "claim_metadata":
 			args := h.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
@@ -108,10 +87,6 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				o.ClaimMetadata = map[string]string{}
 			}
 			o.ClaimMetadata[args[0]] = key
-		case "scope_claim":
-			err = oidcArg(h.Dispenser, &o.ScopeClaim)
-		case "roles_claim":
-			err = oidcArg(h.Dispenser, &o.RolesClaim)
 		case "state_ttl":
 			var s string
 			if err = oidcArg(h.Dispenser, &s); err == nil {
@@ -121,6 +96,8 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 				}
 				o.StateTTL = caddy.Duration(d)
 			}
+		case "max_pending_logins":
+			err = oidcCount(h.Dispenser, "apigw_oidc", " such as 10000", &o.MaxPendingLogins)
 		case "trusted_origin":
 			args := h.RemainingArgs()
 			if len(args) == 0 {
@@ -131,7 +108,7 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 			}
 			o.TrustedOrigins = append(o.TrustedOrigins, args...)
 		default:
-			return nil, h.Errf("apigw_oidc: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout redirect_uri post_logout_redirect_uri scopes algorithms login_path logout_path default_return_to user_claim claim_metadata scope_claim roles_claim state_ttl trusted_origin)", opt)
+			return nil, h.Errf("apigw_oidc: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout redirect_uri post_logout_redirect_uri scopes algorithms login_path logout_path default_return_to user_claim claim_metadata scope_claim roles_claim state_ttl max_pending_logins trusted_origin)", opt)
 		}
 		if err != nil {
 			return nil, err
@@ -140,14 +117,27 @@ func parseOIDC(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	if err := o.checkClientCaddyfile(h.Dispenser, "apigw_oidc"); err != nil {
 		return nil, err
 	}
-	if o.RedirectURI == "" {
-		return nil, h.Err("apigw_oidc: missing redirect_uri (this gateway's callback URL, e.g. https://gw.example.com/auth/callback)")
+	s := o.settings()
+	if err := s.Check(false); err != nil {
+		return nil, h.Errf("apigw_oidc: %v", err)
 	}
 	return o, nil
 }
 
-// oidcAlgorithms are the ID token algorithms go-oidc verifies.
-var oidcAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"}
+// oidcCount reads the positive number argument of the current option.
+func oidcCount(d *caddyfile.Dispenser, directive, example string, dst *int) error {
+	opt := d.Val()
+	var s string
+	if err := oidcArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return d.Errf("%s: %s %q: want a positive number%s", directive, opt, s, example)
+	}
+	*dst = n
+	return nil
+}
 
 // parseIntrospect sets up the apigw_introspect authentication provider.
 // Syntax:
@@ -176,10 +166,6 @@ var oidcAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES51
 //	    dpop_nonce_lifetime <duration>       # default 5m
 //	}
 func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
-	h.Next() // consume directive name
-	if h.NextArg() {
-		return nil, h.Errf("apigw_introspect takes no arguments, only a block")
-	}
 	a := new(IntrospectAuth)
 	dur := func(dst *caddy.Duration, opt string) error {
 		var s string
@@ -193,75 +179,56 @@ func parseIntrospect(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error
 		*dst = caddy.Duration(d)
 		return nil
 	}
-	for h.NextBlock(0) {
-		opt := h.Val()
-		if ok, err := a.unmarshalClientOption(h.Dispenser, opt); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+	d := h.Dispenser
+	err := parseProviderBlock(h, "apigw_introspect", &a.IdentityHeaders, func(opt string) error {
+		if ok, err := a.unmarshalClientOption(d, opt); ok {
+			return err
 		}
-		if ok, err := parseIdentityHeaderOption(h.Dispenser, &a.IdentityHeaders); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if ok, err := parseDPoPOption(h.Dispenser, &a.DPoP); ok {
-			if err != nil {
-				return nil, err
-			}
-			continue
+		if ok, err := parseDPoPOption(d, &a.DPoP); ok {
+			return err
 		}
 		var err error
 		switch opt {
 		case "introspection_endpoint":
-			err = oidcArg(h.Dispenser, &a.IntrospectionEndpoint)
+			err = oidcArg(d, &a.IntrospectionEndpoint)
 		case "cache_ttl":
 			err = dur(&a.CacheTTL, opt)
 		case "negative_cache_ttl":
-			if err = dur(&a.NegativeCacheTTL, opt); err == nil && a.NegativeCacheTTL > caddy.Duration(MaxNegativeCacheTTL) {
-				err = h.Errf("apigw_introspect: negative_cache_ttl must be at most 5s (a revoked or new token must not wait longer)")
-			}
+			err = dur(&a.NegativeCacheTTL, opt)
 		case "cache_size":
-			var s string
-			if err = oidcArg(h.Dispenser, &s); err == nil {
-				n, cerr := strconv.Atoi(s)
-				if cerr != nil || n < 1 {
-					return nil, h.Errf("apigw_introspect: cache_size %q: want a positive number", s)
-				}
-				a.CacheSize = n
-			}
+			err = oidcCount(d, "apigw_introspect", "", &a.CacheSize)
 		case "max_response_size":
 			var s string
-			if err = oidcArg(h.Dispenser, &s); err == nil {
+			if err = oidcArg(d, &s); err == nil {
 				n, perr := humanize.ParseBytes(s)
 				if perr != nil || n == 0 {
-					return nil, h.Errf("apigw_introspect: max_response_size %q: want a size such as 64KiB", s)
+					return d.Errf("apigw_introspect: max_response_size %q: want a size such as 64KiB", s)
 				}
 				a.MaxResponseSize = int64(n)
 			}
 		case "realm":
-			err = oidcArg(h.Dispenser, &a.Realm)
+			err = oidcArg(d, &a.Realm)
 		case "pass_credential":
-			if h.NextArg() {
-				return nil, h.ArgErr()
+			if d.NextArg() {
+				return d.ArgErr()
 			}
 			a.PassCredential = true
 		default:
-			return nil, h.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", opt)
+			return d.Errf("apigw_introspect: unrecognized option %q (known: issuer issuer_name allow_insecure_loopback client_id client_secret timeout introspection_endpoint cache_ttl negative_cache_ttl cache_size max_response_size realm pass_credential user_header claim_header dpop dpop_algorithms dpop_max_age dpop_leeway use_dpop_nonce dpop_nonce_lifetime)", opt)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if err := a.checkClientCaddyfile(h.Dispenser, "apigw_introspect"); err != nil {
 		return nil, err
 	}
+	if err := oidc.CheckIntrospection(time.Duration(a.NegativeCacheTTL), a.IntrospectionEndpoint, a.AllowInsecureLoopback, false); err != nil {
+		return nil, h.Errf("apigw_introspect: %v", err)
+	}
 	if err := checkDPoPCaddyfile(h.Dispenser, a.DPoP); err != nil {
 		return nil, err
 	}
-	return caddyauth.Authentication{
-		ProvidersRaw: caddy.ModuleMap{"apigw_introspect": caddyconfig.JSON(a, nil)},
-	}, nil
+	return authProvider("apigw_introspect", a), nil
 }

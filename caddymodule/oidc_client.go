@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -39,9 +38,6 @@ type OIDCClient struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// minClientSecret is the shortest accepted client secret.
-const minClientSecret = 32
-
 // provisionClient expands placeholders, checks the settings and returns
 // a lazy discovery of the issuer. It never contacts the issuer.
 func (c *OIDCClient) provisionClient(directive string) (*oidc.Discovery, error) {
@@ -49,44 +45,18 @@ func (c *OIDCClient) provisionClient(directive string) (*oidc.Discovery, error) 
 	c.Issuer = repl.ReplaceKnown(c.Issuer, "")
 	c.ClientID = repl.ReplaceKnown(c.ClientID, "")
 	c.ClientSecret = repl.ReplaceKnown(c.ClientSecret, "")
-	if c.Issuer == "" {
-		return nil, fmt.Errorf("%s: issuer is required", directive)
-	}
-	if err := oidc.CheckIssuerURL(c.Issuer, c.AllowInsecureLoopback); err != nil {
+	if err := oidc.CheckClient(c.Issuer, c.ClientID, c.ClientSecret, c.AllowInsecureLoopback, true); err != nil {
 		return nil, fmt.Errorf("%s: %w", directive, err)
 	}
-	if c.ClientID == "" {
-		return nil, fmt.Errorf("%s: client_id is required", directive)
-	}
-	if len(c.ClientSecret) < minClientSecret {
-		return nil, fmt.Errorf("%s: client_secret is shorter than %d bytes: use a long random secret from {env.…}", directive, minClientSecret)
-	}
-	timeout := time.Duration(c.Timeout)
-	if timeout <= 0 {
-		timeout = oidc.DefaultTimeout
-	}
-	client := &http.Client{
-		Timeout: timeout,
-		// the issuer's endpoints are used as discovered, never followed
-		// elsewhere
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return oidc.NewDiscovery(c.Issuer, client, timeout), nil
+	return oidc.NewDiscovery(c.Issuer, c.IssuerName, time.Duration(c.Timeout)), nil
 }
 
-// unreachable is the 503 while the issuer cannot be used; it names the
-// issuer URL and, if configured, the operator's hint.
-func (c *OIDCClient) unreachable(what string) *problem.Problem {
-	return problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-		what+": the OpenID provider "+c.issuerLabel()+" is unreachable; retrying").WithHeader("Retry-After", "5")
-}
-
-// issuerLabel is the issuer URL with the operator's hint, if any.
-func (c *OIDCClient) issuerLabel() string {
-	if c.IssuerName != "" {
-		return c.Issuer + " (" + c.IssuerName + ")"
-	}
-	return c.Issuer
+// oidcUnavailable is the 503 while the issuer (or the store) cannot be
+// used: what failed, then the domain's detail, which names the issuer.
+func oidcUnavailable(what string, err error) *problem.Problem {
+	p := problemFromError(err)
+	p.Detail = what + ": " + p.Detail
+	return p.WithHeader("Retry-After", "5")
 }
 
 // unmarshalClientOption parses one shared option; ok is false for an
@@ -122,28 +92,10 @@ func (c *OIDCClient) unmarshalClientOption(d *caddyfile.Dispenser, opt string) (
 	return true, nil
 }
 
-// checkClientCaddyfile reports missing required options at adapt time.
+// checkClientCaddyfile checks the client options at adapt time.
 func (c *OIDCClient) checkClientCaddyfile(d *caddyfile.Dispenser, directive string) error {
-	var missing []string
-	if c.Issuer == "" {
-		missing = append(missing, "issuer")
-	}
-	if c.ClientID == "" {
-		missing = append(missing, "client_id")
-	}
-	if c.ClientSecret == "" {
-		missing = append(missing, "client_secret")
-	}
-	if len(missing) > 0 {
-		return d.Errf("%s: missing %v", directive, missing)
-	}
-	if !hasPlaceholder(c.Issuer) {
-		if err := oidc.CheckIssuerURL(c.Issuer, c.AllowInsecureLoopback); err != nil {
-			return d.Errf("%s: %v", directive, err)
-		}
-	}
-	if !hasPlaceholder(c.ClientSecret) && len(c.ClientSecret) < minClientSecret {
-		return d.Errf("%s: client_secret is shorter than %d bytes: use a long random secret from {env.…}", directive, minClientSecret)
+	if err := oidc.CheckClient(c.Issuer, c.ClientID, c.ClientSecret, c.AllowInsecureLoopback, false); err != nil {
+		return d.Errf("%s: %v", directive, err)
 	}
 	return nil
 }

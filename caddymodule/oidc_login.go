@@ -1,22 +1,18 @@
 package caddymodule
 
 import (
-	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"go.uber.org/zap"
-	"golang.org/x/oauth2"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/oidc"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
@@ -102,6 +98,11 @@ type OIDCLogin struct {
 	RolesClaim string `json:"roles_claim,omitempty"`
 	// StateTTL is how long a started login may take. Default: 10m.
 	StateTTL caddy.Duration `json:"state_ttl,omitempty"`
+	// MaxPendingLogins bounds the logins this gateway has started and not
+	// yet finished (or seen expire): past it, a new login is refused with
+	// 503 service_unavailable and Retry-After until the oldest state
+	// expires. Default: 10000.
+	MaxPendingLogins int `json:"max_pending_logins,omitempty"`
 	// TrustedOrigins lists other sites whose pages may POST to the logout
 	// path (as apigw_login's trusted_origins).
 	TrustedOrigins []string `json:"trusted_origins,omitempty"`
@@ -109,6 +110,7 @@ type OIDCLogin struct {
 	callbackPath string
 	disc         *oidc.Discovery
 	states       *oidc.States
+	rp           *oidc.RelyingParty
 	mapping      oidc.ClaimMapping
 	policy       sessions.OriginPolicy
 	mgr          *sessions.Manager
@@ -150,16 +152,6 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	repl := caddy.NewReplacer()
 	o.RedirectURI = repl.ReplaceKnown(o.RedirectURI, "")
 	o.PostLogoutRedirectURI = repl.ReplaceKnown(o.PostLogoutRedirectURI, "")
-	u, err := url.Parse(o.RedirectURI)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.Path == "" {
-		return fmt.Errorf("apigw_oidc: redirect_uri %q: want this gateway's absolute callback URL, e.g. https://gw.example.com/auth/callback", o.RedirectURI)
-	}
-	o.callbackPath = u.Path
-	if o.PostLogoutRedirectURI != "" {
-		if u, err := url.Parse(o.PostLogoutRedirectURI); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return fmt.Errorf("apigw_oidc: post_logout_redirect_uri %q is not an absolute http(s) URL", o.PostLogoutRedirectURI)
-		}
-	}
 	if len(o.Scopes) == 0 {
 		o.Scopes = DefaultOIDCScopes
 	}
@@ -175,22 +167,36 @@ func (o *OIDCLogin) provision(logger *zap.Logger, mgr *sessions.Manager, st stor
 	if o.DefaultReturnTo == "" {
 		o.DefaultReturnTo = DefaultOIDCReturnTo
 	}
-	if oidc.SafeReturnTo(o.DefaultReturnTo, "") == "" {
-		return fmt.Errorf("apigw_oidc: default_return_to %q: want a local path such as /app/", o.DefaultReturnTo)
-	}
-	o.mapping = oidc.ClaimMapping{UserClaim: o.UserClaim, Metadata: o.ClaimMetadata, ScopeClaim: o.ScopeClaim, RolesClaim: o.RolesClaim}
-	if err := o.mapping.Validate(); err != nil {
+	ls := o.settings()
+	if err := ls.Check(true); err != nil {
 		return fmt.Errorf("apigw_oidc: %w", err)
 	}
+	o.callbackPath, _ = ls.CallbackPath()
+	o.mapping = ls.Mapping
 	if o.policy, err = sessions.EndpointPolicy(o.TrustedOrigins); err != nil {
 		return fmt.Errorf("apigw_oidc %w", err)
 	}
-	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL))
+	o.states = oidc.NewStates(o.st, time.Duration(o.StateTTL), o.MaxPendingLogins)
+	timeout := time.Duration(o.Timeout)
+	if timeout <= 0 {
+		timeout = oidc.DefaultTimeout
+	}
+	o.rp = &oidc.RelyingParty{Disc: o.disc, States: o.states, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		RedirectURI: o.RedirectURI, Scopes: o.Scopes, Algorithms: o.Algorithms, Mapping: o.mapping,
+		LoginPath: o.LoginPath, Timeout: timeout, PostLogoutRedirectURI: o.PostLogoutRedirectURI}
 	o.stateCookie = OIDCStateCookie
 	if o.mgr.Config().HostPrefix {
 		o.stateCookie = sessions.HostPrefix + OIDCStateCookie
 	}
 	return nil
+}
+
+// settings are the options the domain checks (oidc.LoginSettings.Check).
+func (o *OIDCLogin) settings() oidc.LoginSettings {
+	return oidc.LoginSettings{RedirectURI: o.RedirectURI, PostLogoutRedirectURI: o.PostLogoutRedirectURI,
+		Algorithms: o.Algorithms, LoginPath: o.LoginPath, LogoutPath: o.LogoutPath, DefaultReturnTo: o.DefaultReturnTo,
+		Mapping:          oidc.ClaimMapping{UserClaim: o.UserClaim, Metadata: o.ClaimMetadata, ScopeClaim: o.ScopeClaim, RolesClaim: o.RolesClaim},
+		MaxPendingLogins: o.MaxPendingLogins}
 }
 
 // ServeHTTP dispatches to the login, callback and logout endpoints. It is
@@ -206,16 +212,6 @@ func (o *OIDCLogin) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		return o.logout(w, r)
 	}
 	return Fail(problem.New(http.StatusNotFound, problem.CodeNotFound, "no such resource"))
-}
-
-func (o *OIDCLogin) oauth2Config(p *oidc.Provider) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:     o.ClientID,
-		ClientSecret: o.ClientSecret,
-		Endpoint:     oauth2.Endpoint{AuthURL: p.Meta.AuthURL, TokenURL: p.Meta.TokenURL, AuthStyle: oauth2.AuthStyleInHeader},
-		RedirectURL:  o.RedirectURI,
-		Scopes:       o.Scopes,
-	}
 }
 
 func getOnly(r *http.Request) error {
@@ -234,18 +230,21 @@ func (o *OIDCLogin) login(w http.ResponseWriter, r *http.Request) error {
 	if vals := r.URL.Query()["return_to"]; len(vals) == 1 {
 		returnTo = oidc.SafeReturnTo(vals[0], o.DefaultReturnTo)
 	}
-	p, err := o.disc.Get(r.Context())
-	if err != nil {
+	target, cookie, err := o.rp.Start(r.Context(), returnTo)
+	var full *oidc.PendingFullError
+	switch {
+	case err == nil:
+	case oidc.IssuerDown(err):
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("login is unavailable"))
-	}
-	state, cookie, ls, err := o.states.Begin(r.Context(), returnTo)
-	if err != nil {
+		return Fail(oidcUnavailable("login is unavailable", err))
+	case errors.As(err, &full):
+		o.logger.Warn("login refused: too many logins in progress", zap.Int("max_pending_logins", o.MaxPendingLogins))
+		return Fail(problemFromError(err).WithHeader("Retry-After", strconv.Itoa(int(full.RetryAfter/time.Second)+1)))
+	default:
 		o.logger.Error("saving login state failed", zap.Error(err))
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
+		return Fail(problemFromError(err))
 	}
 	http.SetCookie(w, o.stateCookieFor(r, cookie, int(o.states.TTL()/time.Second)))
-	target := o.oauth2Config(p).AuthCodeURL(state, gooidc.Nonce(ls.Nonce), oauth2.S256ChallengeOption(ls.Verifier))
 	http.Redirect(w, r, target, http.StatusFound)
 	return nil
 }
@@ -262,137 +261,44 @@ func (o *OIDCLogin) stateCookieFor(r *http.Request, value string, maxAge int) *h
 	return c
 }
 
-// callbackParams are the parameters a callback may carry (RFC 6749
-// §4.1.2, RFC 9207 iss); any other, or any given twice, is refused.
-var callbackParams = map[string]bool{"code": true, "state": true, "iss": true, "error": true, "error_description": true, "error_uri": true, "session_state": true}
-
-// badCallback is the 401 for every failed callback; detail says what
-// failed, never echoing the input.
-func (o *OIDCLogin) badCallback(r *http.Request, detail string) error {
-	Audit(r, "login_failed", problem.CodeInvalidCredentials, zap.String("method", "oidc"), zap.String("reason", detail))
-	return Fail(problem.New(http.StatusUnauthorized, problem.CodeInvalidCredentials, detail))
-}
-
-// callback finishes the login.
+// callback finishes the login: the domain checks the callback, then the
+// same session as apigw_login starts.
 func (o *OIDCLogin) callback(w http.ResponseWriter, r *http.Request) error {
 	if err := getOnly(r); err != nil {
 		return err
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return o.badCallback(r, "the callback's query is malformed")
-	}
-	for k, v := range q {
-		if !callbackParams[k] {
-			return o.badCallback(r, "the callback has an unexpected parameter")
-		}
-		if len(v) != 1 {
-			return o.badCallback(r, "the callback repeats the parameter "+k)
-		}
-	}
-	state, code, errCode := q.Get("state"), q.Get("code"), q.Get("error")
 	browser, _ := sessions.RequestCookie(r, o.stateCookie)
-	if state == "" {
-		return o.badCallback(r, "the callback has no state")
-	}
-	ls, err := o.states.Consume(r.Context(), state, browser)
-	if errors.Is(err, oidc.ErrStateInvalid) {
-		return o.badCallback(r, "the login state is unknown, expired, already used or was started in another browser: start again at "+o.LoginPath)
-	}
-	if err != nil {
-		o.logger.Error("reading login state failed", zap.Error(err))
-		return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable, "the session store is unavailable"))
-	}
-	if errCode != "" {
-		return o.badCallback(r, "the OpenID provider refused the login ("+oauthErrorCode(errCode)+")")
-	}
-	if code == "" {
-		return o.badCallback(r, "the callback has no code")
-	}
-	if iss, ok := q["iss"]; ok && iss[0] != o.Issuer {
-		return o.badCallback(r, "the callback's iss is not the configured issuer")
-	}
-	p, err := o.disc.Get(r.Context())
-	if err != nil {
+	login, err := o.rp.Finish(r.Context(), r.URL.RawQuery, browser)
+	switch {
+	case err == nil:
+	case errors.Is(err, failure.ErrInvalidCredentials):
+		p := problemFromError(err)
+		Audit(r, "login_failed", p.Code, zap.String("method", "oidc"), zap.String("reason", p.Detail))
+		return Fail(p)
+	case oidc.IssuerDown(err):
 		o.logger.Warn("OpenID provider unavailable", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("the login cannot be completed"))
-	}
-	if _, ok := q["iss"]; !ok && p.Meta.IssInAuthResponse {
-		// RFC 9207 §2.4: an issuer that names itself in every response
-		// did not send this one (mix-up defence)
-		return o.badCallback(r, "the callback has no iss, which the configured issuer always sends")
-	}
-	ctx, cancel := context.WithTimeout(o.disc.Context(r.Context()), time.Duration(o.timeout()))
-	defer cancel()
-	tok, err := o.oauth2Config(p).Exchange(ctx, code, oauth2.VerifierOption(ls.Verifier))
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return o.badCallback(r, "the code exchange failed ("+oauthErrorCode(re.ErrorCode)+")")
-		}
-		o.logger.Warn("code exchange failed", zap.String("issuer", o.Issuer), zap.Error(err))
-		return Fail(o.unreachable("the login cannot be completed"))
-	}
-	rawID, _ := tok.Extra("id_token").(string)
-	if rawID == "" {
-		return o.badCallback(r, "the token response has no ID token")
-	}
-	idt, err := p.OIDC.Verifier(&gooidc.Config{ClientID: o.ClientID, SupportedSigningAlgs: o.Algorithms}).Verify(ctx, rawID)
-	if err != nil {
-		return o.badCallback(r, "the ID token is invalid (signature, algorithm, issuer, audience or expiry)")
-	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(ls.Nonce)) != 1 {
-		return o.badCallback(r, "the ID token's nonce does not match the login")
-	}
-	if idt.AccessTokenHash != "" && idt.VerifyAccessToken(tok.AccessToken) != nil {
-		return o.badCallback(r, "the ID token's at_hash does not match the access token")
-	}
-	var claims map[string]any
-	if err := idt.Claims(&claims); err != nil {
-		return o.badCallback(r, "the ID token's claims cannot be read")
-	}
-	user, meta, err := o.mapping.Identity(claims)
-	if err != nil {
-		return o.badCallback(r, err.Error())
+		return Fail(oidcUnavailable("the login cannot be completed", err))
+	default:
+		o.logger.Error("reading login state failed", zap.Error(err))
+		return Fail(problemFromError(err))
 	}
 	ended, sp := endPresentedSessions(r, o.mgr, o.logger)
 	if sp != nil {
 		return Fail(sp)
 	}
-	_, info, sp := startSession(w, r, o.mgr, o.logger, user, meta)
+	_, info, sp := startSession(w, r, o.mgr, o.logger, login.User, login.Metadata)
 	if sp != nil {
 		return Fail(sp)
 	}
-	if err := oidc.SaveIDToken(r.Context(), o.st, info.ID, rawID, o.mgr.Config().Lifetime); err != nil {
+	if err := oidc.SaveIDToken(r.Context(), o.st, info.ID, login.IDToken, o.mgr.Config().Lifetime); err != nil {
 		o.logger.Warn("keeping the ID token failed; logout will offer no id_token_hint", zap.Error(err))
 	}
 	// the login-state cookie has served its purpose (a failed callback
 	// leaves it, so a forged callback cannot spoil a login in progress)
 	http.SetCookie(w, o.stateCookieFor(r, "", -1))
-	Audit(r, "login_succeeded", "", zap.String("method", "oidc"), zap.String("user", user), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
-	http.Redirect(w, r, ls.ReturnTo, http.StatusFound)
+	Audit(r, "login_succeeded", "", zap.String("method", "oidc"), zap.String("user", login.User), zap.String("session_id", info.ID), zap.Int("sessions_rotated", ended))
+	http.Redirect(w, r, login.ReturnTo, http.StatusFound)
 	return nil
-}
-
-func (o *OIDCLogin) timeout() time.Duration {
-	if o.Timeout > 0 {
-		return time.Duration(o.Timeout)
-	}
-	return oidc.DefaultTimeout
-}
-
-// oauthErrorCode returns an OAuth error code fit to repeat (RFC 6749
-// error codes are %x20-21 / %x23-5B / %x5D-7E; we allow [a-z_] only).
-func oauthErrorCode(s string) string {
-	if s == "" || len(s) > 64 {
-		return "unknown error"
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
-			return "unknown error"
-		}
-	}
-	return s
 }
 
 // logout ends the session and offers RP-initiated logout.
@@ -444,22 +350,7 @@ func (o *OIDCLogin) logout(w http.ResponseWriter, r *http.Request) error {
 		o.logger.Warn("reading the ID token failed; logout offers no id_token_hint", zap.Error(err))
 	}
 	Audit(r, "logout", "", zap.String("method", "oidc"), zap.String("session_id", handle))
-	var endURL *string
-	if p, err := o.disc.Get(r.Context()); err == nil && p.Meta.EndSessionURL != "" {
-		if u, err := url.Parse(p.Meta.EndSessionURL); err == nil {
-			q := u.Query()
-			if idToken != "" {
-				q.Set("id_token_hint", idToken)
-			}
-			q.Set("client_id", o.ClientID)
-			if o.PostLogoutRedirectURI != "" {
-				q.Set("post_logout_redirect_uri", o.PostLogoutRedirectURI)
-			}
-			u.RawQuery = q.Encode()
-			s := u.String()
-			endURL = &s
-		}
-	}
+	endURL := o.rp.EndSessionURL(r.Context(), idToken)
 	body, _ := json.Marshal(struct {
 		EndSessionURL *string `json:"end_session_url"`
 	}{endURL})

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // FuzzParseSignature feeds arbitrary Signature-Input and Signature values
 // (and a request target) through parsing, signature-base construction and
-// verification. Nothing may panic, every refusal is an *Error, and only
+// verification. Nothing may panic, every refusal is a *failure.Error, and only
 // the one seed signed with the test key may verify. The seed corpus runs
 // as a normal test.
 func FuzzParseSignature(f *testing.F) {
@@ -45,7 +47,7 @@ func FuzzParseSignature(f *testing.F) {
 		if s, err := ParseSignature(in, sig, ""); err == nil {
 			_, _ = Base(&m.Request, s)
 		} else {
-			var ve *Error
+			var ve *failure.Error
 			if !errors.As(err, &ve) {
 				t.Fatalf("parse error of type %T: %v", err, err)
 			}
@@ -57,7 +59,7 @@ func FuzzParseSignature(f *testing.F) {
 			}
 			return
 		}
-		var ve *Error
+		var ve *failure.Error
 		if !errors.As(err, &ve) {
 			t.Fatalf("error of type %T: %v", err, err)
 		}
@@ -85,7 +87,7 @@ func FuzzContentDigest(f *testing.F) {
 			}
 			return
 		}
-		var ve *Error
+		var ve *failure.Error
 		if !errors.As(err, &ve) {
 			t.Fatalf("error of type %T", err)
 		}

@@ -47,7 +47,7 @@ type Signature struct {
 // ParseSignature parses the Signature-Input and Signature field values
 // (one field line each) and returns the signature under label, or, when
 // label is empty, the only signature the request carries. Every error is
-// an *Error whose detail never repeats client input.
+// a failure.ErrInvalidSignature whose detail never repeats client input.
 func ParseSignature(input, sig, label string) (*Signature, error) {
 	inDict, err := httpsfv.UnmarshalDictionary([]string{input})
 	if err != nil {

@@ -9,35 +9,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
-// Kind classifies a verification failure.
-type Kind int
-
-// Kinds of failure.
-const (
-	// KindInvalid: a missing, malformed, stale or wrong signature
-	// (invalid_signature).
-	KindInvalid Kind = iota
-	// KindReplayed: the nonce, or the signed message, was already
-	// accepted (replayed_request).
-	KindReplayed
-)
-
-// Error is a verification failure. Detail is safe to show the client: it
-// names what is wrong without repeating client input or key material.
-type Error struct {
-	Kind   Kind
-	Detail string
-}
-
-func (e *Error) Error() string { return e.Detail }
-
-// ErrReplayStore wraps a failure of the replay store: the request could
-// not be checked (503), it was not refused.
-var ErrReplayStore = errors.New("httpsig: replay store failed")
-
-func invalid(detail string) *Error { return &Error{Kind: KindInvalid, Detail: detail} }
+// invalid is a refusal of kind failure.ErrInvalidSignature; detail is
+// safe to show the client: it names what is wrong without repeating
+// client input or key material.
+func invalid(detail string) error { return failure.New(failure.ErrInvalidSignature, detail) }
 
 // KeyResolver finds the key for a key id; nil when unknown.
 type KeyResolver interface {
@@ -189,9 +168,10 @@ type Message struct {
 	ReadBody func() ([]byte, error)
 }
 
-// Verify checks the signature of m. It returns an *Error for a request
-// that must be refused, or another error (the replay store or ReadBody
-// failed).
+// Verify checks the signature of m. A refusal is a failure of kind
+// failure.ErrInvalidSignature or failure.ErrReplayedRequest; a replay
+// store failure wraps failure.ErrUnavailable; an error of ReadBody is
+// returned unchanged.
 func (v *Verifier) Verify(ctx context.Context, m *Message) (*Result, error) {
 	inLines, sigLines := m.Header["Signature-Input"], m.Header["Signature"]
 	switch {
@@ -354,13 +334,13 @@ func (v *Verifier) once(ctx context.Context, s *Signature, key *Key, base []byte
 	}
 	fresh, err := v.cfg.Replay.SetNX(ctx, string(k), []byte{1}, ttl)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrReplayStore, err)
+		return failure.Wrap(failure.ErrUnavailable, "signatures cannot be checked right now", fmt.Errorf("httpsig: replay store: %w", err))
 	}
 	if !fresh {
 		if s.HasNonce {
-			return &Error{Kind: KindReplayed, Detail: "this nonce was already used: sign every request with a new nonce"}
+			return failure.New(failure.ErrReplayedRequest, "this nonce was already used: sign every request with a new nonce")
 		}
-		return &Error{Kind: KindReplayed, Detail: "this signed request was already accepted: sign every request anew (add a nonce to send identical requests)"}
+		return failure.New(failure.ErrReplayedRequest, "this signed request was already accepted: sign every request anew (add a nonce to send identical requests)")
 	}
 	return nil
 }

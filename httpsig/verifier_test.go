@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 var testNow = time.Unix(1_800_000_000, 0)
@@ -93,7 +95,7 @@ func TestVerifyRefusals(t *testing.T) {
 		label  string
 		member string
 		mutate func(m *Message)
-		kind   Kind
+		kind   error
 		detail string // "" = accepted
 	}{
 		{name: "accepted ed25519", msg: func() *Message { return testMessage("GET", "/a", "") },
@@ -234,8 +236,12 @@ func TestVerifyRefusals(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.detail) {
 				t.Fatalf("error %q, want %q", err, tc.detail)
 			}
-			var ve *Error
-			if errors.As(err, &ve) && ve.Kind != tc.kind {
+			var ve *failure.Error
+			want := tc.kind
+			if want == nil {
+				want = failure.ErrInvalidSignature
+			}
+			if errors.As(err, &ve) && ve.Kind != want {
 				t.Fatalf("kind %v", ve.Kind)
 			}
 		})
@@ -302,14 +308,14 @@ func TestReplayTTLAndKinds(t *testing.T) {
 		t.Fatalf("ttl %v, want until expires (+1s)", rs.ttl)
 	}
 	_, err := ts.v.Verify(context.Background(), m)
-	var ve *Error
-	if !errors.As(err, &ve) || ve.Kind != KindReplayed {
+	var ve *failure.Error
+	if !errors.As(err, &ve) || ve.Kind != failure.ErrReplayedRequest {
 		t.Fatalf("second use: %v", err)
 	}
 	rs.fail = true
 	m2 := testMessage("GET", "/b", "")
 	ts.sign(t, m2, "ed", "sig1", `("@method" "@authority" "@path");created=1800000000;keyid="ed"`)
-	if _, err := ts.v.Verify(context.Background(), m2); !errors.Is(err, ErrReplayStore) {
+	if _, err := ts.v.Verify(context.Background(), m2); !errors.Is(err, failure.ErrUnavailable) {
 		t.Fatalf("store failure: %v", err)
 	}
 }

@@ -14,17 +14,19 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
-// Backoff bounds of discovery retries.
-const (
-	DefaultMinBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff = 10 * time.Second
-	DefaultTimeout    = 5 * time.Second
-)
+// DefaultMinBackoff is the wait after a first failed discovery; it
+// doubles with every failure up to DefaultMaxBackoff.
+const DefaultMinBackoff = 500 * time.Millisecond
 
-// ErrUnavailable is returned while the issuer cannot be discovered.
-var ErrUnavailable = errors.New("oidc: issuer unavailable")
+// DefaultMaxBackoff caps the wait between discovery attempts.
+const DefaultMaxBackoff = 10 * time.Second
+
+// DefaultTimeout bounds each call to the issuer.
+const DefaultTimeout = 5 * time.Second
 
 // Metadata is the part of the issuer's discovery document the gateway uses.
 type Metadata struct {
@@ -79,12 +81,13 @@ func IsLoopbackHost(host string) bool {
 }
 
 // Discovery discovers an issuer lazily, on first use, and keeps the
-// result. While the issuer is unreachable every Get fails fast with
-// ErrUnavailable; a new attempt is made after a backoff that doubles from
+// result. While the issuer is unreachable every Get fails fast with a
+// failure.ErrUnavailable (see Unreachable); a new attempt is made after a backoff that doubles from
 // MinBackoff to MaxBackoff, so the gateway neither blocks at startup nor
 // hammers a down issuer, and recovers by itself.
 type Discovery struct {
 	issuer     string
+	label      string
 	client     *http.Client
 	timeout    time.Duration
 	minBackoff time.Duration
@@ -99,18 +102,40 @@ type Discovery struct {
 	now     func() time.Time
 }
 
-// NewDiscovery returns a lazy discovery of issuer using client for every
-// call to the issuer (discovery, JWKS, token, introspection).
-func NewDiscovery(issuer string, client *http.Client, timeout time.Duration) *Discovery {
+// NewDiscovery returns a lazy discovery of issuer, with one HTTP client
+// for every call to the issuer (discovery, JWKS, token, introspection)
+// that never follows redirects and gives up after timeout (0:
+// DefaultTimeout). hint, when set, is named with the issuer in the
+// details of outages (e.g. the environment variable to fix).
+func NewDiscovery(issuer, hint string, timeout time.Duration) *Discovery {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return &Discovery{issuer: issuer, client: client, timeout: timeout,
+	client := &http.Client{
+		Timeout: timeout,
+		// the issuer's endpoints are used as discovered, never followed
+		// elsewhere
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	label := issuer
+	if hint != "" {
+		label += " (" + hint + ")"
+	}
+	return &Discovery{issuer: issuer, label: label, client: client, timeout: timeout,
 		minBackoff: DefaultMinBackoff, maxBackoff: DefaultMaxBackoff, now: time.Now}
 }
 
 // Issuer returns the issuer URL.
 func (d *Discovery) Issuer() string { return d.issuer }
+
+// Label returns the issuer URL with the operator's hint, if any.
+func (d *Discovery) Label() string { return d.label }
+
+// Unreachable is the failure.ErrUnavailable for an issuer that does not
+// answer (cause is for the logs).
+func (d *Discovery) Unreachable(cause error) error {
+	return failure.Wrap(failure.ErrUnavailable, "the OpenID provider "+d.label+" is unreachable; retrying", issuerDown{cause})
+}
 
 // Client returns the HTTP client used for the issuer.
 func (d *Discovery) Client() *http.Client { return d.client }
@@ -147,7 +172,7 @@ func (d *Discovery) Get(ctx context.Context) (*Provider, error) {
 			} else if d.backoff *= 2; d.backoff > d.maxBackoff {
 				d.backoff = d.maxBackoff
 			}
-			d.lastErr = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			d.lastErr = d.Unreachable(err)
 			d.next = d.now().Add(d.backoff)
 			return nil, d.lastErr
 		}
@@ -158,6 +183,24 @@ func (d *Discovery) Get(ctx context.Context) (*Provider, error) {
 		return nil, err
 	}
 	return v.(*Provider), nil
+}
+
+// IntrospectionEndpoint returns an Introspector's Endpoint: endpoint when
+// set, else the issuer's discovered introspection_endpoint.
+func (d *Discovery) IntrospectionEndpoint(endpoint string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		if endpoint != "" {
+			return endpoint, nil
+		}
+		p, err := d.Get(ctx)
+		if err != nil {
+			return "", err
+		}
+		if p.Meta.IntrospectionURL == "" {
+			return "", errors.New("the issuer advertises no introspection_endpoint")
+		}
+		return p.Meta.IntrospectionURL, nil
+	}
 }
 
 func (d *Discovery) discover(ctx context.Context) (*Provider, error) {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // fakeIntrospection answers like an RFC 7662 endpoint; answer maps a
@@ -130,9 +132,8 @@ func TestIntrospect(t *testing.T) {
 		t.Run(tc.token[:min(len(tc.token), 12)], func(t *testing.T) {
 			res, err := in.Introspect(ctx, tc.token)
 			if tc.unavail != "" {
-				var ie *IntrospectionError
-				if !errors.As(err, &ie) || !strings.Contains(ie.Detail, tc.unavail) {
-					t.Fatalf("err = %v, want an IntrospectionError about %q", err, tc.unavail)
+				if !errors.Is(err, failure.ErrUnavailable) || !strings.Contains(failure.Detail(err), tc.unavail) {
+					t.Fatalf("err = %v, want a failure.ErrUnavailable about %q", err, tc.unavail)
 				}
 				return
 			}
@@ -179,8 +180,7 @@ func TestIntrospect(t *testing.T) {
 		if res, err := in2.Introspect(ctx, "no-exp"); err != nil || !res.Active {
 			t.Fatalf("cached positive lost: %v %v", res, err)
 		}
-		var ie *IntrospectionError
-		if _, err := in2.Introspect(ctx, "active"); !errors.As(err, &ie) {
+		if _, err := in2.Introspect(ctx, "active"); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("err = %v, want unreachable", err)
 		}
 	})

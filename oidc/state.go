@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -28,9 +29,15 @@ const (
 const DefaultStateTTL = 10 * time.Minute
 
 // ErrStateInvalid is returned by Consume for an unknown, expired, already
-// used or foreign (other browser) state. Callers answer 401
-// invalid_credentials and do not tell the cases apart.
-var ErrStateInvalid = errors.New("oidc: invalid login state")
+// used or foreign (other browser) state; it is a failure.ErrInvalidCredentials.
+// Callers answer 401 invalid_credentials and do not tell the cases apart.
+var ErrStateInvalid error = failure.New(failure.ErrInvalidCredentials, "invalid login state")
+
+// storeDown wraps a store failure as failure.ErrUnavailable with the
+// detail clients see.
+func storeDown(err error) error {
+	return failure.Wrap(failure.ErrUnavailable, "the session store is unavailable", err)
+}
 
 // LoginState is what the gateway remembers, server-side, between
 // /auth/login and /auth/callback.
@@ -46,19 +53,30 @@ type LoginState struct {
 }
 
 // States keeps login states in a store.Store: shared by every instance,
-// so a state is single use across all of them.
+// so a state is single use across all of them. Each instance keeps at
+// most maxPending of the states it began outstanding (see pending).
 type States struct {
-	st  store.Store
-	ttl time.Duration
+	st      store.Store
+	ttl     time.Duration
+	pending pending
+	now     func() time.Time
 }
 
-// NewStates returns a state keeper over st; ttl <= 0 means DefaultStateTTL.
-func NewStates(st store.Store, ttl time.Duration) *States {
+// NewStates returns a state keeper over st; ttl <= 0 means
+// DefaultStateTTL, maxPending <= 0 DefaultMaxPendingLogins.
+func NewStates(st store.Store, ttl time.Duration, maxPending int) *States {
 	if ttl <= 0 {
 		ttl = DefaultStateTTL
 	}
-	return &States{st: st, ttl: ttl}
+	if maxPending <= 0 {
+		maxPending = DefaultMaxPendingLogins
+	}
+	return &States{st: st, ttl: ttl, pending: pending{max: maxPending}, now: time.Now}
 }
+
+// Pending returns how many logins this instance has begun that are
+// neither finished nor expired.
+func (s *States) Pending() int { return s.pending.count(s.now().UnixNano()) }
 
 // TTL returns how long a login state lives.
 func (s *States) TTL() time.Duration { return s.ttl }
@@ -99,6 +117,9 @@ func hashHex(v string) string {
 // victim's login (login CSRF, or a takeover when the callback URL
 // leaks). The price: of two logins started at once in one browser, only
 // the later one can finish.
+//
+// Errors wrap failure.ErrUnavailable: the store failed, or (cause
+// *PendingFullError) too many logins are in progress on this instance.
 func (s *States) Begin(ctx context.Context, returnTo string) (state, cookie string, ls LoginState, err error) {
 	if cookie, err = RandomToken(); err != nil {
 		return "", "", ls, err
@@ -112,9 +133,16 @@ func (s *States) Begin(ctx context.Context, returnTo string) (state, cookie stri
 	ls.Verifier = oauth2.GenerateVerifier()
 	ls.ReturnTo = returnTo
 	ls.Binding = hashHex(cookie)
+	h := hashHex(state)
+	now := s.now()
+	if wait, ok := s.pending.add(h, now.UnixNano(), now.Add(s.ttl).UnixNano()); !ok {
+		return "", "", ls, failure.Wrap(failure.ErrUnavailable,
+			"too many logins are in progress: try again later", &PendingFullError{RetryAfter: wait})
+	}
 	b, _ := json.Marshal(ls)
-	if err := s.st.Set(ctx, statePrefix+hashHex(state), b, s.ttl); err != nil {
-		return "", "", ls, fmt.Errorf("oidc: saving login state: %w", err)
+	if err := s.st.Set(ctx, statePrefix+h, b, s.ttl); err != nil {
+		s.pending.done(h)
+		return "", "", ls, storeDown(fmt.Errorf("oidc: saving login state: %w", err))
 	}
 	return state, cookie, ls, nil
 }
@@ -123,7 +151,7 @@ func (s *States) Begin(ctx context.Context, returnTo string) (state, cookie stri
 // cookie's value) is the browser that started it, and makes sure it is
 // used only once on every instance sharing the store. A foreign browser
 // does not use the state up, so it cannot spoil the real user's login.
-// Store failures are returned wrapped (not ErrStateInvalid).
+// Store failures wrap failure.ErrUnavailable (not ErrStateInvalid).
 func (s *States) Consume(ctx context.Context, state, browser string) (LoginState, error) {
 	var ls LoginState
 	if !WellFormedToken(state) || !WellFormedToken(browser) {
@@ -135,7 +163,7 @@ func (s *States) Consume(ctx context.Context, state, browser string) (LoginState
 		return ls, ErrStateInvalid
 	}
 	if err != nil {
-		return ls, fmt.Errorf("oidc: reading login state: %w", err)
+		return ls, storeDown(fmt.Errorf("oidc: reading login state: %w", err))
 	}
 	if json.Unmarshal(b, &ls) != nil {
 		return LoginState{}, ErrStateInvalid
@@ -145,8 +173,9 @@ func (s *States) Consume(ctx context.Context, state, browser string) (LoginState
 	}
 	first, err := s.st.SetNX(ctx, usedPrefix+h, []byte{1}, s.ttl)
 	if err != nil {
-		return LoginState{}, fmt.Errorf("oidc: marking login state used: %w", err)
+		return LoginState{}, storeDown(fmt.Errorf("oidc: marking login state used: %w", err))
 	}
+	s.pending.done(h)
 	if !first {
 		return LoginState{}, ErrStateInvalid
 	}

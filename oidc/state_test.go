@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -14,7 +15,7 @@ func TestStatesSingleUseAndBound(t *testing.T) {
 	ctx := context.Background()
 	st := store.NewMemory(time.Minute)
 	defer st.Close()
-	s := NewStates(st, time.Minute)
+	s := NewStates(st, time.Minute, 0)
 	state, cookie, ls, err := s.Begin(ctx, "/app/x")
 	if err != nil {
 		t.Fatal(err)
@@ -84,5 +85,81 @@ func TestIDTokenKeptServerSide(t *testing.T) {
 	}
 	if got, err := TakeIDToken(ctx, st, "h1"); err != nil || got != "" {
 		t.Fatalf("second TakeIDToken = %q, %v; want it gone", got, err)
+	}
+}
+
+// A gateway keeps at most maxPending logins outstanding: past it a new
+// login is refused (failure.ErrUnavailable with a PendingFullError naming
+// when the oldest expires) and nothing is stored; a finished or expired
+// login frees its slot.
+func TestStatesMaxPending(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(time.Minute)
+	defer st.Close()
+	s := NewStates(st, time.Minute, 2)
+	now := time.Unix(1_000_000, 0)
+	s.now = func() time.Time { return now }
+	state1, cookie1, _, err := s.Begin(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Second)
+	if _, _, _, err := s.Begin(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, err = s.Begin(ctx, "/")
+	var full *PendingFullError
+	if !errors.Is(err, failure.ErrUnavailable) || !errors.As(err, &full) || full.RetryAfter != 50*time.Second {
+		t.Fatalf("third login: %v, want ErrUnavailable with RetryAfter 50s", err)
+	}
+	if n := s.Pending(); n != 2 {
+		t.Fatalf("pending = %d, want 2 (the refused login took no slot)", n)
+	}
+	// a foreign browser does not free the slot; the real one does
+	if _, err := s.Consume(ctx, state1, "x"+cookie1[1:]); !errors.Is(err, ErrStateInvalid) || s.Pending() != 2 {
+		t.Fatalf("foreign consume: %v, pending %d", err, s.Pending())
+	}
+	if _, err := s.Consume(ctx, state1, cookie1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.Begin(ctx, "/"); err != nil {
+		t.Fatalf("after a finished login: %v", err)
+	}
+	if _, _, _, err := s.Begin(ctx, "/"); !errors.As(err, &full) {
+		t.Fatalf("full again: %v", err)
+	}
+	// expiry frees slots without any callback
+	now = now.Add(time.Minute)
+	if s.Pending() != 0 {
+		t.Fatalf("pending after the TTL = %d", s.Pending())
+	}
+	for i := 0; i < 2; i++ {
+		if _, _, _, err := s.Begin(ctx, "/"); err != nil {
+			t.Fatalf("after expiry: %v", err)
+		}
+	}
+}
+
+// Many begin/consume cycles below the cap keep the bookkeeping bounded.
+func TestStatesPendingQueueCompacts(t *testing.T) {
+	ctx := context.Background()
+	st := store.NewMemory(time.Minute)
+	defer st.Close()
+	s := NewStates(st, time.Minute, 4)
+	// one login stays open, so the queue's front never expires
+	if _, _, _, err := s.Begin(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		state, cookie, _, err := s.Begin(ctx, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Consume(ctx, state, cookie); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(s.pending.order); n > 2*4+16+1 || s.Pending() != 1 {
+		t.Fatalf("queue %d entries, pending %d", n, s.Pending())
 	}
 }

@@ -7,20 +7,10 @@
 // asked for. It prints one JSON object of observations for the Go test:
 // where the browser ended, what the upstream saw, the cookies the browser
 // stored, what scripts can read, and the logout.
-import puppeteer from 'puppeteer-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchChromium } from './chromium.mjs';
 
 const [gateway] = process.argv.slice(2);
-const browser = await puppeteer.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  userDataDir: mkdtempSync(join(tmpdir(), 'apigw-chromium-')),
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage'],
-});
+const browser = await launchChromium();
 const out = {};
 try {
   const page = await browser.newPage();
