@@ -206,9 +206,7 @@ func (a *HTTPSignatureAuth) refusal(m *httpsig.Message, err error) *problem.Prob
 
 // reject records why the request was refused; the renderer answers with it.
 func (a *HTTPSignatureAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
-	RequestID(w, r)
-	RecordAuthFailure(r, p)
-	Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_http_signature"), zap.String("reason", p.Detail))
+	authFailed(w, r, "apigw_http_signature", p, zap.String("reason", p.Detail))
 }
 
 // Interface guards

@@ -196,14 +196,16 @@ func (a *IntrospectAuth) Authenticate(w http.ResponseWriter, r *http.Request) (c
 // it. An outage is audited as auth_unavailable, a missing credential not
 // at all.
 func (a *IntrospectAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
-	RequestID(w, r)
-	RecordAuthFailure(r, p)
 	switch p.Code {
 	case problem.CodeMissingCredentials:
+		RequestID(w, r)
+		RecordAuthFailure(r, p)
 	case problem.CodeServiceUnavailable:
+		RequestID(w, r)
+		RecordAuthFailure(r, p)
 		Audit(r, "auth_unavailable", p.Code, zap.String("provider", "apigw_introspect"))
 	default:
-		Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_introspect"), zap.String("reason", p.Detail))
+		authFailed(w, r, "apigw_introspect", p, zap.String("reason", p.Detail))
 	}
 }
 

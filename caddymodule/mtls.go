@@ -87,9 +87,7 @@ func (m *MTLSAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 }
 
 func (m *MTLSAuth) reject(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
-	RequestID(w, r)
-	RecordAuthFailure(r, p)
-	Audit(r, "auth_failed", p.Code, zap.String("provider", "apigw_mtls"), zap.String("reason", p.Detail))
+	authFailed(w, r, "apigw_mtls", p, zap.String("reason", p.Detail))
 }
 
 // Interface guards
