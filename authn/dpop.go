@@ -238,7 +238,7 @@ func SplitDPoPHeader(values []string) (string, error) {
 // signature; htm, htu, iat, ath and (with nonces) nonce matching this
 // request; the key's thumbprint equal to req.JKT; and a jti not seen
 // before on any instance sharing the store. On failure it returns a
-// *DPoPError, or an error wrapping store.ErrUnavailable when the replay
+// *DPoPError, or an error wrapping failure.ErrUnavailable when the replay
 // store cannot be reached (callers fail closed).
 func (v *DPoPVerifier) Check(ctx context.Context, proof string, req DPoPRequest) (*DPoPProof, error) {
 	if proof == "" {

@@ -34,7 +34,7 @@ func (m memTable) Destruct() error { return m.Close() }
 
 type redisConn struct{ *limiter.RedisConn }
 
-func (redisConn) Destruct() error { return nil } // the client belongs to the store
+func (c redisConn) Destruct() error { return c.Close() } // the client belongs to the store
 
 // Fail modes for RateLimit.OnStoreError.
 const (
@@ -74,8 +74,8 @@ type RateLimit struct {
 	// service_unavailable).
 	OnStoreError string `json:"on_store_error,omitempty"`
 	// StoreTimeout bounds one Redis decision (default 100ms). After a
-	// failure Redis is not called for one second (requests get the fail
-	// mode at once), then probed again.
+	// failure the store's breaker stops calling Redis (requests get the
+	// fail mode at once) until its probe sees Redis answer again.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
 	// LegacyHeaders also sets X-RateLimit-Limit, X-RateLimit-Remaining and
 	// X-RateLimit-Reset for the most restrictive zone, as express-rate-limit's
@@ -240,7 +240,7 @@ func (rl *RateLimit) openCounters(ctx caddy.Context) error {
 		key := fmt.Sprintf("redis|%p|%s", rs, time.Duration(rl.StoreTimeout))
 		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
 			logger := rl.logger
-			return redisConn{limiter.NewRedisConn(rs.Client, limiter.RedisOptions{
+			return redisConn{limiter.NewRedisConn(rs, limiter.RedisOptions{
 				Prefix:  rs.Prefix + "rl:",
 				Timeout: time.Duration(rl.StoreTimeout),
 				OnOutage: func(err error) {

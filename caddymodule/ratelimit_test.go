@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/limiter"
 	"github.com/apigw/caddy-apigw/problem"
 )
@@ -310,9 +311,9 @@ func TestRateLimitZonesSlidingRefund(t *testing.T) {
 type failingLimiter struct{}
 
 func (failingLimiter) Take(context.Context, string) (limiter.Result, error) {
-	return limiter.Result{}, limiter.ErrUnavailable
+	return limiter.Result{}, failure.ErrUnavailable
 }
-func (failingLimiter) Refund(context.Context, string) error { return limiter.ErrUnavailable }
+func (failingLimiter) Refund(context.Context, string) error { return failure.ErrUnavailable }
 
 func TestRateLimitStoreFailure(t *testing.T) {
 	zones := func() []*RateLimitZone {

@@ -316,7 +316,7 @@ func (m *Manager) ttl(now, expires time.Time) time.Duration {
 
 // Lookup returns the live session of token, or ErrInvalid. It enforces the
 // idle timeout and the lifetime and records the use (last seen). Other
-// errors are store failures (wrapping store.ErrUnavailable).
+// errors are store failures (wrapping failure.ErrUnavailable).
 func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 	if !WellFormed(token) {
 		return Session{}, ErrInvalid

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/internal/testutil"
 )
 
@@ -455,10 +456,10 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 
 	rs.Stop()
 	for i := 0; i < 50; i++ {
-		if _, err := r.Get(ctx, "ack"); !errors.Is(err, ErrUnavailable) {
+		if _, err := r.Get(ctx, "ack"); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("Get during outage: err = %v, want ErrUnavailable", err)
 		}
-		if err := r.Set(ctx, "x", []byte("1"), time.Minute); !errors.Is(err, ErrUnavailable) {
+		if err := r.Set(ctx, "x", []byte("1"), time.Minute); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("Set during outage: err = %v", err)
 		}
 	}
@@ -537,7 +538,7 @@ func TestRedisStartup(t *testing.T) {
 		if r.Healthy() {
 			t.Fatal("healthy without a server")
 		}
-		if _, err := r.Get(context.Background(), "x"); !errors.Is(err, ErrUnavailable) {
+		if _, err := r.Get(context.Background(), "x"); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("err = %v", err)
 		}
 		if n := logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
