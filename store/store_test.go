@@ -31,13 +31,17 @@ func memoryBackend(t *testing.T) (backend, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	m.now = clk.Now
 	return backend{name: "memory", s: m, ttl: func(t *testing.T, key string) time.Duration {
-		s := m.shard(key)
-		s.mu.RLock()
-		defer s.mu.RUnlock()
+		s, xs := m.item(key), m.index(key)
+		s.Lock()
+		it, ok := s.M[key]
+		s.Unlock()
+		xs.Lock()
+		ix, xok := xs.M[key]
+		xs.Unlock()
 		exp := int64(0)
-		if it, ok := s.items[key]; ok {
+		if ok {
 			exp = it.expires
-		} else if ix, ok := s.indexes[key]; ok {
+		} else if xok {
 			exp = ix.expires
 		} else {
 			t.Fatalf("key %q missing", key)
