@@ -13,26 +13,11 @@ import (
 	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/limiter"
 	"github.com/apigw/caddy-apigw/problem"
-	"github.com/apigw/caddy-apigw/store"
 )
 
 func init() {
 	caddy.RegisterModule(RateLimit{})
 }
-
-// rateLimitState keeps every zone's counters (memory tables) and the
-// limiter's per-Redis connection state alive across config reloads: a
-// new config loads the same keys before the old one is cleaned up, so
-// `caddy reload` and `POST /load` never reset a limit.
-var rateLimitState = caddy.NewUsagePool()
-
-type memTable struct{ limiter.MemoryTable }
-
-func (m memTable) Destruct() error { return m.Close() }
-
-type redisConn struct{ *limiter.RedisConn }
-
-func (c redisConn) Destruct() error { return c.Close() } // the client belongs to the store
 
 // Fail modes for RateLimit.OnStoreError.
 const (
@@ -233,43 +218,6 @@ func (rl *RateLimit) check() error {
 			return fmt.Errorf("apigw_rate_limit: zone %q is declared twice in one handler", z.Name)
 		}
 		seen[z.Name] = true
-	}
-	return nil
-}
-
-// openCounters attaches every zone to its counters in the store of the
-// running config: a pooled memory table, or the shared Redis connection.
-func (rl *RateLimit) openCounters(ctx caddy.Context) error {
-	st, err := StoreFrom(ctx)
-	if err != nil {
-		return fmt.Errorf("apigw_rate_limit: %w", err)
-	}
-	var conn *limiter.RedisConn
-	if rs, ok := st.(*store.Redis); ok {
-		key := fmt.Sprintf("redis|%p|%s", rs, time.Duration(rl.StoreTimeout))
-		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger := rl.logger
-			return redisConn{limiter.NewRedisConn(rs, limiter.RedisOptions{
-				Prefix:  rs.Prefix + "rl:",
-				Timeout: time.Duration(rl.StoreTimeout),
-				OnOutage: func(err error) {
-					logger.Warn("rate limit store unavailable; routes apply their on_store_error mode until it recovers", zap.Error(err))
-				},
-				OnRecover: func() { logger.Info("rate limit store recovered") },
-			})}, nil
-		})
-		if err != nil {
-			return fmt.Errorf("apigw_rate_limit: %w", err)
-		}
-		rl.poolKeys = append(rl.poolKeys, key)
-		conn = val.(redisConn).RedisConn
-	}
-	for _, z := range rl.Zones {
-		for _, zl := range z.zone.Limits {
-			if err := rl.openLimit(z, zl, conn); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -227,6 +228,23 @@ func parseIPv6Prefix(d *caddyfile.Dispenser, where string) (int, error) {
 		return 0, d.Errf("%s ipv6_prefix %q: use a prefix length from 1 to 128 (default %d; 128 counts every address alone)", where, v, limiter.DefaultIPv6Prefix)
 	}
 	return n, nil
+}
+
+// parsePlan reads `plan <name> <events>/<window>` inside a zone block;
+// the zone's one check (limiter.CheckZone) judges the values.
+func parsePlan(z *RateLimitZone, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("apigw_rate_limit zone %s: plan needs <name> <events>/<window>, e.g. plan gold 1000/1m", z.Name)
+	}
+	name, rate := args[0], args[1]
+	if _, dup := z.Plans[name]; dup {
+		return fmt.Errorf("apigw_rate_limit zone %s: plan %s is declared twice", z.Name, name)
+	}
+	if z.Plans == nil {
+		z.Plans = map[string]string{}
+	}
+	z.Plans[name] = rate
+	return nil
 }
 
 // Interface guards

@@ -125,3 +125,32 @@ func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Requ
 	// a namespace of its own: a fallback key never equals a real key
 	return "\x00client_ip\x00" + ip, true
 }
+
+// DefaultPlan is the plan of a consumer whose rate_from value is missing
+// or names no plan.
+const DefaultPlan = limiter.DefaultPlan
+
+// limitFor returns the limit that applies to the request: the plan named
+// by rate_from, else the default.
+func (z *RateLimitZone) limitFor(repl *caddy.Replacer) *limiter.ZoneLimit {
+	if z.RateFrom == "" || repl == nil {
+		return z.zone.Default
+	}
+	var plan string
+	if name, ok := singlePlaceholder(z.RateFrom); ok {
+		v, _ := repl.Get(name)
+		plan, _ = v.(string)
+	} else {
+		plan = repl.ReplaceKnown(z.RateFrom, "")
+	}
+	return z.zone.Limit(plan)
+}
+
+// singlePlaceholder reports whether s is exactly one placeholder, and its
+// name: then the value is read without building a string.
+func singlePlaceholder(s string) (string, bool) {
+	if len(s) < 3 || s[0] != '{' || s[len(s)-1] != '}' || strings.ContainsAny(s[1:len(s)-1], "{}") {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
+}
