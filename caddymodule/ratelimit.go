@@ -21,15 +21,15 @@ func init() {
 
 // Fail modes for RateLimit.OnStoreError.
 const (
-	FailOpen   = "fail_open"
-	FailClosed = "fail_closed"
+	FailOpen   = limiter.FailOpen
+	FailClosed = limiter.FailClosed
 )
 
 // Empty-key behaviours for RateLimit.EmptyKey.
 const (
-	EmptyKeyClientIP = "client_ip"
-	EmptyKeyDeny     = "deny"
-	EmptyKeySkip     = "skip"
+	EmptyKeyClientIP = limiter.EmptyKeyClientIP
+	EmptyKeyDeny     = limiter.EmptyKeyDeny
+	EmptyKeySkip     = limiter.EmptyKeySkip
 )
 
 // RateLimit limits requests per key with GCRA or the sliding window
@@ -187,20 +187,7 @@ func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
 // check is the one check of the handler's config (JSON at provision, and
 // the Caddyfile, which adds the line): its options and every zone.
 func (rl *RateLimit) check() error {
-	switch rl.OnStoreError {
-	case "", FailOpen, FailClosed:
-	default:
-		return fmt.Errorf("apigw_rate_limit on_store_error %q: use fail_open or fail_closed", rl.OnStoreError)
-	}
-	switch rl.EmptyKey {
-	case "", EmptyKeyClientIP, EmptyKeyDeny, EmptyKeySkip:
-	default:
-		return fmt.Errorf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", rl.EmptyKey)
-	}
-	if rl.StoreTimeout < 0 {
-		return fmt.Errorf("apigw_rate_limit store_timeout %s: want a positive duration such as 100ms", time.Duration(rl.StoreTimeout))
-	}
-	if err := limiter.CheckIPv6Prefix(rl.IPv6Prefix); err != nil {
+	if err := limiter.CheckOptions(rl.OnStoreError, rl.EmptyKey, time.Duration(rl.StoreTimeout), rl.IPv6Prefix); err != nil {
 		return fmt.Errorf("apigw_rate_limit %w", err)
 	}
 	if len(rl.Zones) == 0 {
@@ -234,8 +221,7 @@ func (z *RateLimitZone) check() (*limiter.Zone, error) {
 }
 
 // provision checks the zone, loads its matchers and sets its IPv6
-// grouping: the zone's own ipv6_prefix, else the handler's (ipv6), else
-// limiter.DefaultIPv6Prefix.
+// grouping (limiter.IPv6Bits of the handler's ipv6 and the zone's).
 func (z *RateLimitZone) provision(ctx caddy.Context, ipv6 int) error {
 	zone, err := z.check()
 	if err != nil {
@@ -246,14 +232,7 @@ func (z *RateLimitZone) provision(ctx caddy.Context, ipv6 int) error {
 	if zone.Burst != 0 && z.Burst == 0 {
 		z.Burst = zone.Burst // as before plans: the default shows in the config
 	}
-	bits := limiter.DefaultIPv6Prefix
-	if ipv6 != 0 {
-		bits = ipv6
-	}
-	if z.IPv6Prefix != 0 {
-		bits = z.IPv6Prefix
-	}
-	z.key = newKeyTemplate(zone.Key, bits)
+	z.key = newKeyTemplate(zone.Key, limiter.IPv6Bits(ipv6, z.IPv6Prefix))
 	if z.MatchRaw != nil {
 		mods, err := ctx.LoadModule(z, "MatchRaw")
 		if err != nil {

@@ -121,9 +121,7 @@ func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Requ
 	if ip == "" {
 		ip = r.RemoteAddr
 	}
-	ip = limiter.IPBucket(ip, z.key.ipv6Bits)
-	// a namespace of its own: a fallback key never equals a real key
-	return "\x00client_ip\x00" + ip, true
+	return limiter.FallbackKey(ip, z.key.ipv6Bits), true
 }
 
 // DefaultPlan is the plan of a consumer whose rate_from value is missing

@@ -279,3 +279,52 @@ func CheckIPv6Prefix(bits int) error {
 	}
 	return nil
 }
+
+// The fail modes of a rate-limit handler (what happens when the backend
+// fails) and its behaviours for a request whose zone key is empty.
+const (
+	FailOpen         = "fail_open"
+	FailClosed       = "fail_closed"
+	EmptyKeyClientIP = "client_ip"
+	EmptyKeyDeny     = "deny"
+	EmptyKeySkip     = "skip"
+)
+
+// CheckOptions is the one check of a rate-limit handler's own options
+// (its zones have CheckZone); "" and 0 mean the defaults. Its errors start
+// with the option's name.
+func CheckOptions(onStoreError, emptyKey string, storeTimeout time.Duration, ipv6Prefix int) error {
+	switch onStoreError {
+	case "", FailOpen, FailClosed:
+	default:
+		return fmt.Errorf("on_store_error %q: use fail_open or fail_closed", onStoreError)
+	}
+	switch emptyKey {
+	case "", EmptyKeyClientIP, EmptyKeyDeny, EmptyKeySkip:
+	default:
+		return fmt.Errorf("empty_key %q: use client_ip, deny or skip", emptyKey)
+	}
+	if storeTimeout < 0 {
+		return fmt.Errorf("store_timeout %s: want a positive duration such as 100ms", storeTimeout)
+	}
+	return CheckIPv6Prefix(ipv6Prefix)
+}
+
+// IPv6Bits returns the IPv6 grouping of a zone: the zone's own
+// ipv6_prefix, else the handler's, else DefaultIPv6Prefix (0 = unset).
+func IPv6Bits(handler, zone int) int {
+	switch {
+	case zone != 0:
+		return zone
+	case handler != 0:
+		return handler
+	}
+	return DefaultIPv6Prefix
+}
+
+// FallbackKey is the key of a request whose zone key is empty, counted
+// per client address (EmptyKeyClientIP): in a namespace of its own, so
+// that it never equals a real key.
+func FallbackKey(clientIP string, ipv6Bits int) string {
+	return "\x00client_ip\x00" + IPBucket(clientIP, ipv6Bits)
+}
