@@ -92,7 +92,7 @@ func (m *CalendarMemory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *CalendarMemory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	_, end := m.policy.Rate.Calendar.period(now)
 	s.Lock()
@@ -117,7 +117,7 @@ func (m *CalendarMemory) Take(_ context.Context, key string) (Result, error) {
 // Refund implements Limiter: one event back in the current period (an
 // event of a past period no longer counts).
 func (m *CalendarMemory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	_, end := m.policy.Rate.Calendar.period(m.now())
 	s.Lock()
 	if e, ok := s.M[h]; ok && e.end == end {

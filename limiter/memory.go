@@ -3,7 +3,6 @@ package limiter
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,9 +72,8 @@ type entry interface {
 // the memory algorithms (GCRA, sliding window, calendar); V is the
 // per-key state, kept with a 64-bit hash of the key only.
 type table[V entry] struct {
-	seed     maphash.Seed
-	shards   shardmap.Map[uint64, V]
-	window   int64 // passed to V.idleAt
+	shards   shardmap.Map[uint64, V] // keyed by the key's seeded hash
+	window   int64                   // passed to V.idleAt
 	now      func() int64
 	onFull   func()
 	warned   atomic.Bool
@@ -98,7 +96,6 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 	for n > 1 && opts.MaxKeys/n < evictSample {
 		n >>= 1
 	}
-	tb.seed = maphash.MakeSeed()
 	tb.shards.Init(n, (opts.MaxKeys+n-1)/n)
 	tb.window = window
 	tb.now = opts.Clock
@@ -118,12 +115,6 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 	if opts.SweepEvery > 0 {
 		go tb.janitor(opts.SweepEvery)
 	}
-}
-
-// shard returns the key's hash and its shard.
-func (tb *table[V]) shard(key string) (uint64, *shardmap.Shard[uint64, V]) {
-	h := maphash.String(tb.seed, key)
-	return h, tb.shards.Shard(h)
 }
 
 // NewMemory returns an empty GCRA table for policy. Call Close to stop
@@ -172,7 +163,7 @@ func (m *Memory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *Memory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	s.Lock()
 	tat, ok := s.M[h]
@@ -189,7 +180,7 @@ func (m *Memory) Take(_ context.Context, key string) (Result, error) {
 
 // Refund implements Limiter.
 func (m *Memory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	s.Lock()
 	if tat, ok := s.M[h]; ok {

@@ -162,7 +162,7 @@ func (m *SlidingMemory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *SlidingMemory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	k := now / m.w
 	s.Lock()
@@ -188,7 +188,7 @@ func (m *SlidingMemory) Take(_ context.Context, key string) (Result, error) {
 // window's count: the key is then credited up to elapsed/window of an
 // event more than an exact undo would. Counts never go below zero.
 func (m *SlidingMemory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	k := now / m.w
 	s.Lock()

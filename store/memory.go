@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"hash/maphash"
 	"slices"
 	"sort"
 	"strings"
@@ -17,7 +16,6 @@ const memShards = 64
 // Memory is the in-process Store. It is safe for concurrent use; expired
 // entries are purged by a janitor goroutine and lazily on read.
 type Memory struct {
-	seed    maphash.Seed
 	items   shardmap.Map[string, memItem]
 	indexes shardmap.Map[string, *memIndex]
 	now     func() time.Time
@@ -43,7 +41,7 @@ type memIndex struct {
 // NewMemory returns an empty memory store whose janitor purges expired
 // entries every interval (a minute if interval <= 0).
 func NewMemory(interval time.Duration) *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, subs: map[string]map[int]func(string){}, stop: make(chan struct{})}
+	m := &Memory{now: time.Now, subs: map[string]map[int]func(string){}, stop: make(chan struct{})}
 	m.items.Init(memShards, 0)
 	m.indexes.Init(memShards, 0)
 	if interval <= 0 {
@@ -51,15 +49,6 @@ func NewMemory(interval time.Duration) *Memory {
 	}
 	go m.janitor(interval)
 	return m
-}
-
-// item and index return the shards of key's value and of its index.
-func (m *Memory) item(key string) *shardmap.Shard[string, memItem] {
-	return m.items.Shard(maphash.String(m.seed, key))
-}
-
-func (m *Memory) index(key string) *shardmap.Shard[string, *memIndex] {
-	return m.indexes.Shard(maphash.String(m.seed, key))
 }
 
 func (m *Memory) deadline(ttl time.Duration) int64 {
@@ -73,7 +62,7 @@ func expired(exp, now int64) bool { return exp != 0 && now >= exp }
 
 // Get implements Store. The returned slice is shared: do not modify it.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
-	s := m.item(key)
+	_, s := m.items.StringShard(key)
 	s.Lock()
 	it, ok := s.M[key]
 	s.Unlock()
@@ -86,7 +75,7 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 // Set implements Store.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	v := append([]byte(nil), value...)
-	s := m.item(key)
+	_, s := m.items.StringShard(key)
 	s.Lock()
 	s.M[key] = memItem{value: v, expires: m.deadline(ttl)}
 	s.Unlock()
@@ -95,7 +84,7 @@ func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 
 // SetNX implements Store.
 func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	s := m.item(key)
+	_, s := m.items.StringShard(key)
 	now := m.now().UnixNano()
 	s.Lock()
 	defer s.Unlock()
@@ -109,11 +98,11 @@ func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 // Delete implements Store.
 func (m *Memory) Delete(_ context.Context, keys ...string) error {
 	for _, k := range keys {
-		s := m.item(k)
+		_, s := m.items.StringShard(k)
 		s.Lock()
 		delete(s.M, k)
 		s.Unlock()
-		ix := m.index(k)
+		_, ix := m.indexes.StringShard(k)
 		ix.Lock()
 		delete(ix.M, k)
 		ix.Unlock()
@@ -123,7 +112,7 @@ func (m *Memory) Delete(_ context.Context, keys ...string) error {
 
 // IndexAdd implements Store.
 func (m *Memory) IndexAdd(_ context.Context, index, member string, score int64, ttl time.Duration) error {
-	s := m.index(index)
+	_, s := m.indexes.StringShard(index)
 	now := m.now().UnixNano()
 	s.Lock()
 	defer s.Unlock()
@@ -141,7 +130,7 @@ func (m *Memory) IndexAdd(_ context.Context, index, member string, score int64, 
 
 // IndexMembers implements Store.
 func (m *Memory) IndexMembers(_ context.Context, index string) ([]string, error) {
-	s := m.index(index)
+	_, s := m.indexes.StringShard(index)
 	s.Lock()
 	defer s.Unlock()
 	ix := s.M[index]
@@ -164,7 +153,7 @@ func (m *Memory) IndexMembers(_ context.Context, index string) ([]string, error)
 
 // IndexRemove implements Store.
 func (m *Memory) IndexRemove(_ context.Context, index string, members ...string) error {
-	s := m.index(index)
+	_, s := m.indexes.StringShard(index)
 	s.Lock()
 	defer s.Unlock()
 	if ix := s.M[index]; ix != nil {

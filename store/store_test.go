@@ -31,7 +31,8 @@ func memoryBackend(t *testing.T) (backend, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	m.now = clk.Now
 	return backend{name: "memory", s: m, ttl: func(t *testing.T, key string) time.Duration {
-		s, xs := m.item(key), m.index(key)
+		_, s := m.items.StringShard(key)
+		_, xs := m.indexes.StringShard(key)
 		s.Lock()
 		it, ok := s.M[key]
 		s.Unlock()

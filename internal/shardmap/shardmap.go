@@ -11,10 +11,14 @@
 // costs what the map costs (the limiter's 8-byte entries stay 8 bytes).
 package shardmap
 
-import "sync"
+import (
+	"hash/maphash"
+	"sync"
+)
 
 // Map is a map split into a power-of-two number of shards.
 type Map[K comparable, V any] struct {
+	seed     maphash.Seed
 	shards   []Shard[K, V]
 	mask     uint64
 	perShard int
@@ -46,6 +50,7 @@ func (m *Map[K, V]) Init(n, perShard int) {
 	for size < n {
 		size <<= 1
 	}
+	m.seed = maphash.MakeSeed()
 	m.shards = make([]Shard[K, V], size)
 	m.mask = uint64(size - 1)
 	m.perShard = perShard
@@ -56,6 +61,13 @@ func (m *Map[K, V]) Init(n, perShard int) {
 
 // Shard returns the shard of an entry whose key hashes to h.
 func (m *Map[K, V]) Shard(h uint64) *Shard[K, V] { return &m.shards[h&m.mask] }
+
+// StringShard returns the hash of key (seeded per map, so keys cannot be
+// chosen to collide) and its shard.
+func (m *Map[K, V]) StringShard(key string) (uint64, *Shard[K, V]) {
+	h := maphash.String(m.seed, key)
+	return h, &m.shards[h&m.mask]
+}
 
 // Shards returns the number of shards.
 func (m *Map[K, V]) Shards() int { return len(m.shards) }
