@@ -113,7 +113,7 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 		opts.SweepEvery = 30 * time.Second
 	}
 	if opts.SweepEvery > 0 {
-		go tb.janitor(opts.SweepEvery)
+		go shardmap.Janitor(opts.SweepEvery, tb.stop, tb.Sweep)
 	}
 }
 
@@ -221,19 +221,6 @@ func (tb *table[V]) Cap() int { return tb.shards.Cap() }
 func (tb *table[V]) Close() error {
 	tb.stopOnce.Do(func() { close(tb.stop) })
 	return nil
-}
-
-func (tb *table[V]) janitor(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-tb.stop:
-			return
-		case <-t.C:
-			tb.Sweep()
-		}
-	}
 }
 
 var _ MemoryTable = (*Memory)(nil)

@@ -47,7 +47,7 @@ func NewMemory(interval time.Duration) *Memory {
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	go m.janitor(interval)
+	go shardmap.Janitor(interval, m.stop, m.Purge)
 	return m
 }
 
@@ -230,19 +230,6 @@ func (m *Memory) Purge() {
 	now := m.now().UnixNano()
 	m.items.DeleteFunc(func(_ string, it memItem) bool { return expired(it.expires, now) })
 	m.indexes.DeleteFunc(func(_ string, ix *memIndex) bool { return expired(ix.expires, now) })
-}
-
-func (m *Memory) janitor(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.Purge()
-		}
-	}
 }
 
 var _ Store = (*Memory)(nil)

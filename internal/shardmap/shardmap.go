@@ -14,6 +14,7 @@ package shardmap
 import (
 	"hash/maphash"
 	"sync"
+	"time"
 )
 
 // Map is a map split into a power-of-two number of shards.
@@ -144,4 +145,19 @@ func (s *Shard[K, V]) Evict(n int, stale func(V) bool, rank func(V) int64) (live
 	}
 	delete(s.M, victim)
 	return true
+}
+
+// Janitor calls sweep every interval until stop is closed; run it in a
+// goroutine of its own (the tables' periodic removal of stale entries).
+func Janitor(every time.Duration, stop <-chan struct{}, sweep func()) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			sweep()
+		}
+	}
 }
