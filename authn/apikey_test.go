@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/store"
 )
 
@@ -16,11 +17,11 @@ import (
 type failStore struct{ store.Store }
 
 func (failStore) Get(context.Context, string) ([]byte, error) {
-	return nil, fmt.Errorf("get: %w", store.ErrUnavailable)
+	return nil, fmt.Errorf("get: %w", failure.ErrUnavailable)
 }
 
 func (failStore) Set(context.Context, string, []byte, time.Duration) error {
-	return fmt.Errorf("set: %w", store.ErrUnavailable)
+	return fmt.Errorf("set: %w", failure.ErrUnavailable)
 }
 
 func newMem(t testing.TB) *store.Memory {
@@ -269,13 +270,13 @@ func TestKeyStoreConfigKeys(t *testing.T) {
 func TestKeyStoreFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	ks := NewKeyStore(failStore{newMem(t)})
-	if _, ok, err := ks.Lookup(ctx, KeyPrefix+"whatever"); ok || !errors.Is(err, store.ErrUnavailable) {
+	if _, ok, err := ks.Lookup(ctx, KeyPrefix+"whatever"); ok || !errors.Is(err, failure.ErrUnavailable) {
 		t.Fatalf("Lookup = %v, %v; want ErrUnavailable", ok, err)
 	}
-	if _, err := ks.MarkerSet(ctx, RevokedKey("x")); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := ks.MarkerSet(ctx, RevokedKey("x")); !errors.Is(err, failure.ErrUnavailable) {
 		t.Fatalf("MarkerSet err = %v", err)
 	}
-	if _, _, err := ks.Create(ctx, NewKey{User: "u"}); !errors.Is(err, store.ErrUnavailable) {
+	if _, _, err := ks.Create(ctx, NewKey{User: "u"}); !errors.Is(err, failure.ErrUnavailable) {
 		t.Fatalf("Create err = %v", err)
 	}
 }
@@ -310,7 +311,7 @@ func TestRevocations(t *testing.T) {
 	if ok, _ := r.IsRevoked(ctx, "other"); ok {
 		t.Fatal("unrelated jti revoked")
 	}
-	if _, err := NewRevocations(failStore{newMem(t)}).IsRevoked(ctx, "a"); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := NewRevocations(failStore{newMem(t)}).IsRevoked(ctx, "a"); !errors.Is(err, failure.ErrUnavailable) {
 		t.Fatalf("IsRevoked on a down store: %v", err)
 	}
 }

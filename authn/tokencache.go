@@ -2,12 +2,14 @@ package authn
 
 import (
 	"crypto/sha256"
-	"sync"
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/apigw/caddy-apigw/internal/shardmap"
 )
 
 // Verified-token cache defaults.
@@ -25,8 +27,8 @@ const (
 	// maxCacheShards is the number of independently locked shards.
 	maxCacheShards = 32
 	// evictSample is how many entries an insert into a full shard looks
-	// at, preferring a stale one; otherwise the first one (a random entry:
-	// map iteration starts at a random place) goes.
+	// at (map iteration starts at a random place), preferring a stale
+	// one; otherwise the one that expires first goes.
 	evictSample = 8
 )
 
@@ -53,15 +55,8 @@ const (
 // verification decides. The cached claims are shared by every request
 // presenting the token and must be treated as read-only.
 type tokenCache struct {
-	ttl      time.Duration
-	perShard int
-	shards   []cacheShard
-}
-
-type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]cachedToken
-	_  [64]byte // keep the locks of neighbouring shards off one cache line
+	ttl    time.Duration
+	shards *shardmap.Map[[sha256.Size]byte, *cachedToken]
 }
 
 type cachedToken struct {
@@ -71,7 +66,7 @@ type cachedToken struct {
 	gen           uint64
 	// ident is the identity built from claims by the first
 	// VerifyIdentity that hit the entry, shared by the later ones.
-	ident *atomic.Pointer[cachedIdentity]
+	ident atomic.Pointer[cachedIdentity]
 }
 
 type cachedIdentity struct {
@@ -85,33 +80,36 @@ func newTokenCache(ttl time.Duration, size int) *tokenCache {
 	if ttl <= 0 || size <= 0 {
 		return nil
 	}
-	n := min(maxCacheShards, size)
-	c := &tokenCache{ttl: ttl, perShard: size / n, shards: make([]cacheShard, n)}
-	for i := range c.shards {
-		c.shards[i].m = make(map[[sha256.Size]byte]cachedToken)
+	n := 1 // a power of two, at most maxCacheShards and size
+	for n*2 <= min(maxCacheShards, size) {
+		n *= 2
 	}
-	return c
+	return &tokenCache{ttl: ttl, shards: shardmap.New[[sha256.Size]byte, *cachedToken](n, size/n)}
 }
 
-func (c *tokenCache) shard(sum *[sha256.Size]byte) *cacheShard {
-	return &c.shards[int(sum[0])%len(c.shards)]
+// shard returns the shard of a token's digest (uniform bytes: the first
+// eight are its hash).
+func (c *tokenCache) shard(sum *[sha256.Size]byte) *shardmap.Shard[[sha256.Size]byte, *cachedToken] {
+	return c.shards.Shard(binary.LittleEndian.Uint64(sum[:8]))
 }
 
 // get returns the claims cached for sum if the entry belongs to key-set
 // generation gen and the token is still valid at now with leeway.
 func (c *tokenCache) get(sum *[sha256.Size]byte, gen uint64, now time.Time, leeway time.Duration) (jwt.MapClaims, bool) {
-	e, ok := c.lookup(sum, gen, now, leeway)
-	return e.claims, ok
+	if e, ok := c.lookup(sum, gen, now, leeway); ok {
+		return e.claims, true
+	}
+	return nil, false
 }
 
 // lookup is get returning the whole entry.
-func (c *tokenCache) lookup(sum *[sha256.Size]byte, gen uint64, now time.Time, leeway time.Duration) (cachedToken, bool) {
+func (c *tokenCache) lookup(sum *[sha256.Size]byte, gen uint64, now time.Time, leeway time.Duration) (*cachedToken, bool) {
 	s := c.shard(sum)
-	s.mu.RLock()
-	e, ok := s.m[*sum]
-	s.mu.RUnlock()
+	s.Lock()
+	e, ok := s.M[*sum]
+	s.Unlock()
 	if !ok || !e.fresh(gen, now, leeway) {
-		return cachedToken{}, false
+		return nil, false
 	}
 	return e, true
 }
@@ -138,7 +136,7 @@ func (e *cachedToken) fresh(gen uint64, now time.Time, leeway time.Duration) boo
 // generation gen. Claims whose time claims cannot be read, or whose exp is
 // already past, are not cached.
 func (c *tokenCache) put(sum *[sha256.Size]byte, gen uint64, claims jwt.MapClaims, now time.Time) {
-	e := cachedToken{claims: claims, gen: gen, until: now.Add(c.ttl), ident: new(atomic.Pointer[cachedIdentity])}
+	e := &cachedToken{claims: claims, gen: gen, until: now.Add(c.ttl)}
 	exp, err := claims.GetExpirationTime()
 	if err != nil {
 		return
@@ -167,47 +165,18 @@ func (c *tokenCache) put(sum *[sha256.Size]byte, gen uint64, claims jwt.MapClaim
 		e.iat = iat.Time
 	}
 	s := c.shard(sum)
-	s.mu.Lock()
-	if _, ok := s.m[*sum]; !ok && len(s.m) >= c.perShard {
-		s.evict(gen, now)
+	s.Lock()
+	if _, ok := s.M[*sum]; !ok && c.shards.Full(s) {
+		// a stale entry of the sample, else the one expiring first
+		s.Evict(evictSample, func(e *cachedToken) bool { return e.gen != gen || !now.Before(e.until) },
+			func(e *cachedToken) int64 { return e.until.UnixNano() })
 	}
-	s.m[*sum] = e
-	s.mu.Unlock()
-}
-
-// evict removes stale entries among a small sample, or else one entry of
-// the sample. The caller holds s.mu.
-func (s *cacheShard) evict(gen uint64, now time.Time) {
-	var victim [sha256.Size]byte
-	seen, removed := 0, false
-	for k, e := range s.m {
-		if seen == 0 {
-			victim = k
-		}
-		if e.gen != gen || !now.Before(e.until) {
-			delete(s.m, k)
-			removed = true
-		}
-		if seen++; seen >= evictSample {
-			break
-		}
-	}
-	if !removed {
-		delete(s.m, victim)
-	}
+	s.M[*sum] = e
+	s.Unlock()
 }
 
 // len returns the number of cached entries (tests).
-func (c *tokenCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.m)
-		s.mu.RUnlock()
-	}
-	return n
-}
+func (c *tokenCache) len() int { return c.shards.Len() }
 
 // VerifyIdentity is Verify followed by IdentityFromClaims(claims,
 // userClaim). With the verified-token cache, the identity is built once

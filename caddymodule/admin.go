@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/sessions"
 	"github.com/apigw/caddy-apigw/store"
@@ -178,7 +179,7 @@ func methodNotAllowed(w http.ResponseWriter, allow string) error {
 // adminError maps a domain error: the store being down is 503 (retry),
 // anything else a logged 500 whose text stays in the log.
 func adminError(w http.ResponseWriter, r *http.Request, what string, err error) error {
-	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, failure.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 		writeProblem(w, problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
 			"the store is unavailable; try again").WithHeader("Retry-After", "1"))
 		return nil

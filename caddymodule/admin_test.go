@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/sessions"
 	"github.com/apigw/caddy-apigw/store"
 )
@@ -291,7 +292,7 @@ func TestAdminAPIStoreErrors(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"store down", fmt.Errorf("reading: %w", store.ErrUnavailable), 503, "service_unavailable"},
+		{"store down", fmt.Errorf("reading: %w", failure.ErrUnavailable), 503, "service_unavailable"},
 		{"other failure", fmt.Errorf("boom: secret-ish internal detail"), 500, "internal_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/apigw/caddy-apigw/authn"
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/problem"
 	"github.com/apigw/caddy-apigw/store"
 )
@@ -21,7 +22,7 @@ import (
 type downStore struct{ store.Store }
 
 func (downStore) Get(context.Context, string) ([]byte, error) {
-	return nil, fmt.Errorf("get: %w", store.ErrUnavailable)
+	return nil, fmt.Errorf("get: %w", failure.ErrUnavailable)
 }
 
 func newTestStore(t testing.TB) *store.Memory {

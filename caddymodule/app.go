@@ -69,8 +69,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	raw := store.ExpandURL(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
-	cfg, err := store.ParseURL(raw)
+	cfg, raw, err := store.FromSetting(a.Store, func(s string) string { return repl.ReplaceKnown(s, "") })
 	if err != nil {
 		return fmt.Errorf("apigw store: %w", err)
 	}
@@ -150,7 +149,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
 			if d.NextArg() {
 				return nil, d.ArgErr()
 			}
-			if _, err := store.ParseURL(app.Store); err != nil && !hasPlaceholder(app.Store) {
+			if _, _, err := store.FromSetting(app.Store, nil); err != nil {
 				return nil, d.Errf("apigw store: %v", err)
 			}
 		case "session":

@@ -22,6 +22,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/httpsig"
 	"github.com/apigw/caddy-apigw/internal/testutil"
 	"github.com/apigw/caddy-apigw/problem"
@@ -262,7 +263,7 @@ func TestHTTPSignatureFailures(t *testing.T) {
 type failingSetNX struct{ store.Store }
 
 func (failingSetNX) SetNX(context.Context, string, []byte, time.Duration) (bool, error) {
-	return false, store.ErrUnavailable
+	return false, failure.ErrUnavailable
 }
 
 // TestHTTPSignatureJWKSRotation: a key added to the JWKS URL after

@@ -7,20 +7,14 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // metricJWKSFetches counts JWKS fetches by result (ok, error). It is
 // registered with the request metrics by the init below.
-var metricJWKSFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "apigw",
-	Name:      "jwks_fetches_total",
-	Help:      "JWKS fetches by result (ok, error); keys stay cached while fetches fail.",
-}, []string{"result"})
+var metricJWKSFetches = counterVec("jwks_fetches_total",
+	"JWKS fetches by result (ok, error); keys stay cached while fetches fail.", "result")
 
 // metricIntrospections counts calls to an issuer's RFC 7662
 // introspection endpoint by result (active, inactive, error); cache hits
 // make no call and are not counted.
-var metricIntrospections = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "apigw",
-	Name:      "introspection_requests_total",
-	Help:      "Calls to the issuer's token introspection endpoint by result (active, inactive, error); cache hits are not calls.",
-}, []string{"result"})
+var metricIntrospections = counterVec("introspection_requests_total",
+	"Calls to the issuer's token introspection endpoint by result (active, inactive, error); cache hits are not calls.", "result")
 
 // introspectionResults are the bound children of metricIntrospections.
 var introspectionResults = map[string]prometheus.Counter{

@@ -27,21 +27,13 @@ import (
 // bound once (at package init for the fixed method list, at provision for
 // rate-limit zones) and only incremented per request.
 var (
-	metricAuth = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "apigw",
-		Name:      "authentications_total",
-		Help:      "Authentication outcomes by method (api_key, jwt, session, signature, login, …; other if unknown) and result (success, else the problem code).",
-	}, []string{"method", "result"})
-	metricRejects = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "apigw",
-		Name:      "rejected_requests_total",
-		Help:      "Requests the gateway rejected, by problem code (the code member of the problem JSON).",
-	}, []string{"problem"})
-	metricLimiter = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "apigw",
-		Name:      "rate_limit_decisions_total",
-		Help:      "Rate limiter decisions by zone and result (allowed, denied, error: the store failed).",
-	}, []string{"zone", "result"})
+	metricAuth = counterVec("authentications_total",
+		"Authentication outcomes by method (api_key, jwt, session, signature, login, …; other if unknown) and result (success, else the problem code).",
+		"method", "result")
+	metricRejects = counterVec("rejected_requests_total",
+		"Requests the gateway rejected, by problem code (the code member of the problem JSON).", "problem")
+	metricLimiter = counterVec("rate_limit_decisions_total",
+		"Rate limiter decisions by zone and result (allowed, denied, error: the store failed).", "zone", "result")
 	metricScrubbed = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "apigw",
 		Name:      "upstream_errors_scrubbed_total",
@@ -53,17 +45,20 @@ var (
 		Help:      "Latency of Redis store operations by operation (Redis command name, or pipeline). Only with a Redis store.",
 		Buckets:   []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
 	}, []string{"backend", "op"})
-	metricStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: "apigw",
-		Name:      "store_errors_total",
-		Help:      "Failed Redis store operations by operation (not NOSCRIPT retries or CLIENT SETINFO refusals). Only with a Redis store.",
-	}, []string{"backend", "op"})
+	metricStoreErrors = counterVec("store_errors_total",
+		"Failed Redis store operations by operation (not NOSCRIPT retries or CLIENT SETINFO refusals). Only with a Redis store.",
+		"backend", "op")
 	metricStoreUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "apigw",
 		Name:      "store_up",
 		Help:      "1 while the Redis store answers, 0 during an outage. Only with a Redis store.",
 	}, []string{"backend"})
 )
+
+// counterVec returns the counter family apigw_<name> with labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "apigw", Name: name, Help: help}, labels)
+}
 
 // requestMetrics are registered in every config; storeMetrics only in a
 // config whose store is Redis (the memory store has no latency worth a
@@ -145,48 +140,48 @@ func observeAuthSuccess(method string) {
 	c.Inc()
 }
 
-// failureCounters caches the children of rejections (by problem, and by
-// method and problem for authentication failures): bounded label sets,
-// bound on first use instead of hashed per rejection.
-var failureCounters struct {
-	mu      sync.RWMutex
-	rejects map[string]prometheus.Counter
-	auth    map[[2]string]prometheus.Counter
+// counterCache caches the children of a counter family by their labels
+// (bounded label sets, bound on first use instead of hashed per
+// rejection).
+type counterCache[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]prometheus.Counter
 }
 
-func rejectCounter(code string) prometheus.Counter {
-	failureCounters.mu.RLock()
-	c, ok := failureCounters.rejects[code]
-	failureCounters.mu.RUnlock()
+// get returns the child for k, binding it with bind on first use.
+func (c *counterCache[K]) get(k K, bind func() prometheus.Counter) prometheus.Counter {
+	c.mu.RLock()
+	ctr, ok := c.m[k]
+	c.mu.RUnlock()
 	if ok {
-		return c
+		return ctr
 	}
-	failureCounters.mu.Lock()
-	defer failureCounters.mu.Unlock()
-	if failureCounters.rejects == nil {
-		failureCounters.rejects = map[string]prometheus.Counter{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ctr, ok := c.m[k]; ok {
+		return ctr
 	}
-	c = metricRejects.WithLabelValues(code)
-	failureCounters.rejects[code] = c
-	return c
+	if c.m == nil {
+		c.m = map[K]prometheus.Counter{}
+	}
+	ctr = bind()
+	c.m[k] = ctr
+	return ctr
+}
+
+// The children of rejections: by problem, and by method and problem for
+// authentication failures.
+var (
+	rejectCounters      counterCache[string]
+	authFailureCounters counterCache[[2]string]
+)
+
+func rejectCounter(code string) prometheus.Counter {
+	return rejectCounters.get(code, func() prometheus.Counter { return metricRejects.WithLabelValues(code) })
 }
 
 func authFailureCounter(method, code string) prometheus.Counter {
-	k := [2]string{method, code}
-	failureCounters.mu.RLock()
-	c, ok := failureCounters.auth[k]
-	failureCounters.mu.RUnlock()
-	if ok {
-		return c
-	}
-	failureCounters.mu.Lock()
-	defer failureCounters.mu.Unlock()
-	if failureCounters.auth == nil {
-		failureCounters.auth = map[[2]string]prometheus.Counter{}
-	}
-	c = metricAuth.WithLabelValues(method, code)
-	failureCounters.auth[k] = c
-	return c
+	return authFailureCounters.get([2]string{method, code}, func() prometheus.Counter { return metricAuth.WithLabelValues(method, code) })
 }
 
 // authCodes are the problem codes that are authentication outcomes.

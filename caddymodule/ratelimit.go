@@ -4,49 +4,32 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/limiter"
 	"github.com/apigw/caddy-apigw/problem"
-	"github.com/apigw/caddy-apigw/store"
 )
 
 func init() {
 	caddy.RegisterModule(RateLimit{})
 }
 
-// rateLimitState keeps every zone's counters (memory tables) and the
-// limiter's per-Redis connection state alive across config reloads: a
-// new config loads the same keys before the old one is cleaned up, so
-// `caddy reload` and `POST /load` never reset a limit.
-var rateLimitState = caddy.NewUsagePool()
-
-type memTable struct{ limiter.MemoryTable }
-
-func (m memTable) Destruct() error { return m.Close() }
-
-type redisConn struct{ *limiter.RedisConn }
-
-func (redisConn) Destruct() error { return nil } // the client belongs to the store
-
 // Fail modes for RateLimit.OnStoreError.
 const (
-	FailOpen   = "fail_open"
-	FailClosed = "fail_closed"
+	FailOpen   = limiter.FailOpen
+	FailClosed = limiter.FailClosed
 )
 
 // Empty-key behaviours for RateLimit.EmptyKey.
 const (
-	EmptyKeyClientIP = "client_ip"
-	EmptyKeyDeny     = "deny"
-	EmptyKeySkip     = "skip"
+	EmptyKeyClientIP = limiter.EmptyKeyClientIP
+	EmptyKeyDeny     = limiter.EmptyKeyDeny
+	EmptyKeySkip     = limiter.EmptyKeySkip
 )
 
 // RateLimit limits requests per key with GCRA or the sliding window
@@ -74,8 +57,8 @@ type RateLimit struct {
 	// service_unavailable).
 	OnStoreError string `json:"on_store_error,omitempty"`
 	// StoreTimeout bounds one Redis decision (default 100ms). After a
-	// failure Redis is not called for one second (requests get the fail
-	// mode at once), then probed again.
+	// failure the store's breaker stops calling Redis (requests get the
+	// fail mode at once) until its probe sees Redis answer again.
 	StoreTimeout caddy.Duration `json:"store_timeout,omitempty"`
 	// LegacyHeaders also sets X-RateLimit-Limit, X-RateLimit-Remaining and
 	// X-RateLimit-Reset for the most restrictive zone, as express-rate-limit's
@@ -151,15 +134,10 @@ type RateLimitZone struct {
 	// IPv6Prefix overrides RateLimit.IPv6Prefix for this zone.
 	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
 
-	match    caddyhttp.MatcherSet
-	key      keyTemplate
-	countSet map[int]struct{}
-	metrics  limitCounters
-	// limits are the zone's rates: one for a plain zone, one per plan
-	// (def is the default plan's, or the only one)
-	limits map[string]*zoneLimit
-	def    *zoneLimit
-	policy limiter.Policy // the default limit's policy
+	match   caddyhttp.MatcherSet
+	zone    *limiter.Zone // the checked config: limits, key, count statuses
+	key     keyTemplate
+	metrics limitCounters
 }
 
 // CaddyModule returns the Caddy module information.
@@ -169,8 +147,6 @@ func (RateLimit) CaddyModule() caddy.ModuleInfo {
 		New: func() caddy.Module { return new(RateLimit) },
 	}
 }
-
-var zoneNameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Provision sets defaults, checks the zones and opens (or reuses, across
 // reloads) their counters in the configured store.
@@ -184,6 +160,9 @@ func (rl *RateLimit) Provision(ctx caddy.Context) error {
 
 // provisionZones sets defaults and checks the handler and its zones.
 func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
+	if err := rl.check(); err != nil {
+		return err
+	}
 	if rl.OnStoreError == "" {
 		rl.OnStoreError = FailOpen
 	}
@@ -193,17 +172,23 @@ func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
 	if rl.StoreTimeout <= 0 {
 		rl.StoreTimeout = caddy.Duration(100 * time.Millisecond)
 	}
-	switch rl.OnStoreError {
-	case FailOpen:
-	case FailClosed:
-		rl.failClosed = true
-	default:
-		return fmt.Errorf("apigw_rate_limit on_store_error %q: use fail_open or fail_closed", rl.OnStoreError)
+	rl.failClosed = rl.OnStoreError == FailClosed
+	for _, z := range rl.Zones {
+		if err := z.provision(ctx, rl.IPv6Prefix); err != nil {
+			return err
+		}
+		if z.zone.CountStatus != nil {
+			rl.hasCount = true
+		}
 	}
-	switch rl.EmptyKey {
-	case EmptyKeyClientIP, EmptyKeyDeny, EmptyKeySkip:
-	default:
-		return fmt.Errorf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", rl.EmptyKey)
+	return nil
+}
+
+// check is the one check of the handler's config (JSON at provision, and
+// the Caddyfile, which adds the line): its options and every zone.
+func (rl *RateLimit) check() error {
+	if err := limiter.CheckOptions(rl.OnStoreError, rl.EmptyKey, time.Duration(rl.StoreTimeout), rl.IPv6Prefix); err != nil {
+		return fmt.Errorf("apigw_rate_limit %w", err)
 	}
 	if len(rl.Zones) == 0 {
 		return errors.New("apigw_rate_limit: no zone configured; add `zone <name> { key … rate … }`")
@@ -213,92 +198,41 @@ func (rl *RateLimit) provisionZones(ctx caddy.Context) error {
 		if z == nil {
 			return errors.New("apigw_rate_limit: empty zone")
 		}
-		// the zone's own checks first, then its IPv6 grouping
-		if err := errors.Join(z.provision(ctx), rl.provisionIPv6(z)); err != nil {
+		if _, err := z.check(); err != nil {
 			return err
 		}
 		if seen[z.Name] {
 			return fmt.Errorf("apigw_rate_limit: zone %q is declared twice in one handler", z.Name)
 		}
 		seen[z.Name] = true
-		if len(z.countSet) > 0 {
-			rl.hasCount = true
-		}
 	}
 	return nil
 }
 
-// openCounters attaches every zone to its counters in the store of the
-// running config: a pooled memory table, or the shared Redis connection.
-func (rl *RateLimit) openCounters(ctx caddy.Context) error {
-	st, err := StoreFrom(ctx)
+// check is the one check of a zone's config (limiter.CheckZone).
+func (z *RateLimitZone) check() (*limiter.Zone, error) {
+	zone, err := limiter.CheckZone(limiter.ZoneConfig{Name: z.Name, Key: z.Key, Rate: z.Rate, RateFrom: z.RateFrom,
+		Plans: z.Plans, Burst: z.Burst, Algorithm: z.Algorithm, CountStatus: z.CountStatus, MaxKeys: z.MaxKeys,
+		IPv6Prefix: z.IPv6Prefix})
 	if err != nil {
-		return fmt.Errorf("apigw_rate_limit: %w", err)
+		return nil, fmt.Errorf("apigw_rate_limit %w", err)
 	}
-	var conn *limiter.RedisConn
-	if rs, ok := st.(*store.Redis); ok {
-		key := fmt.Sprintf("redis|%p|%s", rs, time.Duration(rl.StoreTimeout))
-		val, _, err := rateLimitState.LoadOrNew(key, func() (caddy.Destructor, error) {
-			logger := rl.logger
-			return redisConn{limiter.NewRedisConn(rs.Client, limiter.RedisOptions{
-				Prefix:  rs.Prefix + "rl:",
-				Timeout: time.Duration(rl.StoreTimeout),
-				OnOutage: func(err error) {
-					logger.Warn("rate limit store unavailable; routes apply their on_store_error mode until it recovers", zap.Error(err))
-				},
-				OnRecover: func() { logger.Info("rate limit store recovered") },
-			})}, nil
-		})
-		if err != nil {
-			return fmt.Errorf("apigw_rate_limit: %w", err)
-		}
-		rl.poolKeys = append(rl.poolKeys, key)
-		conn = val.(redisConn).RedisConn
-	}
-	for _, z := range rl.Zones {
-		for _, zl := range z.limits {
-			if err := rl.openLimit(z, zl, conn); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return zone, nil
 }
 
-func (z *RateLimitZone) provision(ctx caddy.Context) error {
-	if !zoneNameRE.MatchString(z.Name) {
-		return fmt.Errorf("apigw_rate_limit zone %q: name must be 1-64 letters, digits, '_' or '-'", z.Name)
-	}
-	if strings.TrimSpace(z.Key) == "" {
-		return fmt.Errorf("apigw_rate_limit zone %s: key is required, e.g. `key {http.auth.user.id}` or `key {client_ip}`", z.Name)
-	}
-	kt, err := parseKeyTemplate(z.Key)
+// provision checks the zone, loads its matchers and sets its IPv6
+// grouping (limiter.IPv6Bits of the handler's ipv6 and the zone's).
+func (z *RateLimitZone) provision(ctx caddy.Context, ipv6 int) error {
+	zone, err := z.check()
 	if err != nil {
-		return fmt.Errorf("apigw_rate_limit zone %s: key: %w", z.Name, err)
-	}
-	z.key = kt
-	if err := z.provisionLimits(); err != nil {
 		return err
 	}
-	if z.Burst < 0 {
-		return fmt.Errorf("apigw_rate_limit zone %s: burst %d must be at least 1", z.Name, z.Burst)
+	z.zone = zone
+	z.MaxKeys = zone.MaxKeys
+	if zone.Burst != 0 && z.Burst == 0 {
+		z.Burst = zone.Burst // as before plans: the default shows in the config
 	}
-	if z.MaxKeys < 0 {
-		return fmt.Errorf("apigw_rate_limit zone %s: max_keys %d must be positive", z.Name, z.MaxKeys)
-	}
-	if z.MaxKeys == 0 {
-		z.MaxKeys = limiter.DefaultMaxKeys
-	}
-	z.countSet = nil
-	for _, c := range z.CountStatus {
-		if c < 100 || c > 599 {
-			return fmt.Errorf("apigw_rate_limit zone %s: count_status %d is not an HTTP status", z.Name, c)
-		}
-		if z.countSet == nil {
-			z.countSet = make(map[int]struct{}, len(z.CountStatus))
-		}
-		z.countSet[c] = struct{}{}
-	}
+	z.key = newKeyTemplate(zone.Key, limiter.IPv6Bits(ipv6, z.IPv6Prefix))
 	if z.MatchRaw != nil {
 		mods, err := ctx.LoadModule(z, "MatchRaw")
 		if err != nil {
@@ -317,11 +251,6 @@ func (z *RateLimitZone) provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (z *RateLimitZone) counts(status int) bool {
-	_, ok := z.countSet[status]
-	return ok
-}
-
 // Cleanup releases this config's hold on the counters.
 func (rl *RateLimit) Cleanup() error {
 	for _, k := range rl.poolKeys {
@@ -331,20 +260,10 @@ func (rl *RateLimit) Cleanup() error {
 	return nil
 }
 
-// zoneState is one zone's decision for one request.
-type zoneState struct {
-	z       *RateLimitZone
-	zl      *zoneLimit // the zone's limit that applied (its plan)
-	key     string
-	res     limiter.Result
-	taken   bool // counted (to refund if the request is denied or does not count)
-	unknown bool // the store failed: no RateLimit values
-}
-
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	var buf [4]zoneState
+	var buf [4]limiter.Decision
 	states := buf[:0]
 	var denied *RateLimitZone
 	var retry time.Duration
@@ -352,7 +271,7 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		if z.match != nil {
 			ok, err := z.match.MatchWithError(r)
 			if err != nil {
-				rl.refundAll(r, states)
+				refundAll(r, states)
 				return caddyhttp.Error(http.StatusBadRequest, err)
 			}
 			if !ok {
@@ -364,51 +283,32 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 			if rl.EmptyKey == EmptyKeySkip {
 				continue
 			}
-			rl.refundAll(r, states)
+			refundAll(r, states)
 			RequestID(w, r) // before Audit, which cannot set the response header
 			Audit(r, "rate_limit_no_key", problem.CodeBadRequest, zap.String("zone", z.Name))
-			return Fail(problem.New(http.StatusBadRequest, problem.CodeBadRequest,
-				"the request lacks the value this route is rate limited by"))
+			return Fail(problemFromError(failure.New(failure.ErrBadRequest,
+				"the request lacks the value this route is rate limited by")))
 		}
 		zl := z.limitFor(repl)
-		res, err := zl.lim.Take(r.Context(), key)
+		res, err := zl.Limiter.Take(r.Context(), key)
 		z.metrics.observe(res.Allowed, err)
 		if err != nil {
 			if rl.failClosed {
-				rl.refundAll(r, states)
+				refundAll(r, states)
 				RequestID(w, r)
 				Audit(r, "rate_limit_unavailable", problem.CodeServiceUnavailable, zap.String("zone", z.Name))
-				return Fail(problem.New(http.StatusServiceUnavailable, problem.CodeServiceUnavailable,
-					"rate limiting is temporarily unavailable"))
+				return Fail(problemFromError(failure.New(failure.ErrUnavailable, "rate limiting is temporarily unavailable")))
 			}
-			states = append(states, zoneState{z: z, zl: zl, unknown: true})
+			states = append(states, limiter.Decision{Zone: z.zone, Limit: zl, Unknown: true})
 			continue
 		}
-		states = append(states, zoneState{z: z, zl: zl, key: key, res: res, taken: res.Allowed})
+		states = append(states, limiter.Decision{Zone: z.zone, Limit: zl, Key: key, Result: res, Taken: res.Allowed})
 		if !res.Allowed && res.RetryAfter >= retry {
 			denied, retry = z, res.RetryAfter
 		}
 	}
 	if denied != nil {
-		rl.refundAll(r, states)
-		h := w.Header()
-		rl.setHeaders(h, states)
-		RequestID(w, r)
-		for i := range states {
-			if st := &states[i]; !st.unknown && !st.res.Allowed {
-				Audit(r, "rate_limited", problem.CodeRateLimited, zap.String("zone", st.z.Name))
-			}
-		}
-		secs := strconv.FormatInt(ceilSeconds(retry), 10)
-		p := problem.New(http.StatusTooManyRequests, problem.CodeRateLimited,
-			"rate limit of zone "+denied.Name+" exceeded; retry after "+secs+" seconds")
-		p.Header = http.Header{"Retry-After": []string{secs}}
-		for _, k := range [...]string{"Ratelimit", "Ratelimit-Policy", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
-			if v, ok := h[k]; ok {
-				p.Header[k] = v
-			}
-		}
-		return Fail(p)
+		return rl.deny(w, r, states, denied.Name, retry)
 	}
 	if len(states) == 0 {
 		return next.ServeHTTP(w, r)
@@ -419,98 +319,69 @@ func (rl *RateLimit) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	// the writer outlives this frame: give it its own copy, so the
 	// common path keeps its states on the stack
-	cw := newHookWriter(w, countingHook{rl: rl, r: r, states: append([]zoneState(nil), states...)})
+	cw := newHookWriter(w, countingHook{rl: rl, r: r, states: append([]limiter.Decision(nil), states...)})
 	err := next.ServeHTTP(cw, r)
 	if !cw.wrote {
 		status := http.StatusOK
 		if err != nil {
-			status = http.StatusInternalServerError
-			var he caddyhttp.HandlerError
-			if errors.As(err, &he) && he.StatusCode != 0 {
-				status = he.StatusCode
-			}
+			status = ProblemFor(r, err).Status
 		}
 		cw.finish(status)
 	}
 	return err
 }
 
-func (rl *RateLimit) refundAll(r *http.Request, states []zoneState) {
+// deny answers 429 rate_limited for the zone whose next unit is furthest
+// (retry), with Retry-After and the RateLimit fields, and audits every
+// zone that denied.
+func (rl *RateLimit) deny(w http.ResponseWriter, r *http.Request, states []limiter.Decision, zone string, retry time.Duration) error {
+	refundAll(r, states)
+	h := w.Header()
+	rl.setHeaders(h, states)
+	RequestID(w, r)
 	for i := range states {
-		st := &states[i]
-		if st.taken {
-			st.taken = false
-			if err := st.zl.lim.Refund(r.Context(), st.key); err == nil && st.res.Allowed {
-				st.refunded()
-			}
+		if d := &states[i]; !d.Unknown && !d.Result.Allowed {
+			Audit(r, "rate_limited", problem.CodeRateLimited, zap.String("zone", d.Zone.Name))
 		}
+	}
+	secs, err := limiter.Refusal(zone, retry)
+	p := problemFromError(err)
+	p.Header = http.Header{"Retry-After": []string{secs}}
+	for _, k := range [...]string{"Ratelimit", "Ratelimit-Policy", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+		if v, ok := h[k]; ok {
+			p.Header[k] = v
+		}
+	}
+	return Fail(p)
+}
+
+func refundAll(r *http.Request, states []limiter.Decision) {
+	for i := range states {
+		states[i].Refund(r.Context())
 	}
 }
 
-// setHeaders writes the RateLimit-Policy and RateLimit fields
-// (draft-ietf-httpapi-ratelimit-headers-11, §3 and §4: lists of
-// `"name";q=…;w=…` and `"name";r=<available>;t=<seconds until one more
-// unit>`, formatted by package limiter) and, if configured, the legacy
-// X-RateLimit-* fields of the most restrictive zone as express-rate-limit
-// sends them (X-RateLimit-Reset a Unix time in seconds).
-func (rl *RateLimit) setHeaders(h http.Header, states []zoneState) {
-	var pol, lim []byte
-	var pbuf, lbuf [128]byte
-	pol, lim = pbuf[:0], lbuf[:0]
-	var tightest *zoneState
-	for i := range states {
-		st := &states[i]
-		if len(states) > 1 {
-			if len(pol) > 0 {
-				pol = append(pol, ", "...)
-			}
-			pol = append(pol, st.zl.policyItem...)
-		}
-		if st.unknown {
-			continue
-		}
-		if len(lim) > 0 {
-			lim = append(lim, ", "...)
-		}
-		lim = st.zl.policy.AppendServiceLimit(lim, st.z.Name, st.res)
-		if tightest == nil || st.res.Remaining < tightest.res.Remaining {
-			tightest = st
-		}
-	}
+// setHeaders writes the RateLimit-Policy and RateLimit fields (formatted
+// by limiter.Fields) and, if configured, the legacy X-RateLimit-* fields
+// of the most restrictive zone.
+func (rl *RateLimit) setHeaders(h http.Header, states []limiter.Decision) {
+	pol, lim, tightest := limiter.Fields(states)
 	// one backing array for both fields; capped slices so that an append
 	// to one header never writes into the other
 	vals := make([]string, 2)
-	if len(states) == 1 {
-		vals[0] = states[0].zl.policyItem
-	} else {
-		vals[0] = string(pol)
-	}
+	vals[0] = pol
 	h["Ratelimit-Policy"] = vals[0:1:1]
-	if len(lim) > 0 {
-		vals[1] = string(lim)
+	if lim != "" {
+		vals[1] = lim
 		h["Ratelimit"] = vals[1:2:2]
 	} else {
 		delete(h, "Ratelimit")
 	}
-	if rl.LegacyHeaders && tightest != nil {
-		reset := time.Now().Add(tightest.zl.policy.NextAvailable(tightest.res))
-		h["X-Ratelimit-Limit"] = []string{strconv.FormatInt(tightest.zl.policy.Rate.Events, 10)}
-		h["X-Ratelimit-Remaining"] = []string{strconv.FormatInt(tightest.res.Remaining, 10)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(limiter.CeilSeconds(time.Duration(reset.UnixNano())), 10)}
-	}
-}
-
-func ceilSeconds(d time.Duration) int64 { return limiter.CeilSeconds(d) }
-
-// refunded updates the zone's result after its unit was given back: one
-// more remains. For GCRA the time until the next unit is unchanged (its
-// tat moved back by one interval, so Reset, the time until the bucket is
-// full, shrinks by one interval); for the sliding window the refunded
-// decision's time stays: a lower bound of the new one, so t stays true.
-func (st *zoneState) refunded() {
-	st.res.Remaining++
-	if st.zl.policy.Algorithm != limiter.SlidingWindow {
-		st.res.Reset -= st.zl.policy.Rate.Interval()
+	if rl.LegacyHeaders && tightest >= 0 {
+		limit, remaining, reset := states[tightest].LegacyFields(time.Now())
+		h["X-Ratelimit-Limit"] = []string{limit}
+		h["X-Ratelimit-Remaining"] = []string{remaining}
+		h["X-Ratelimit-Reset"] = []string{reset}
 	}
 }
 
@@ -521,18 +392,13 @@ func (st *zoneState) refunded() {
 type countingHook struct {
 	rl     *RateLimit
 	r      *http.Request
-	states []zoneState
+	states []limiter.Decision
 }
 
 func (k countingHook) beforeHeader(h http.Header, status int) {
 	for i := range k.states {
-		st := &k.states[i]
-		if st.unknown || st.z.countSet == nil || !st.taken || st.z.counts(status) {
-			continue
-		}
-		st.taken = false
-		if err := st.zl.lim.Refund(k.r.Context(), st.key); err == nil {
-			st.refunded()
+		if d := &k.states[i]; !d.Zone.Counts(status) {
+			d.Refund(k.r.Context())
 		}
 	}
 	k.rl.setHeaders(h, k.states)

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -62,19 +63,11 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			for _, other := range rl.Zones {
-				if other.Name == z.Name {
-					return d.Errf("apigw_rate_limit: zone %q is declared twice", z.Name)
-				}
-			}
 			rl.Zones = append(rl.Zones, z)
 		case "on_store_error":
 			v, err := oneArg(d)
 			if err != nil {
 				return err
-			}
-			if v != FailOpen && v != FailClosed {
-				return d.Errf("apigw_rate_limit on_store_error %q: use fail_open or fail_closed", v)
 			}
 			rl.OnStoreError = v
 		case "store_timeout":
@@ -97,9 +90,6 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			if v != EmptyKeyClientIP && v != EmptyKeyDeny && v != EmptyKeySkip {
-				return d.Errf("apigw_rate_limit empty_key %q: use client_ip, deny or skip", v)
-			}
 			rl.EmptyKey = v
 		case "ipv6_prefix":
 			n, err := parseIPv6Prefix(d, "apigw_rate_limit")
@@ -111,8 +101,8 @@ func (rl *RateLimit) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("apigw_rate_limit: unknown option %q (known: zone, on_store_error, store_timeout, legacy_headers, empty_key, ipv6_prefix)", d.Val())
 		}
 	}
-	if len(rl.Zones) == 0 {
-		return d.Err("apigw_rate_limit: no zone configured; add `zone <name> { key … rate … }`")
+	if err := rl.check(); err != nil {
+		return d.Errf("%v", err)
 	}
 	return nil
 }
@@ -134,9 +124,6 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 		return nil, d.Errf("apigw_rate_limit: zone needs a name: zone <name> { … }")
 	}
 	z.Name = d.Val()
-	if !zoneNameRE.MatchString(z.Name) {
-		return nil, d.Errf("apigw_rate_limit zone %q: name must be 1-64 letters, digits, '_' or '-'", z.Name)
-	}
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
@@ -148,16 +135,10 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 				return nil, d.Errf("apigw_rate_limit zone %s: key needs a value, e.g. key {http.auth.user.id}", z.Name)
 			}
 			z.Key = strings.Join(args, "|")
-			if _, err := parseKeyTemplate(z.Key); err != nil {
-				return nil, d.Errf("apigw_rate_limit zone %s: key: %v", z.Name, err)
-			}
 		case "rate":
 			v, err := oneArg(d)
 			if err != nil {
 				return nil, err
-			}
-			if _, err := limiter.ParseRate(v); err != nil {
-				return nil, d.Errf("apigw_rate_limit zone %s: %v", z.Name, err)
 			}
 			z.Rate = v
 		case "rate_from":
@@ -184,9 +165,6 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 			v, err := oneArg(d)
 			if err != nil {
 				return nil, err
-			}
-			if _, err := limiter.ParseAlgorithm(v); err != nil {
-				return nil, d.Errf("apigw_rate_limit zone %s: %v", z.Name, err)
 			}
 			z.Algorithm = v
 		case "count_status":
@@ -233,22 +211,40 @@ func parseZone(d *caddyfile.Dispenser) (*RateLimitZone, error) {
 			return nil, d.Errf("apigw_rate_limit zone %s: unknown option %q (known: key, rate, rate_from, plan, burst, algorithm, count_status, match, max_keys, ipv6_prefix)", z.Name, d.Val())
 		}
 	}
-	if z.Key == "" {
-		return nil, d.Errf("apigw_rate_limit zone %s: key is required, e.g. key {http.auth.user.id} or key {client_ip}", z.Name)
-	}
-	if z.Rate == "" && z.RateFrom == "" {
-		return nil, d.Errf("apigw_rate_limit zone %s: rate is required, e.g. rate 100/1m (or rate_from with plans)", z.Name)
-	}
-	if err := checkPlans(z); err != nil {
-		return nil, d.Err(err.Error())
-	}
-	if z.Algorithm == string(limiter.SlidingWindow) && z.Burst != 0 && z.Rate != "" {
-		if r, _ := limiter.ParseRate(z.Rate); z.Burst != r.Events {
-			return nil, d.Errf("apigw_rate_limit zone %s: burst %d is not supported by algorithm sliding_window, which allows exactly the rate's %d events per window: remove burst, or use algorithm gcra",
-				z.Name, z.Burst, r.Events)
-		}
+	if _, err := z.check(); err != nil {
+		return nil, d.Errf("%v", err)
 	}
 	return z, nil
+}
+
+// parseIPv6Prefix reads the argument of an ipv6_prefix option.
+func parseIPv6Prefix(d *caddyfile.Dispenser, where string) (int, error) {
+	v, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 128 {
+		return 0, d.Errf("%s ipv6_prefix %q: use a prefix length from 1 to 128 (default %d; 128 counts every address alone)", where, v, limiter.DefaultIPv6Prefix)
+	}
+	return n, nil
+}
+
+// parsePlan reads `plan <name> <events>/<window>` inside a zone block;
+// the zone's one check (limiter.CheckZone) judges the values.
+func parsePlan(z *RateLimitZone, args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("apigw_rate_limit zone %s: plan needs <name> <events>/<window>, e.g. plan gold 1000/1m", z.Name)
+	}
+	name, rate := args[0], args[1]
+	if _, dup := z.Plans[name]; dup {
+		return fmt.Errorf("apigw_rate_limit zone %s: plan %s is declared twice", z.Name, name)
+	}
+	if z.Plans == nil {
+		z.Plans = map[string]string{}
+	}
+	z.Plans[name] = rate
+	return nil
 }
 
 // Interface guards

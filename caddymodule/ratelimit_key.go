@@ -7,6 +7,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/apigw/caddy-apigw/limiter"
 )
 
 // keyShorthands maps the Caddyfile placeholder shorthands that make sense
@@ -21,11 +23,18 @@ var keyShorthands = map[string]string{
 	"uri":         "http.request.uri",
 }
 
-// keyTemplate is a parsed zone key: literal text and placeholders.
+// ipKeyPlaceholders are the key placeholders whose value is the client's
+// address: they are grouped by the zone's IPv6 prefix.
+var ipKeyPlaceholders = map[string]bool{
+	"http.vars.client_ip":      true,
+	"http.request.remote.host": true,
+}
+
+// keyTemplate is a zone key (limiter.Key) with Caddy's placeholder names.
 type keyTemplate struct {
 	parts []keyPart
 	// ipv6Bits groups client-address parts by this IPv6 prefix length
-	// (ipBucket); 0 or 128 keeps every address apart.
+	// (limiter.IPBucket); 0 or 128 keeps every address apart.
 	ipv6Bits int
 }
 
@@ -35,49 +44,17 @@ type keyPart struct {
 	ip          bool   // the placeholder is the client's address
 }
 
-func parseKeyTemplate(s string) (keyTemplate, error) {
-	var kt keyTemplate
-	hasPlaceholder := false
-	for len(s) > 0 {
-		i := strings.IndexByte(s, '{')
-		if i < 0 {
-			kt.parts = append(kt.parts, keyPart{lit: s})
-			break
-		}
-		if i > 0 {
-			kt.parts = append(kt.parts, keyPart{lit: s[:i]})
-		}
-		j := strings.IndexByte(s[i:], '}')
-		if j < 0 {
-			return kt, fmt.Errorf("unclosed placeholder in %q", s)
-		}
-		name := s[i+1 : i+j]
-		if name == "" {
-			return kt, fmt.Errorf("empty placeholder in %q", s)
-		}
+// newKeyTemplate expands the shorthands of a checked key.
+func newKeyTemplate(k limiter.Key, ipv6Bits int) keyTemplate {
+	kt := keyTemplate{parts: make([]keyPart, len(k.Parts)), ipv6Bits: ipv6Bits}
+	for i, p := range k.Parts {
+		name := p.Placeholder
 		if full, ok := keyShorthands[name]; ok {
 			name = full
 		}
-		kt.parts = append(kt.parts, keyPart{placeholder: name, ip: ipKeyPlaceholders[name]})
-		hasPlaceholder = true
-		s = s[i+j+1:]
+		kt.parts[i] = keyPart{lit: p.Lit, placeholder: name, ip: ipKeyPlaceholders[name]}
 	}
-	if !hasPlaceholder {
-		return kt, fmt.Errorf("%q has no placeholder, so every request would share one bucket; use e.g. {http.auth.user.id} or {client_ip}", strings.Join(partsText(kt.parts), ""))
-	}
-	return kt, nil
-}
-
-func partsText(parts []keyPart) []string {
-	out := make([]string, len(parts))
-	for i, p := range parts {
-		if p.placeholder != "" {
-			out[i] = "{" + p.placeholder + "}"
-		} else {
-			out[i] = p.lit
-		}
-	}
-	return out
+	return kt
 }
 
 // eval builds the key for a request. ok is false if any placeholder is
@@ -88,7 +65,7 @@ func (kt keyTemplate) eval(repl *caddy.Replacer) (string, bool) {
 	if len(kt.parts) == 1 {
 		v, ok := lookupString(repl, kt.parts[0].placeholder)
 		if ok && kt.parts[0].ip {
-			v = ipBucket(v, kt.ipv6Bits)
+			v = limiter.IPBucket(v, kt.ipv6Bits)
 		}
 		return v, ok
 	}
@@ -103,7 +80,7 @@ func (kt keyTemplate) eval(repl *caddy.Replacer) (string, bool) {
 			return "", false
 		}
 		if p.ip {
-			v = ipBucket(v, kt.ipv6Bits)
+			v = limiter.IPBucket(v, kt.ipv6Bits)
 		}
 		b.WriteString(v)
 	}
@@ -144,7 +121,34 @@ func (rl *RateLimit) keyFor(z *RateLimitZone, repl *caddy.Replacer, r *http.Requ
 	if ip == "" {
 		ip = r.RemoteAddr
 	}
-	ip = ipBucket(ip, z.key.ipv6Bits)
-	// a namespace of its own: a fallback key never equals a real key
-	return "\x00client_ip\x00" + ip, true
+	return limiter.FallbackKey(ip, z.key.ipv6Bits), true
+}
+
+// DefaultPlan is the plan of a consumer whose rate_from value is missing
+// or names no plan.
+const DefaultPlan = limiter.DefaultPlan
+
+// limitFor returns the limit that applies to the request: the plan named
+// by rate_from, else the default.
+func (z *RateLimitZone) limitFor(repl *caddy.Replacer) *limiter.ZoneLimit {
+	if z.RateFrom == "" || repl == nil {
+		return z.zone.Default
+	}
+	var plan string
+	if name, ok := singlePlaceholder(z.RateFrom); ok {
+		v, _ := repl.Get(name)
+		plan, _ = v.(string)
+	} else {
+		plan = repl.ReplaceKnown(z.RateFrom, "")
+	}
+	return z.zone.Limit(plan)
+}
+
+// singlePlaceholder reports whether s is exactly one placeholder, and its
+// name: then the value is read without building a string.
+func singlePlaceholder(s string) (string, bool) {
+	if len(s) < 3 || s[0] != '{' || s[len(s)-1] != '}' || strings.ContainsAny(s[1:len(s)-1], "{}") {
+		return "", false
+	}
+	return s[1 : len(s)-1], true
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/limiter"
 	"github.com/apigw/caddy-apigw/problem"
 )
@@ -37,21 +38,21 @@ func newTestRateLimit(t testing.TB, rl *RateLimit, clk *testClock, lims map[stri
 		t.Fatal(err)
 	}
 	for _, z := range rl.Zones {
-		for _, zl := range z.limits {
+		for _, zl := range z.zone.Limits {
 			if l, ok := lims[z.Name]; ok {
-				zl.lim = l
+				zl.Limiter = l
 				continue
 			}
 			opts := limiter.MemoryOptions{SweepEvery: -1}
 			if clk != nil {
 				opts.Clock = clk.now
 			}
-			m, err := limiter.NewMemoryTable(zl.policy, opts)
+			m, err := limiter.NewMemoryTable(zl.Policy, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { m.Close() })
-			zl.lim = m
+			zl.Limiter = m
 		}
 	}
 	return rl
@@ -310,9 +311,9 @@ func TestRateLimitZonesSlidingRefund(t *testing.T) {
 type failingLimiter struct{}
 
 func (failingLimiter) Take(context.Context, string) (limiter.Result, error) {
-	return limiter.Result{}, limiter.ErrUnavailable
+	return limiter.Result{}, failure.ErrUnavailable
 }
-func (failingLimiter) Refund(context.Context, string) error { return limiter.ErrUnavailable }
+func (failingLimiter) Refund(context.Context, string) error { return failure.ErrUnavailable }
 
 func TestRateLimitStoreFailure(t *testing.T) {
 	zones := func() []*RateLimitZone {
@@ -558,10 +559,11 @@ func TestKeyTemplate(t *testing.T) {
 		{"{no.such.placeholder}", "", false},
 	} {
 		t.Run(tc.tmpl, func(t *testing.T) {
-			kt, err := parseKeyTemplate(tc.tmpl)
+			k, err := limiter.ParseKey(tc.tmpl)
 			if err != nil {
 				t.Fatal(err)
 			}
+			kt := newKeyTemplate(k, 0)
 			got, ok := kt.eval(repl)
 			if got != tc.want || ok != tc.ok {
 				t.Fatalf("eval = %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
@@ -700,7 +702,7 @@ func TestRateLimitPlans(t *testing.T) {
 			{Name: "z", Key: "{client_ip}", Rate: "1/1m", RateFrom: "{http.auth.user.tier}", Plans: map[string]string{"default": "1/1m"}},
 			{Name: "z", Key: "{client_ip}", RateFrom: "tier", Plans: map[string]string{"default": "1/1m"}},
 		} {
-			if err := z.provisionLimits(); err == nil {
+			if _, err := z.check(); err == nil {
 				t.Errorf("zone %+v provisioned", z)
 			}
 		}

@@ -92,43 +92,43 @@ func (m *CalendarMemory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *CalendarMemory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	_, end := m.policy.Rate.Calendar.period(now)
-	s.mu.Lock()
-	e, ok := s.m[h]
+	s.Lock()
+	e, ok := s.M[h]
 	if !ok || e.end != end {
 		e = calEntry{end: end}
 	}
 	left := time.Duration(end - now)
 	if int64(e.count) >= m.l {
-		s.mu.Unlock()
+		s.Unlock()
 		return Result{Allowed: false, RetryAfter: left, Reset: left}, nil
 	}
-	if !ok && len(s.m) >= m.perShard {
+	if !ok && m.shards.Full(s) {
 		m.evict(s, now)
 	}
 	e.count++
-	s.m[h] = e
-	s.mu.Unlock()
+	s.M[h] = e
+	s.Unlock()
 	return Result{Allowed: true, Remaining: m.l - int64(e.count), Reset: left}, nil
 }
 
 // Refund implements Limiter: one event back in the current period (an
 // event of a past period no longer counts).
 func (m *CalendarMemory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	_, end := m.policy.Rate.Calendar.period(m.now())
-	s.mu.Lock()
-	if e, ok := s.m[h]; ok && e.end == end {
+	s.Lock()
+	if e, ok := s.M[h]; ok && e.end == end {
 		if e.count <= 1 {
-			delete(s.m, h)
+			delete(s.M, h)
 		} else {
 			e.count--
-			s.m[h] = e
+			s.M[h] = e
 		}
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return nil
 }
 

@@ -1,8 +1,11 @@
 package limiter
 
 import (
+	"context"
 	"strconv"
 	"time"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // The RateLimit-Policy and RateLimit fields of
@@ -109,4 +112,99 @@ func appendSFString(b []byte, s string) []byte {
 		b = append(b, s[i])
 	}
 	return append(b, '"')
+}
+
+// Decision is one zone's decision for one request.
+type Decision struct {
+	// Zone is the zone decided on.
+	Zone *Zone
+	// Limit is the zone's limit that applied (its plan).
+	Limit *ZoneLimit
+	// Key is the counted key.
+	Key string
+	// Result is the backend's answer.
+	Result Result
+	// Taken reports a counted unit (to refund if the request is denied
+	// or its response does not count).
+	Taken bool
+	// Unknown reports a backend failure: the decision has no values.
+	Unknown bool
+}
+
+// Refund gives back the decision's unit if it took one, and updates the
+// result: one more remains. For GCRA the time until the next unit is
+// unchanged (its tat moved back by one interval, so Reset, the time until
+// the bucket is full, shrinks by one interval); for the sliding window the
+// refunded decision's time stays: a lower bound of the new one, so t
+// stays true.
+func (d *Decision) Refund(ctx context.Context) {
+	if !d.Taken {
+		return
+	}
+	d.Taken = false
+	if err := d.Limit.Limiter.Refund(ctx, d.Key); err != nil || !d.Result.Allowed {
+		return
+	}
+	d.Result.Remaining++
+	if p := d.Limit.Policy; p.Algorithm != SlidingWindow {
+		d.Result.Reset -= p.Rate.Interval()
+	}
+}
+
+// Fields returns the RateLimit-Policy and RateLimit field values
+// (draft-ietf-httpapi-ratelimit-headers-11, §3 and §4) of the decisions
+// of one request: lists of `"name";q=…;w=…` and `"name";r=<available>;
+// t=<seconds until one more unit>`. ratelimit is "" when no decision has
+// values (every backend failed); tightest is the index of the decision
+// with the fewest remaining units, -1 if none.
+func Fields(ds []Decision) (policy, ratelimit string, tightest int) {
+	var pbuf, lbuf [128]byte
+	pol, lim := pbuf[:0], lbuf[:0]
+	tightest = -1
+	for i := range ds {
+		d := &ds[i]
+		if len(ds) > 1 {
+			if len(pol) > 0 {
+				pol = append(pol, ", "...)
+			}
+			pol = append(pol, d.Limit.PolicyItem...)
+		}
+		if d.Unknown {
+			continue
+		}
+		if len(lim) > 0 {
+			lim = append(lim, ", "...)
+		}
+		lim = d.Limit.Policy.AppendServiceLimit(lim, d.Zone.Name, d.Result)
+		if tightest < 0 || d.Result.Remaining < ds[tightest].Result.Remaining {
+			tightest = i
+		}
+	}
+	if len(ds) == 1 {
+		policy = ds[0].Limit.PolicyItem
+	} else {
+		policy = string(pol)
+	}
+	if len(lim) > 0 {
+		ratelimit = string(lim)
+	}
+	return policy, ratelimit, tightest
+}
+
+// LegacyFields returns the X-RateLimit-Limit, X-RateLimit-Remaining and
+// X-RateLimit-Reset values of decision d at now, as express-rate-limit
+// sends them (Reset the Unix time in seconds at which one more unit is
+// available).
+func (d *Decision) LegacyFields(now time.Time) (limit, remaining, reset string) {
+	p := d.Limit.Policy
+	at := now.Add(p.NextAvailable(d.Result))
+	return strconv.FormatInt(p.Rate.Events, 10), strconv.FormatInt(d.Result.Remaining, 10),
+		strconv.FormatInt(CeilSeconds(time.Duration(at.UnixNano())), 10)
+}
+
+// Refusal returns the failure of a request denied by zone, whose next
+// unit comes after retry, and the Retry-After value (whole seconds).
+func Refusal(zone string, retry time.Duration) (retryAfter string, err error) {
+	secs := strconv.FormatInt(CeilSeconds(retry), 10)
+	return secs, failure.New(failure.ErrRateLimited, "rate limit of zone "+zone+" exceeded; retry after "+secs+" seconds")
 }

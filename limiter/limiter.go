@@ -25,17 +25,12 @@ package limiter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// ErrUnavailable wraps backend failures (Redis down or slow). Callers apply
-// their declared fail-open or fail-closed behaviour.
-var ErrUnavailable = errors.New("limiter: backend unavailable")
 
 // Rate is Events per Window, e.g. 100 per minute.
 type Rate struct {
@@ -218,7 +213,9 @@ type Result struct {
 }
 
 // Limiter is one zone's counter table on some backend. Implementations are
-// safe for concurrent use.
+// safe for concurrent use. A backend failure (Redis down or slow) wraps
+// failure.ErrUnavailable; callers apply their declared fail-open or
+// fail-closed behaviour.
 type Limiter interface {
 	// Take counts one event for key if the policy allows it now.
 	Take(ctx context.Context, key string) (Result, error)

@@ -3,10 +3,11 @@ package limiter
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apigw/caddy-apigw/internal/shardmap"
 )
 
 // DefaultMaxKeys is the default cap on the keys one memory zone tracks.
@@ -67,25 +68,17 @@ type entry interface {
 	idleAt(window int64) int64
 }
 
-// table is the sharded, bounded, key-hash map shared by the memory
-// algorithms (GCRA and sliding window); V is the per-key state.
+// table is the sharded, bounded, key-hash map (shardmap.Map) shared by
+// the memory algorithms (GCRA, sliding window, calendar); V is the
+// per-key state, kept with a 64-bit hash of the key only.
 type table[V entry] struct {
-	seed     maphash.Seed
-	shards   []memShard[V]
-	mask     uint64
-	perShard int
-	window   int64 // passed to V.idleAt
+	shards   shardmap.Map[uint64, V] // keyed by the key's seeded hash
+	window   int64                   // passed to V.idleAt
 	now      func() int64
 	onFull   func()
 	warned   atomic.Bool
 	stop     chan struct{}
 	stopOnce sync.Once
-}
-
-type memShard[V entry] struct {
-	mu sync.Mutex
-	m  map[uint64]V
-	_  [40]byte // keep shards on separate cache lines
 }
 
 // init sets up the table from opts and starts its janitor.
@@ -103,10 +96,7 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 	for n > 1 && opts.MaxKeys/n < evictSample {
 		n >>= 1
 	}
-	tb.seed = maphash.MakeSeed()
-	tb.shards = make([]memShard[V], n)
-	tb.mask = uint64(n - 1)
-	tb.perShard = (opts.MaxKeys + n - 1) / n
+	tb.shards.Init(n, (opts.MaxKeys+n-1)/n)
 	tb.window = window
 	tb.now = opts.Clock
 	tb.onFull = opts.OnFull
@@ -119,21 +109,12 @@ func (tb *table[V]) init(opts MemoryOptions, window int64) {
 		base := start.UnixNano()
 		tb.now = func() int64 { return base + int64(time.Since(start)) }
 	}
-	for i := range tb.shards {
-		tb.shards[i].m = make(map[uint64]V)
-	}
 	if opts.SweepEvery == 0 {
 		opts.SweepEvery = 30 * time.Second
 	}
 	if opts.SweepEvery > 0 {
-		go tb.janitor(opts.SweepEvery)
+		go shardmap.Janitor(opts.SweepEvery, tb.stop, tb.Sweep)
 	}
-}
-
-// shard returns the key's hash and its shard.
-func (tb *table[V]) shard(key string) (uint64, *memShard[V]) {
-	h := maphash.String(tb.seed, key)
-	return h, &tb.shards[h&tb.mask]
 }
 
 // NewMemory returns an empty GCRA table for policy. Call Close to stop
@@ -182,58 +163,43 @@ func (m *Memory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *Memory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
-	s.mu.Lock()
-	tat, ok := s.m[h]
+	s.Lock()
+	tat, ok := s.M[h]
 	newTAT, allowed, remaining, retry, reset := gcra(int64(tat), now, m.t, m.tau)
 	if allowed {
-		if !ok && len(s.m) >= m.perShard {
+		if !ok && m.shards.Full(s) {
 			m.evict(s, now)
 		}
-		s.m[h] = tatEntry(newTAT)
+		s.M[h] = tatEntry(newTAT)
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return Result{Allowed: allowed, Remaining: remaining, RetryAfter: time.Duration(retry), Reset: time.Duration(reset)}, nil
 }
 
 // Refund implements Limiter.
 func (m *Memory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
-	s.mu.Lock()
-	if tat, ok := s.m[h]; ok {
+	s.Lock()
+	if tat, ok := s.M[h]; ok {
 		if tat := refund(int64(tat), now, m.t); tat <= now {
-			delete(s.m, h)
+			delete(s.M, h)
 		} else {
-			s.m[h] = tatEntry(tat)
+			s.M[h] = tatEntry(tat)
 		}
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return nil
 }
 
-// evict removes one entry of the full shard s (locked): an idle one if the
-// sample has one, else the one closest to idle.
-func (tb *table[V]) evict(s *memShard[V], now int64) {
-	var victim uint64
-	best := int64(1<<63 - 1)
-	i := 0
-	for h, v := range s.m {
-		at := v.idleAt(tb.window)
-		if at <= now {
-			delete(s.m, h)
-			return
-		}
-		if at < best {
-			best, victim = at, h
-		}
-		if i++; i >= evictSample {
-			break
-		}
-	}
-	delete(s.m, victim)
-	if tb.onFull != nil && tb.warned.CompareAndSwap(false, true) {
+// evict removes one entry of the full shard s (locked): an idle one if
+// the sample has one, else the one closest to idle.
+func (tb *table[V]) evict(s *shardmap.Shard[uint64, V], now int64) {
+	live := s.Evict(evictSample, func(v V) bool { return v.idleAt(tb.window) <= now },
+		func(v V) int64 { return v.idleAt(tb.window) })
+	if live && tb.onFull != nil && tb.warned.CompareAndSwap(false, true) {
 		tb.onFull()
 	}
 }
@@ -242,50 +208,19 @@ func (tb *table[V]) evict(s *memShard[V], now int64) {
 // key's).
 func (tb *table[V]) Sweep() {
 	now := tb.now()
-	for i := range tb.shards {
-		s := &tb.shards[i]
-		s.mu.Lock()
-		for h, v := range s.m {
-			if v.idleAt(tb.window) <= now {
-				delete(s.m, h)
-			}
-		}
-		s.mu.Unlock()
-	}
+	tb.shards.DeleteFunc(func(_ uint64, v V) bool { return v.idleAt(tb.window) <= now })
 }
 
 // Len returns the number of tracked keys.
-func (tb *table[V]) Len() int {
-	n := 0
-	for i := range tb.shards {
-		s := &tb.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
-}
+func (tb *table[V]) Len() int { return tb.shards.Len() }
 
 // Cap returns the most keys the table tracks.
-func (tb *table[V]) Cap() int { return tb.perShard * len(tb.shards) }
+func (tb *table[V]) Cap() int { return tb.shards.Cap() }
 
 // Close stops the janitor. The table stays usable.
 func (tb *table[V]) Close() error {
 	tb.stopOnce.Do(func() { close(tb.stop) })
 	return nil
-}
-
-func (tb *table[V]) janitor(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-tb.stop:
-			return
-		case <-t.C:
-			tb.Sweep()
-		}
-	}
 }
 
 var _ MemoryTable = (*Memory)(nil)

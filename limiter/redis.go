@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/apigw/caddy-apigw/failure"
+	"github.com/apigw/caddy-apigw/store"
 )
 
 // gcraScript is the whole decision for one key, atomic on the Redis
@@ -140,21 +142,18 @@ local rem = math.max(math.floor(l - est(prev, curr, e)), 0)
 return {1, rem, 0, wait(prev, curr, l - rem)}
 `
 
-// RedisConn is the limiter's use of one Redis (single node, Sentinel or
-// Cluster through go-redis's UniversalClient), shared by every zone on it.
-// It times out slow calls and, after a failure, stops calling Redis for a
-// short cool-down (requests get ErrUnavailable at once, so a dead Redis
-// never stalls them), then probes again: it recovers without a restart.
+// RedisConn is the limiter's use of the store's Redis (single node,
+// Sentinel or Cluster), shared by every zone on it. It bounds each
+// decision with its own timeout (a context deadline, no goroutine); the
+// outage breaker is the store's one (store.Redis): after a failure every
+// command fails at once with failure.ErrUnavailable (a dead Redis never
+// stalls a request) until the store's probe sees Redis answer again, so
+// the limiter recovers without a restart.
 type RedisConn struct {
-	client   redis.UniversalClient
-	prefix   string
-	timeout  time.Duration
-	cooldown time.Duration
-
-	down      atomic.Bool
-	retryAt   atomic.Int64 // unix nanos before which calls fail fast
-	onOutage  func(error)
-	onRecover func()
+	store   *store.Redis
+	prefix  string
+	timeout time.Duration
+	remove  func()
 }
 
 // RedisOptions configure NewRedisConn.
@@ -163,27 +162,40 @@ type RedisOptions struct {
 	Prefix string
 	// Timeout bounds one decision (default 100ms).
 	Timeout time.Duration
-	// Cooldown is how long calls fail fast after a failure (default 1s).
-	Cooldown time.Duration
-	// OnOutage is called once when Redis starts failing, OnRecover once
-	// when it answers again: one log line per outage, not per request.
+	// OnOutage is called once when the store's Redis starts failing,
+	// OnRecover once when it answers again: one log line per outage, not
+	// per request.
 	OnOutage  func(error)
 	OnRecover func()
 }
 
-// NewRedisConn returns the limiter's connection state for client. The
-// client must have ContextTimeoutEnabled (the store's clients do), so that
-// the per-decision Timeout bounds the socket reads and writes; without it
-// a hung Redis holds a request for the client's own ReadTimeout.
-func NewRedisConn(client redis.UniversalClient, opts RedisOptions) *RedisConn {
+// NewRedisConn returns the limiter's connection state on the store rs.
+// The store's client has ContextTimeoutEnabled, so the per-decision
+// Timeout bounds the socket reads and writes. Call Close to stop the
+// OnOutage and OnRecover calls.
+func NewRedisConn(rs *store.Redis, opts RedisOptions) *RedisConn {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 100 * time.Millisecond
 	}
-	if opts.Cooldown <= 0 {
-		opts.Cooldown = time.Second
+	c := &RedisConn{store: rs, prefix: opts.Prefix, timeout: opts.Timeout, remove: func() {}}
+	if opts.OnOutage != nil || opts.OnRecover != nil {
+		c.remove = rs.OnHealth(func(up bool, err error) {
+			switch {
+			case !up && opts.OnOutage != nil:
+				opts.OnOutage(err)
+			case up && opts.OnRecover != nil:
+				opts.OnRecover()
+			}
+		})
 	}
-	return &RedisConn{client: client, prefix: opts.Prefix, timeout: opts.Timeout, cooldown: opts.Cooldown,
-		onOutage: opts.OnOutage, onRecover: opts.OnRecover}
+	return c
+}
+
+// Close stops the OnOutage and OnRecover calls; the client belongs to the
+// store.
+func (c *RedisConn) Close() error {
+	c.remove()
+	return nil
 }
 
 // Zone returns the limiter of one zone. Its keys are
@@ -212,19 +224,17 @@ func (c *RedisConn) Zone(zone string, policy Policy) (*Redis, error) {
 		arg2: strconv.FormatInt(policy.Burst, 10)}, nil
 }
 
-// Healthy reports whether the last call succeeded.
-func (c *RedisConn) Healthy() bool { return !c.down.Load() }
+// Healthy reports whether the store's last contact with Redis succeeded.
+func (c *RedisConn) Healthy() bool { return c.store.Healthy() }
 
 func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode string, arg1, arg2 string) ([]int64, error) {
-	if c.down.Load() && time.Now().UnixNano() < c.retryAt.Load() {
-		return nil, fmt.Errorf("%w: cooling down after a failure", ErrUnavailable)
-	}
 	// The deadline reaches the socket through the client: go-redis sets
 	// read and write deadlines from the context when the client has
-	// ContextTimeoutEnabled (see NewRedisConn), so a decision costs no
-	// goroutine of its own.
+	// ContextTimeoutEnabled (the store's clients do), so a decision costs
+	// no goroutine of its own. While the store knows of an outage its
+	// hook fails the call at once.
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	vals, err := script.Run(callCtx, c.client, []string{key}, arg1, arg2, mode).Int64Slice()
+	vals, err := script.Run(callCtx, c.store.Client, []string{key}, arg1, arg2, mode).Int64Slice()
 	var ne net.Error
 	if err != nil && (errors.Is(callCtx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
 		// the socket deadline is the context's: report it as such
@@ -235,18 +245,7 @@ func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode str
 		err = fmt.Errorf("unexpected script reply %v", vals)
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			// the request itself ended (client gone): not a Redis outage
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		c.retryAt.Store(time.Now().Add(c.cooldown).UnixNano())
-		if c.down.CompareAndSwap(false, true) && c.onOutage != nil {
-			c.onOutage(err)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	if c.down.CompareAndSwap(true, false) && c.onRecover != nil {
-		c.onRecover()
+		return nil, fmt.Errorf("limiter: %w: %w", failure.ErrUnavailable, err)
 	}
 	return vals, nil
 }

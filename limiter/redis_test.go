@@ -3,7 +3,6 @@ package limiter
 import (
 	"context"
 	"errors"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,19 +12,30 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/internal/testutil"
+	"github.com/apigw/caddy-apigw/store"
 )
 
-func newRedisZone(t testing.TB, addr, rate string, burst int64, opts RedisOptions) (*Redis, *redis.Client) {
+func newRedisZone(t testing.TB, addr, rate string, burst int64, opts RedisOptions) (*Redis, redis.UniversalClient) {
 	t.Helper()
 	return newRedisZoneAlg(t, addr, rate, burst, GCRA, opts)
 }
 
-func newRedisZoneAlg(t testing.TB, addr, rate string, burst int64, alg Algorithm, opts RedisOptions) (*Redis, *redis.Client) {
+// newRedisStore opens the store (and its breaker) on the Redis at addr.
+func newRedisStore(t testing.TB, addr, timeout string) *store.Redis {
 	t.Helper()
-	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 200 * time.Millisecond,
-		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond, MaxRetries: -1})
-	t.Cleanup(func() { client.Close() })
+	rs, err := store.NewRedis("redis://"+addr+"/0?timeout="+timeout+"&max_retries=-1", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.Close() })
+	return rs
+}
+
+func newRedisZoneAlg(t testing.TB, addr, rate string, burst int64, alg Algorithm, opts RedisOptions) (*Redis, redis.UniversalClient) {
+	t.Helper()
+	rs := newRedisStore(t, addr, "200ms")
 	r, err := ParseRate(rate)
 	if err != nil {
 		t.Fatal(err)
@@ -36,11 +46,13 @@ func newRedisZoneAlg(t testing.TB, addr, rate string, burst int64, alg Algorithm
 	if opts.Prefix == "" {
 		opts.Prefix = "test:rl:"
 	}
-	z, err := NewRedisConn(client, opts).Zone("z", Policy{Rate: r, Burst: burst, Algorithm: alg})
+	conn := NewRedisConn(rs, opts)
+	t.Cleanup(func() { conn.Close() })
+	z, err := conn.Zone("z", Policy{Rate: r, Burst: burst, Algorithm: alg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return z, client
+	return z, rs.Client
 }
 
 func redisAddr(r *testutil.Redis) string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
@@ -135,7 +147,6 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	var outages, recoveries atomic.Int32
 	z, _ := newRedisZone(t, redisAddr(srv), "3/1h", 0, RedisOptions{
 		Timeout:   200 * time.Millisecond,
-		Cooldown:  50 * time.Millisecond,
 		OnOutage:  func(error) { outages.Add(1) },
 		OnRecover: func() { recoveries.Add(1) },
 	})
@@ -143,7 +154,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	srv.Stop()
 	for i := 0; i < 50; i++ {
 		_, err := z.Take(context.Background(), "k")
-		if !errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("take with Redis down: %v, want ErrUnavailable", err)
 		}
 	}
@@ -176,51 +187,33 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 	}
 }
 
-// A Redis that accepts connections but never answers does not stall
-// requests beyond the limiter's timeout, even with a client whose own
-// read timeout is a minute.
+// A Redis that accepts connections but stops answering does not stall
+// requests beyond the limiter's timeout, even with a store whose own read
+// timeout is a minute; then the store's breaker fails the next decisions
+// at once.
 func TestRedisHungServerTimesOut(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
-	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ReadTimeout: time.Minute,
-		WriteTimeout: time.Minute, MaxRetries: -1, Protocol: 2, DisableIdentity: true, ContextTimeoutEnabled: true})
-	defer client.Close()
+	srv := testutil.StartRedis(t)
+	rs := newRedisStore(t, redisAddr(srv), "1m")
 	var outages atomic.Int32
-	z, err := NewRedisConn(client, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }}).
-		Zone("z", Policy{Rate: Rate{Events: 1, Window: time.Second}, Burst: 1})
+	conn := NewRedisConn(rs, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }})
+	defer conn.Close()
+	z, err := conn.Zone("z", Policy{Rate: Rate{Events: 1, Window: time.Second}, Burst: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the server stops answering every other client for 3s
+	testutil.RedisCommand(t, srv.Port, "CLIENT", "PAUSE", "3000", "ALL")
+	start := time.Now()
 	_, err = z.Take(context.Background(), "k")
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, failure.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("take on a hung server: %v, want ErrUnavailable from the limiter's own deadline", err)
 	}
-	// during the cool-down, calls fail at once without touching Redis
-	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("take during cool-down: %v, want an immediate ErrUnavailable", err)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("take on a hung server took %s, want about the limiter's 100ms", d)
+	}
+	// during the outage, calls fail at once without touching Redis
+	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, failure.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take during the outage: %v, want an immediate ErrUnavailable", err)
 	}
 	if outages.Load() != 1 {
 		t.Fatalf("%d outage reports, want 1", outages.Load())

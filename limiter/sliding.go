@@ -162,19 +162,19 @@ func (m *SlidingMemory) Policy() Policy { return m.policy }
 
 // Take implements Limiter. It never fails.
 func (m *SlidingMemory) Take(_ context.Context, key string) (Result, error) {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	k := now / m.w
-	s.mu.Lock()
-	e, ok := s.m[h]
+	s.Lock()
+	e, ok := s.M[h]
 	st, allowed, remaining, retry, reset := swTake(swAlign(e.idx, int64(e.prev), int64(e.curr), k), now, m.w, m.l)
 	if allowed {
-		if !ok && len(s.m) >= m.perShard {
+		if !ok && m.shards.Full(s) {
 			m.evict(s, now)
 		}
-		s.m[h] = swEntry{idx: st.idx, prev: uint32(st.prev), curr: uint32(st.curr)}
+		s.M[h] = swEntry{idx: st.idx, prev: uint32(st.prev), curr: uint32(st.curr)}
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return Result{Allowed: allowed, Remaining: remaining, RetryAfter: time.Duration(retry), Reset: time.Duration(reset)}, nil
 }
 
@@ -188,20 +188,20 @@ func (m *SlidingMemory) Take(_ context.Context, key string) (Result, error) {
 // window's count: the key is then credited up to elapsed/window of an
 // event more than an exact undo would. Counts never go below zero.
 func (m *SlidingMemory) Refund(_ context.Context, key string) error {
-	h, s := m.shard(key)
+	h, s := m.shards.StringShard(key)
 	now := m.now()
 	k := now / m.w
-	s.mu.Lock()
-	if e, ok := s.m[h]; ok {
+	s.Lock()
+	if e, ok := s.M[h]; ok {
 		// e.idx is the window that last counted an event
 		st := swRefund(swAlign(e.idx, int64(e.prev), int64(e.curr), k), e.idx)
 		if st.prev == 0 && st.curr == 0 {
-			delete(s.m, h)
+			delete(s.M, h)
 		} else {
-			s.m[h] = swEntry{idx: st.idx, prev: uint32(st.prev), curr: uint32(st.curr)}
+			s.M[h] = swEntry{idx: st.idx, prev: uint32(st.prev), curr: uint32(st.curr)}
 		}
 	}
-	s.mu.Unlock()
+	s.Unlock()
 	return nil
 }
 

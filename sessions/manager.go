@@ -36,7 +36,7 @@ var ErrInvalid error = failure.New(failure.ErrInvalidSession, "the session is in
 
 // storeFailure is a store error while serving a session: a
 // failure.ErrUnavailable whose cause keeps the store's error (and
-// store.ErrUnavailable for an outage).
+// failure.ErrUnavailable for an outage).
 func storeFailure(what string, err error) error {
 	return failure.Wrap(failure.ErrUnavailable, "the session store is unavailable", fmt.Errorf("sessions: %s: %w", what, err))
 }
@@ -162,7 +162,7 @@ func (m *Manager) ttl(now, expires time.Time) time.Duration {
 
 // Lookup returns the live session of token, or ErrInvalid. It enforces the
 // idle timeout and the lifetime and records the use (last seen). Other
-// errors are store failures (wrapping store.ErrUnavailable).
+// errors are store failures (wrapping failure.ErrUnavailable).
 func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 	if !WellFormed(token) {
 		return Session{}, ErrInvalid

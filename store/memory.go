@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
-	"hash/maphash"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/apigw/caddy-apigw/internal/shardmap"
 )
 
 const memShards = 64
@@ -14,9 +16,9 @@ const memShards = 64
 // Memory is the in-process Store. It is safe for concurrent use; expired
 // entries are purged by a janitor goroutine and lazily on read.
 type Memory struct {
-	seed   maphash.Seed
-	shards [memShards]memShard
-	now    func() time.Time
+	items   shardmap.Map[string, memItem]
+	indexes shardmap.Map[string, *memIndex]
+	now     func() time.Time
 
 	subMu   sync.RWMutex
 	subs    map[string]map[int]func(string)
@@ -24,12 +26,6 @@ type Memory struct {
 
 	stop chan struct{}
 	once sync.Once
-}
-
-type memShard struct {
-	mu      sync.RWMutex
-	items   map[string]memItem
-	indexes map[string]*memIndex
 }
 
 type memItem struct {
@@ -45,20 +41,14 @@ type memIndex struct {
 // NewMemory returns an empty memory store whose janitor purges expired
 // entries every interval (a minute if interval <= 0).
 func NewMemory(interval time.Duration) *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, subs: map[string]map[int]func(string){}, stop: make(chan struct{})}
-	for i := range m.shards {
-		m.shards[i].items = map[string]memItem{}
-		m.shards[i].indexes = map[string]*memIndex{}
-	}
+	m := &Memory{now: time.Now, subs: map[string]map[int]func(string){}, stop: make(chan struct{})}
+	m.items.Init(memShards, 0)
+	m.indexes.Init(memShards, 0)
 	if interval <= 0 {
 		interval = time.Minute
 	}
-	go m.janitor(interval)
+	go shardmap.Janitor(interval, m.stop, m.Purge)
 	return m
-}
-
-func (m *Memory) shard(key string) *memShard {
-	return &m.shards[maphash.String(m.seed, key)%memShards]
 }
 
 func (m *Memory) deadline(ttl time.Duration) int64 {
@@ -72,10 +62,10 @@ func expired(exp, now int64) bool { return exp != 0 && now >= exp }
 
 // Get implements Store. The returned slice is shared: do not modify it.
 func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
-	s := m.shard(key)
-	s.mu.RLock()
-	it, ok := s.items[key]
-	s.mu.RUnlock()
+	_, s := m.items.StringShard(key)
+	s.Lock()
+	it, ok := s.M[key]
+	s.Unlock()
 	if !ok || expired(it.expires, m.now().UnixNano()) {
 		return nil, ErrNotFound
 	}
@@ -85,48 +75,51 @@ func (m *Memory) Get(_ context.Context, key string) ([]byte, error) {
 // Set implements Store.
 func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
 	v := append([]byte(nil), value...)
-	s := m.shard(key)
-	s.mu.Lock()
-	s.items[key] = memItem{value: v, expires: m.deadline(ttl)}
-	s.mu.Unlock()
+	_, s := m.items.StringShard(key)
+	s.Lock()
+	s.M[key] = memItem{value: v, expires: m.deadline(ttl)}
+	s.Unlock()
 	return nil
 }
 
 // SetNX implements Store.
 func (m *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	s := m.shard(key)
+	_, s := m.items.StringShard(key)
 	now := m.now().UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if it, ok := s.items[key]; ok && !expired(it.expires, now) {
+	s.Lock()
+	defer s.Unlock()
+	if it, ok := s.M[key]; ok && !expired(it.expires, now) {
 		return false, nil
 	}
-	s.items[key] = memItem{value: append([]byte(nil), value...), expires: m.deadline(ttl)}
+	s.M[key] = memItem{value: append([]byte(nil), value...), expires: m.deadline(ttl)}
 	return true, nil
 }
 
 // Delete implements Store.
 func (m *Memory) Delete(_ context.Context, keys ...string) error {
 	for _, k := range keys {
-		s := m.shard(k)
-		s.mu.Lock()
-		delete(s.items, k)
-		delete(s.indexes, k)
-		s.mu.Unlock()
+		_, s := m.items.StringShard(k)
+		s.Lock()
+		delete(s.M, k)
+		s.Unlock()
+		_, ix := m.indexes.StringShard(k)
+		ix.Lock()
+		delete(ix.M, k)
+		ix.Unlock()
 	}
 	return nil
 }
 
 // IndexAdd implements Store.
 func (m *Memory) IndexAdd(_ context.Context, index, member string, score int64, ttl time.Duration) error {
-	s := m.shard(index)
+	_, s := m.indexes.StringShard(index)
 	now := m.now().UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ix := s.indexes[index]
+	s.Lock()
+	defer s.Unlock()
+	ix := s.M[index]
 	if ix == nil || expired(ix.expires, now) {
 		ix = &memIndex{members: map[string]int64{}}
-		s.indexes[index] = ix
+		s.M[index] = ix
 	}
 	ix.members[member] = score
 	if ttl > 0 {
@@ -137,10 +130,10 @@ func (m *Memory) IndexAdd(_ context.Context, index, member string, score int64, 
 
 // IndexMembers implements Store.
 func (m *Memory) IndexMembers(_ context.Context, index string) ([]string, error) {
-	s := m.shard(index)
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	ix := s.indexes[index]
+	_, s := m.indexes.StringShard(index)
+	s.Lock()
+	defer s.Unlock()
+	ix := s.M[index]
 	if ix == nil || expired(ix.expires, m.now().UnixNano()) {
 		return nil, nil
 	}
@@ -160,15 +153,15 @@ func (m *Memory) IndexMembers(_ context.Context, index string) ([]string, error)
 
 // IndexRemove implements Store.
 func (m *Memory) IndexRemove(_ context.Context, index string, members ...string) error {
-	s := m.shard(index)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ix := s.indexes[index]; ix != nil {
+	_, s := m.indexes.StringShard(index)
+	s.Lock()
+	defer s.Unlock()
+	if ix := s.M[index]; ix != nil {
 		for _, mem := range members {
 			delete(ix.members, mem)
 		}
 		if len(ix.members) == 0 {
-			delete(s.indexes, index)
+			delete(s.M, index)
 		}
 	}
 	return nil
@@ -178,23 +171,15 @@ func (m *Memory) IndexRemove(_ context.Context, index string, members ...string)
 func (m *Memory) Keys(_ context.Context, prefix string) ([]string, error) {
 	now := m.now().UnixNano()
 	var out []string
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.RLock()
-		for k, it := range s.items {
-			if strings.HasPrefix(k, prefix) && !expired(it.expires, now) {
-				out = append(out, k)
-			}
+	add := func(k string, exp int64) {
+		if strings.HasPrefix(k, prefix) && !expired(exp, now) {
+			out = append(out, k)
 		}
-		for k, ix := range s.indexes {
-			if _, dup := s.items[k]; !dup && strings.HasPrefix(k, prefix) && !expired(ix.expires, now) {
-				out = append(out, k)
-			}
-		}
-		s.mu.RUnlock()
 	}
+	m.items.Range(func(k string, it memItem) { add(k, it.expires) })
+	m.indexes.Range(func(k string, ix *memIndex) { add(k, ix.expires) })
 	sort.Strings(out)
-	return out, nil
+	return slices.Compact(out), nil // a value and an index may share a key
 }
 
 // Publish implements Store; delivery is synchronous and in-process.
@@ -238,48 +223,13 @@ func (m *Memory) Close() error {
 }
 
 // Len returns the number of live items, for tests and metrics.
-func (m *Memory) Len() int {
-	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.RLock()
-		n += len(s.items)
-		s.mu.RUnlock()
-	}
-	return n
-}
+func (m *Memory) Len() int { return m.items.Len() }
 
 // Purge removes every expired item and index now.
 func (m *Memory) Purge() {
 	now := m.now().UnixNano()
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		for k, it := range s.items {
-			if expired(it.expires, now) {
-				delete(s.items, k)
-			}
-		}
-		for k, ix := range s.indexes {
-			if expired(ix.expires, now) {
-				delete(s.indexes, k)
-			}
-		}
-		s.mu.Unlock()
-	}
-}
-
-func (m *Memory) janitor(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stop:
-			return
-		case <-t.C:
-			m.Purge()
-		}
-	}
+	m.items.DeleteFunc(func(_ string, it memItem) bool { return expired(it.expires, now) })
+	m.indexes.DeleteFunc(func(_ string, ix *memIndex) bool { return expired(ix.expires, now) })
 }
 
 var _ Store = (*Memory)(nil)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/apigw/caddy-apigw/failure"
 )
 
 // DefaultPrefix is put in front of every Redis key unless the URL's
@@ -46,7 +48,7 @@ var errDown = errors.New("redis is unreachable (waiting for it to recover)")
 // Every command has a bounded timeout (DefaultTimeout or the URL's
 // timeout=). The first failure that means "Redis is unreachable" logs one
 // warning and marks the store down; while it is down, operations fail at
-// once with ErrUnavailable (no request waits for a dead server) and a
+// once with failure.ErrUnavailable (no request waits for a dead server) and a
 // probe PINGs Redis every timeout; the first answer logs one info line,
 // marks the store up and sends ResyncMessage to local subscribers.
 type Redis struct {
@@ -69,8 +71,10 @@ type Redis struct {
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	mu     sync.Mutex
-	pubsub map[string]*redisSub
+	mu       sync.Mutex
+	pubsub   map[string]*redisSub
+	watchers map[int]func(up bool, err error)
+	nextW    int
 }
 
 type redisSub struct {
@@ -127,6 +131,39 @@ func NewRedis(rawURL string, logger *zap.Logger, obs Observer) (*Redis, error) {
 // Healthy reports whether the last contact with Redis succeeded.
 func (r *Redis) Healthy() bool { return !r.down.Load() }
 
+// OnHealth calls fn(false, err) once when an outage starts and fn(true,
+// nil) once when it ends (the store's one breaker: users of Client such as
+// the limiter log their own line per outage through it, never one per
+// request). It returns the function that removes fn.
+func (r *Redis) OnHealth(fn func(up bool, err error)) (remove func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watchers == nil {
+		r.watchers = map[int]func(bool, error){}
+	}
+	id := r.nextW
+	r.nextW++
+	r.watchers[id] = fn
+	return func() {
+		r.mu.Lock()
+		delete(r.watchers, id)
+		r.mu.Unlock()
+	}
+}
+
+// notifyHealth calls the OnHealth watchers.
+func (r *Redis) notifyHealth(up bool, err error) {
+	r.mu.Lock()
+	fns := make([]func(bool, error), 0, len(r.watchers))
+	for _, fn := range r.watchers {
+		fns = append(fns, fn)
+	}
+	r.mu.Unlock()
+	for _, fn := range fns {
+		fn(up, err)
+	}
+}
+
 // outage reports whether err means Redis is unreachable or not serving
 // (as opposed to a missing key or a command-level error such as
 // NOSCRIPT, which go-redis handles itself).
@@ -155,6 +192,7 @@ func (r *Redis) markDown(err error) {
 		if r.observer != nil {
 			r.observer.ObserveHealth("redis", false)
 		}
+		r.notifyHealth(false, err)
 	}
 	if r.probing.CompareAndSwap(false, true) {
 		go r.probe()
@@ -192,6 +230,7 @@ func (r *Redis) markUp() {
 	if r.observer != nil {
 		r.observer.ObserveHealth("redis", true)
 	}
+	r.notifyHealth(true, nil)
 	// Messages published during the outage are lost: tell subscribers.
 	r.mu.Lock()
 	var fns []func(string)
@@ -310,7 +349,8 @@ func wrapRedis(err error) error {
 	if errors.Is(err, redis.Nil) {
 		return ErrNotFound
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	// the text of the old store sentinel: "store: unavailable: …"
+	return fmt.Errorf("store: %w: %w", failure.ErrUnavailable, err)
 }
 
 // Get implements Store.

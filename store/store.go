@@ -23,9 +23,9 @@ import (
 // ErrNotFound is returned by Get when the key does not exist or expired.
 var ErrNotFound = errors.New("store: not found")
 
-// ErrUnavailable wraps backend failures (Redis down, timeout). Callers map
-// it to 503 service_unavailable or to their declared fail-open behaviour.
-var ErrUnavailable = errors.New("store: unavailable")
+// Backend failures (Redis down, timeout) wrap failure.ErrUnavailable:
+// callers map it to 503 service_unavailable or to their declared fail-open
+// behaviour.
 
 // Store is the state backend shared by every caddy-apigw module.
 type Store interface {

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/apigw/caddy-apigw/failure"
 	"github.com/apigw/caddy-apigw/internal/testutil"
 )
 
@@ -30,13 +31,18 @@ func memoryBackend(t *testing.T) (backend, *fakeClock) {
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	m.now = clk.Now
 	return backend{name: "memory", s: m, ttl: func(t *testing.T, key string) time.Duration {
-		s := m.shard(key)
-		s.mu.RLock()
-		defer s.mu.RUnlock()
+		_, s := m.items.StringShard(key)
+		_, xs := m.indexes.StringShard(key)
+		s.Lock()
+		it, ok := s.M[key]
+		s.Unlock()
+		xs.Lock()
+		ix, xok := xs.M[key]
+		xs.Unlock()
 		exp := int64(0)
-		if it, ok := s.items[key]; ok {
+		if ok {
 			exp = it.expires
-		} else if ix, ok := s.indexes[key]; ok {
+		} else if xok {
 			exp = ix.expires
 		} else {
 			t.Fatalf("key %q missing", key)
@@ -455,10 +461,10 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 
 	rs.Stop()
 	for i := 0; i < 50; i++ {
-		if _, err := r.Get(ctx, "ack"); !errors.Is(err, ErrUnavailable) {
+		if _, err := r.Get(ctx, "ack"); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("Get during outage: err = %v, want ErrUnavailable", err)
 		}
-		if err := r.Set(ctx, "x", []byte("1"), time.Minute); !errors.Is(err, ErrUnavailable) {
+		if err := r.Set(ctx, "x", []byte("1"), time.Minute); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("Set during outage: err = %v", err)
 		}
 	}
@@ -537,7 +543,7 @@ func TestRedisStartup(t *testing.T) {
 		if r.Healthy() {
 			t.Fatal("healthy without a server")
 		}
-		if _, err := r.Get(context.Background(), "x"); !errors.Is(err, ErrUnavailable) {
+		if _, err := r.Get(context.Background(), "x"); !errors.Is(err, failure.ErrUnavailable) {
 			t.Fatalf("err = %v", err)
 		}
 		if n := logs.FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {

@@ -216,11 +216,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
-		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
-		if !q.Has("max_retries") {
-			o.MaxRetries = 1
-		}
+		tune(q, s.timeout, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled, &o.MaxRetries)
 		s.single = o
 	case modeSentinel:
 		// ParseFailoverURL takes the userinfo as the Sentinel's
@@ -239,11 +235,7 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 			o.Password, _ = u.User.Password()
 		}
 		o.SentinelUsername, o.SentinelPassword = sentUser, sentPass
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
-		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
-		if !q.Has("max_retries") {
-			o.MaxRetries = 1
-		}
+		tune(q, s.timeout, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled, &o.MaxRetries)
 		s.failover = o
 	case modeCluster:
 		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
@@ -254,25 +246,44 @@ func parseRedisURL(raw string) (*redisSettings, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = timeouts(q, s.timeout, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout)
-		o.ContextTimeoutEnabled = true // the limiter's per-decision deadline reaches the socket
-		if !q.Has("max_retries") {
-			o.MaxRetries = 1
-		}
+		tune(q, s.timeout, &o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.ContextTimeoutEnabled, &o.MaxRetries)
 		s.cluster = o
 	}
 	return s, nil
 }
 
-// timeouts fills every timeout the URL did not set explicitly with d.
-func timeouts(q url.Values, d time.Duration, dial, read, write, pool time.Duration) (time.Duration, time.Duration, time.Duration, time.Duration) {
-	pick := func(name string, v time.Duration) time.Duration {
-		if q.Has(name) {
-			return v
+// tune applies our defaults to the fields of a go-redis option struct:
+// every timeout the URL did not set explicitly is d; the context's
+// deadline reaches the socket (the limiter's per-decision deadline); one
+// retry unless max_retries says otherwise.
+func tune(q url.Values, d time.Duration, dial, read, write, pool *time.Duration, ctxTimeout *bool, retries *int) {
+	for name, p := range map[string]*time.Duration{"dial_timeout": dial, "read_timeout": read, "write_timeout": write, "pool_timeout": pool} {
+		if !q.Has(name) {
+			*p = d
 		}
-		return d
 	}
-	return pick("dial_timeout", dial), pick("read_timeout", read), pick("write_timeout", write), pick("pool_timeout", pool)
+	*ctxTimeout = true
+	if !q.Has("max_retries") {
+		*retries = 1
+	}
+}
+
+// FromSetting is the one check of a store setting as configured
+// ("memory" or a Redis URL, maybe with placeholders): it expands the
+// placeholders with expand (ExpandURL) and parses the result (ParseURL),
+// returning the Config and the expanded URL. With expand nil (a config
+// being adapted, before the environment is known) a setting that holds a
+// placeholder is left for the check at provision.
+func FromSetting(setting string, expand func(string) string) (Config, string, error) {
+	raw := setting
+	switch {
+	case expand != nil:
+		raw = ExpandURL(setting, expand)
+	case strings.Contains(setting, "{"):
+		return Config{}, setting, nil
+	}
+	cfg, err := ParseURL(raw)
+	return cfg, raw, err
 }
 
 // ExpandURL expands placeholders in a store URL with expand (Caddy's

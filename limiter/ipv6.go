@@ -1,12 +1,8 @@
-package caddymodule
+package limiter
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // DefaultIPv6Prefix is the prefix length by which client-IP rate-limit
@@ -20,40 +16,12 @@ import (
 // a /48, can set ipv6_prefix to 56 or 48.
 const DefaultIPv6Prefix = 64
 
-// ipKeyPlaceholders are the key placeholders whose value is the client's
-// address: they are grouped by the zone's IPv6 prefix.
-var ipKeyPlaceholders = map[string]bool{
-	"http.vars.client_ip":      true,
-	"http.request.remote.host": true,
-}
-
-// checkIPv6Prefix validates an ipv6_prefix setting (0 = unset).
-func checkIPv6Prefix(where string, bits int) error {
-	if bits < 0 || bits > 128 {
-		return fmt.Errorf("%s ipv6_prefix %d: use a prefix length from 1 to 128 (default %d; 128 counts every address alone)", where, bits, DefaultIPv6Prefix)
-	}
-	return nil
-}
-
-// parseIPv6Prefix reads the argument of an ipv6_prefix option.
-func parseIPv6Prefix(d *caddyfile.Dispenser, where string) (int, error) {
-	v, err := oneArg(d)
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 128 {
-		return 0, d.Errf("%s ipv6_prefix %q: use a prefix length from 1 to 128 (default %d; 128 counts every address alone)", where, v, DefaultIPv6Prefix)
-	}
-	return n, nil
-}
-
-// ipBucket returns the rate-limit key of a client address: an IPv4
+// IPBucket returns the rate-limit key of a client address: an IPv4
 // address (or an IPv4-mapped IPv6 one, as IPv4) as it is, an IPv6
 // address as its /bits prefix ("2001:db8:1:2::/64"). Anything that is not
 // an IP address is returned unchanged. With a warm cache it does not
 // allocate: ipBucketCache remembers the text of recent prefixes.
-func ipBucket(s string, bits int) string {
+func IPBucket(s string, bits int) string {
 	if bits <= 0 || bits >= 128 {
 		return s
 	}
@@ -91,7 +59,7 @@ type bucketEntry struct {
 // bounded memory (bucketSlots entries) however many prefixes clients use;
 // a colliding prefix replaces the slot. Hand-written because the key path
 // must not allocate (measured: netip.Prefix.String allocates its text on
-// every call, BenchmarkIPBucket) and a general cache (otter) costs more
+// every call, BenchmarkIPBucket in caddymodule) and a general cache (otter) costs more
 // than the text it would save.
 type bucketCache struct {
 	slots [bucketSlots]atomic.Pointer[bucketEntry]
@@ -120,24 +88,4 @@ func (c *bucketCache) text(addr netip.Addr, bits int) string {
 	e := &bucketEntry{prefix: p, text: p.String()}
 	slot.Store(e)
 	return e.text
-}
-
-// provisionIPv6 sets z's IPv6 grouping: the zone's own ipv6_prefix, else
-// the handler's, else DefaultIPv6Prefix. Call it after z.provision.
-func (rl *RateLimit) provisionIPv6(z *RateLimitZone) error {
-	if err := checkIPv6Prefix("apigw_rate_limit", rl.IPv6Prefix); err != nil {
-		return err
-	}
-	if err := checkIPv6Prefix("apigw_rate_limit zone "+z.Name, z.IPv6Prefix); err != nil {
-		return err
-	}
-	bits := DefaultIPv6Prefix
-	if rl.IPv6Prefix != 0 {
-		bits = rl.IPv6Prefix
-	}
-	if z.IPv6Prefix != 0 {
-		bits = z.IPv6Prefix
-	}
-	z.key.ipv6Bits = bits
-	return nil
 }
