@@ -45,9 +45,17 @@ func problemFromError(err error) *problem.Problem {
 	if err == nil {
 		return problem.ForStatus(http.StatusInternalServerError)
 	}
+	// fast path: a *failure.Error as the domain returned it (no
+	// errors.Is/As walk, which allocates on the refusal path)
+	kind, detail := error(nil), ""
+	if fe, ok := err.(*failure.Error); ok {
+		kind, detail = fe.Kind, fe.Detail
+	}
 	for _, row := range errorTable {
-		if errors.Is(err, row.kind) {
-			detail := failure.Detail(err)
+		if kind == row.kind || kind == nil && errors.Is(err, row.kind) {
+			if kind == nil {
+				detail = failure.Detail(err)
+			}
 			if detail == "" {
 				detail = problem.ForStatus(row.status).Detail
 			}

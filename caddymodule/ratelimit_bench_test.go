@@ -72,7 +72,7 @@ func BenchmarkRateLimitHandlerSlidingDeny(b *testing.B) {
 // consumer plans (the plan read from {http.auth.user.tier}).
 func BenchmarkRateLimitHandlerPlans(b *testing.B) {
 	z := &RateLimitZone{Name: "per_user", Key: "{http.auth.user.id}", RateFrom: "{http.auth.user.tier}",
-		Plans: map[string]string{"gold": "1000000/1s", DefaultPlan: "10/1m"}}
+		Plans: map[string]string{"gold": "2000000000/1h", DefaultPlan: "10/1m"}}
 	rl := newTestRateLimit(b, &RateLimit{Zones: []*RateLimitZone{z}}, nil, nil)
 	req := httptest.NewRequest("GET", "/key/x", nil)
 	repl := caddyhttp.NewTestReplacer(req)
