@@ -88,7 +88,7 @@ func TestLogsFailedLoginUsername(t *testing.T) {
 	}
 	soExpect(t, "known user, wrong password", soDo(t, "POST", c.URL("/login"), map[string]string{"username": "demo", "password": "x"}), 401, "invalid_credentials")
 	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && strings.Count(c.Log.String(), `"login_failed"`) < 3 {
+	for time.Now().Before(deadline) && strings.Count(c.Log.String(), `"msg":"login_failed"`) < 3 {
 		time.Sleep(20 * time.Millisecond)
 	}
 	log := c.Log.String()
