@@ -213,6 +213,7 @@ var loginBody = validation.BodyRules{
 	MediaTypes: []string{"application/json", "application/x-www-form-urlencoded"},
 	Missing:    validation.TypeRequired,
 	Charset:    validation.CharsetUTF8,
+	TypeFirst:  true,
 	Words: validation.BodyWords{
 		MediaType:   "send the credentials as application/json or application/x-www-form-urlencoded",
 		Charset:     "only the utf-8 charset is supported",

@@ -45,6 +45,7 @@ var AdminBody = BodyRules{
 	Missing:    TypeOptional,
 	Charset:    CharsetAny,
 	Strict:     true,
+	TypeFirst:  true,
 	Words: BodyWords{
 		MediaType:      "send Content-Type: application/json (or application/merge-patch+json for PATCH)",
 		TooLarge:       func(limit int64) string { return fmt.Sprintf("the body is larger than %d bytes", limit) },

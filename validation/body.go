@@ -94,6 +94,10 @@ type BodyRules struct {
 	Charset CharsetRule
 	// Strict refuses unknown members when decoding into a struct.
 	Strict bool
+	// TypeFirst checks the Content-Type before the size and the body
+	// (apigw_login, the admin API: a wrong type is a 415 whatever the
+	// size). Not with TypeNeededForBody, which needs the body read.
+	TypeFirst bool
 	// Words word the refusals.
 	Words BodyWords
 }
@@ -102,6 +106,11 @@ type BodyRules struct {
 // type and encoding, and makes r.Body read the same bytes again. A
 // missing body is (nil, nil).
 func (b *BodyRules) Read(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
+	if b.TypeFirst {
+		if err := b.checkType(r.Header.Get("Content-Type"), true); err != nil {
+			return nil, err
+		}
+	}
 	if r.ContentLength > b.Max {
 		return nil, b.tooLarge(b.Max)
 	}
@@ -134,8 +143,10 @@ func (b *BodyRules) Read(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 		_ = r.Body.Close()
 		setBody(r, body)
 	}
-	if err := b.checkType(r.Header.Get("Content-Type"), len(body) > 0); err != nil {
-		return nil, err
+	if !b.TypeFirst {
+		if err := b.checkType(r.Header.Get("Content-Type"), len(body) > 0); err != nil {
+			return nil, err
+		}
 	}
 	return body, nil
 }

@@ -68,3 +68,36 @@ func TestBodyRules(t *testing.T) {
 		})
 	}
 }
+
+// The admin API (like apigw_login) refuses a wrong media type before it
+// looks at the size or reads the body, as its reader did before the one
+// body reader: 415, not 413, for an oversized body of the wrong type.
+func TestBodyRulesTypeBeforeSize(t *testing.T) {
+	rules := AdminBody
+	rules.Max = 32
+	big := `{"user":"` + strings.Repeat("a", 40) + `"}`
+	for _, tc := range []struct {
+		name, ct string
+		chunked  bool
+		kind     error
+	}{
+		{name: "wrong type, announced too large", ct: "text/plain", kind: failure.ErrUnsupportedMediaType},
+		{name: "wrong type, chunked too large", ct: "text/plain", chunked: true, kind: failure.ErrUnsupportedMediaType},
+		{name: "json patch, too large", ct: "application/json-patch+json", kind: failure.ErrUnsupportedMediaType},
+		{name: "right type, too large", ct: "application/json", kind: failure.ErrPayloadTooLarge},
+		{name: "no type, too large", kind: failure.ErrPayloadTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(big))
+			if tc.chunked {
+				r.ContentLength = -1
+			}
+			if tc.ct != "" {
+				r.Header.Set("Content-Type", tc.ct)
+			}
+			if _, err := rules.Read(r, nil); !errors.Is(err, tc.kind) {
+				t.Fatalf("got %v, want %v", err, tc.kind)
+			}
+		})
+	}
+}
