@@ -193,7 +193,7 @@ func TestRedisOutageAndRecovery(t *testing.T) {
 // at once.
 func TestRedisHungServerTimesOut(t *testing.T) {
 	srv := testutil.StartRedis(t)
-	rs := newRedisStore(t, redisAddr(srv), "1m")
+	rs := newRedisStore(t, redisAddr(srv), "500ms") // the default store timeout
 	var outages atomic.Int32
 	conn := NewRedisConn(rs, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }})
 	defer conn.Close()
@@ -211,11 +211,54 @@ func TestRedisHungServerTimesOut(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("take on a hung server took %s, want about the limiter's 100ms", d)
 	}
-	// during the outage, calls fail at once without touching Redis
-	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, failure.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("take during the outage: %v, want an immediate ErrUnavailable", err)
+	// the limiter's own deadline does not mark the store down by itself:
+	// the store's probe does, when Redis does not answer a PING within
+	// the store's timeout either; from then on, calls fail at once
+	// without touching Redis
+	deadline := time.Now().Add(2500 * time.Millisecond)
+	for {
+		_, err := z.Take(context.Background(), "k")
+		if !errors.Is(err, failure.ErrUnavailable) {
+			t.Fatalf("take during the outage: %v, want ErrUnavailable", err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			break // failed fast: the breaker is open
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the store's breaker never opened on a hung server")
+		}
 	}
 	if outages.Load() != 1 {
 		t.Fatalf("%d outage reports, want 1", outages.Load())
+	}
+}
+
+// TestRedisSlowServerDoesNotTripStore: Redis answering slower than the
+// limiter's budget but within the store's timeout times the decision out
+// (the zone's fail policy applies) without marking the store down for
+// every other user of it (sessions, keys): the probe finds Redis alive.
+func TestRedisSlowServerDoesNotTripStore(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rs := newRedisStore(t, redisAddr(srv), "500ms") // the default store timeout
+	var outages atomic.Int32
+	conn := NewRedisConn(rs, RedisOptions{Timeout: 100 * time.Millisecond, OnOutage: func(error) { outages.Add(1) }})
+	defer conn.Close()
+	z, err := conn.Zone("z", Policy{Rate: Rate{Events: 1000, Window: time.Second}, Burst: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a pause shorter than the store's timeout (500ms): slow, not gone
+	testutil.RedisCommand(t, srv.Port, "CLIENT", "PAUSE", "300", "ALL")
+	if _, err := z.Take(context.Background(), "k"); !errors.Is(err, failure.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("take on a paused server: %v, want ErrUnavailable from the limiter's own deadline", err)
+	}
+	// after the probe's first PING (one store timeout later) Redis is
+	// known alive, and it never was marked down
+	time.Sleep(1200 * time.Millisecond)
+	if !rs.Healthy() || outages.Load() != 0 {
+		t.Fatalf("store healthy %v, %d outage reports: a slow answer marked the store down", rs.Healthy(), outages.Load())
+	}
+	if res, err := z.Take(context.Background(), "k"); err != nil || !res.Allowed {
+		t.Fatalf("take after the pause: %+v, %v", res, err)
 	}
 }

@@ -199,6 +199,15 @@ func (r *Redis) markDown(err error) {
 	}
 }
 
+// suspect starts the probe without marking the store down: the probe
+// marks it down if Redis does not answer a PING within the store's
+// timeout, and stops at the first answer.
+func (r *Redis) suspect() {
+	if r.probing.CompareAndSwap(false, true) {
+		go r.probe()
+	}
+}
+
 // probe PINGs Redis every Timeout (at least 100ms) until it answers.
 func (r *Redis) probe() {
 	defer r.probing.Store(false)
@@ -287,12 +296,33 @@ func (h redisHook) run(ctx context.Context, op string, call func() error, setErr
 	if r.observer != nil {
 		r.observer.ObserveOp("redis", op, time.Since(start), countedErr(err, cmds))
 	}
-	if outage(err) {
+	switch {
+	case outage(err) && !probe && callerBudget(ctx, start, r.Timeout) && isTimeout(err):
+		// the caller's own deadline, tighter than the store's timeout
+		// (the limiter's per-decision budget), ran out: Redis is slow,
+		// maybe not gone. The probe decides, with the store's timeout:
+		// marking the store down here would make every user of the
+		// store flap when Redis answers between the two timeouts.
+		r.suspect()
+	case outage(err):
 		r.markDown(err)
-	} else if probe && err == nil {
+	case probe && err == nil:
 		r.markUp()
 	}
 	return err
+}
+
+// callerBudget reports whether ctx carries a deadline, set by the caller,
+// shorter than the store's own timeout from start.
+func callerBudget(ctx context.Context, start time.Time, timeout time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && dl.Sub(start) < timeout
+}
+
+// isTimeout reports whether err is a deadline or an I/O timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // countedErr is the error an operation counts as in the metrics: none for
