@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/apigw/caddy-apigw/failure"
@@ -38,6 +39,30 @@ func TestProblemFromError(t *testing.T) {
 			p := problemFromError(tc.err)
 			if p.Status != tc.status || p.Code != tc.code || (tc.detail != "" && p.Detail != tc.detail) {
 				t.Fatalf("got %d %s %q, want %d %s %q", p.Status, p.Code, p.Detail, tc.status, tc.code, tc.detail)
+			}
+		})
+	}
+}
+
+// TestJWTInvalidUnclassified: a token refusal without a failure kind is a
+// 401 invalid_token with the Bearer challenge, never a 500.
+func TestJWTInvalidUnclassified(t *testing.T) {
+	j := &JWTAuth{challenge: `Bearer realm="caddy-apigw"`}
+	for _, tt := range []struct {
+		name string
+		err  error
+		code string
+	}{
+		{"unclassified", errors.New("crypto/rsa: verification error"), problem.CodeInvalidToken},
+		{"expired", failure.New(failure.ErrTokenExpired, "token has expired"), problem.CodeTokenExpired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := j.invalid(tt.err)
+			if p.Status != http.StatusUnauthorized || p.Code != tt.code {
+				t.Fatalf("invalid(%v) = %d %s, want 401 %s", tt.err, p.Status, p.Code, tt.code)
+			}
+			if !strings.HasPrefix(p.Header.Get("WWW-Authenticate"), `Bearer realm="caddy-apigw", error="invalid_token"`) {
+				t.Fatalf("challenge %q", p.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}

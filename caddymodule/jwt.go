@@ -358,6 +358,11 @@ func (j *JWTAuth) Authenticate(w http.ResponseWriter, r *http.Request) (caddyaut
 // apart.
 func (j *JWTAuth) invalid(err error) *problem.Problem {
 	p := problemFromError(err)
+	if p.Status == http.StatusInternalServerError {
+		// a refusal the verifier did not classify (an error without a
+		// failure kind) is still a token refused, never a 500
+		p = problemFromError(failure.New(failure.ErrInvalidToken, "token is invalid"))
+	}
 	return p.WithHeader("WWW-Authenticate",
 		j.challenge+`, error="invalid_token", error_description=`+strconv.Quote(p.Detail))
 }
