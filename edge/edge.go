@@ -80,7 +80,7 @@ var (
 	RefuseBodyFraming   = bad("the request body framing is malformed (chunk sizes, line endings or length)")
 	RefuseUpgradeH2Conn = bad("the request carries HTTP2-Settings without an allowed upgrade")
 	// RefuseRepeatedHeader: a header whose value is one item sent twice.
-	RefuseRepeatedHeader = bad("the request repeats Content-Type or Content-Encoding, which may appear only once")
+	RefuseRepeatedHeader = bad("the request repeats Content-Type, Content-Encoding, Origin, Referer or Sec-Fetch-Site, which may appear only once")
 )
 
 // Refusals lists every refusal above, for an adapter that prepares its

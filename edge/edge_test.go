@@ -294,6 +294,9 @@ func TestCheckRepeated(t *testing.T) {
 		{"two content types", http.Header{"Content-Type": {"application/json", "application/x-www-form-urlencoded"}}, RefuseRepeatedHeader},
 		{"two identical content types", http.Header{"Content-Type": {"application/json", "application/json"}}, RefuseRepeatedHeader},
 		{"two encodings", http.Header{"Content-Encoding": {"identity", "gzip"}}, RefuseRepeatedHeader},
+		{"two origins", http.Header{"Origin": {"http://localhost:3000", "https://evil.example"}}, RefuseRepeatedHeader},
+		{"two referers", http.Header{"Referer": {"http://localhost:3000/", "https://evil.example/"}}, RefuseRepeatedHeader},
+		{"two fetch sites", http.Header{"Sec-Fetch-Site": {"same-origin", "cross-site"}}, RefuseRepeatedHeader},
 		{"other repeated headers pass", http.Header{"Accept": {"a", "b"}, "Cookie": {"a=1", "b=2"}}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -287,16 +287,18 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// CheckRepeated reports a request that sends Content-Type or
-// Content-Encoding more than once (as two header lines). The gateway's
-// checks read the first line, while an upstream may read the last one
-// (or join them): apigw_validate accepts a JSON body under
-// `Content-Type: application/json` that an upstream then parses as the
-// form named by a second Content-Type line. net/http hands over
-// canonical keys, so two map lookups do it, with no allocation.
-// Content-Length and Host are net/http's own checks already.
+// CheckRepeated reports a request that sends, as two header lines, a
+// header the gateway decides on and that carries one item: Content-Type
+// and Content-Encoding (the validator reads the first line, while an
+// upstream may read the last one or join them: apigw_validate accepts a
+// JSON body under `Content-Type: application/json` that an upstream then
+// parses as the form named by a second line), and Origin, Referer and
+// Sec-Fetch-Site (CORS and CSRF decide on the first; no browser sends
+// two). net/http hands over canonical keys, so map lookups do it, with no
+// allocation. Content-Length and Host are net/http's own checks already.
 func CheckRepeated(h http.Header) *Refusal {
-	if len(h["Content-Type"]) > 1 || len(h["Content-Encoding"]) > 1 {
+	if len(h["Content-Type"]) > 1 || len(h["Content-Encoding"]) > 1 ||
+		len(h["Origin"]) > 1 || len(h["Referer"]) > 1 || len(h["Sec-Fetch-Site"]) > 1 {
 		return RefuseRepeatedHeader
 	}
 	return nil

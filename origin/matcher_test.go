@@ -38,6 +38,10 @@ func TestOriginMatcher(t *testing.T) {
 		{"null", false},
 		{"", false},
 		{"localhost:3000", false},
+		{"http://localhost:3000:80", false},
+		{"http://localhost:3000:", false},
+		{"http://local host:3000", false},
+		{"https://a.example.com:443:8443", false},
 	} {
 		t.Run(tc.origin, func(t *testing.T) {
 			if got := m.Match(tc.origin); got != tc.want {

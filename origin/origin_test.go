@@ -10,6 +10,9 @@ func TestParse(t *testing.T) {
 		{"ftp://a.test", ""},
 		{"https://a.test/path", ""},
 		{"a.test", ""},
+		{"http://a.test:8080:80", ""},
+		{"http://a.test:", ""},
+		{"http://a%20b.test", ""},
 	} {
 		got, err := Parse(tc.in)
 		if got != tc.want || (err == nil) != (tc.want != "") {
@@ -42,6 +45,12 @@ func TestFromHeader(t *testing.T) {
 		"":                           "",
 		"site.test":                  "",
 		"https://site.test:8443/a/b": "https://site.test:8443",
+		"http://localhost:3000:80":   "",
+		"http://localhost:3000:":     "",
+		"http://[::1]:8080":          "http://[::1]:8080",
+		"http://[::1]":               "http://[::1]",
+		"http://exa mple.test":       "",
+		"http://:80":                 "",
 	} {
 		got, ok := FromHeader(in)
 		if got != want || ok != (want != "") {
