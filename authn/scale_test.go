@@ -1,18 +1,11 @@
 package authn
 
 import (
+	"github.com/apigw/caddy-apigw/internal/testutil"
 	"runtime"
 	"strconv"
 	"testing"
 )
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // TestTokenCacheScale verifies 10k distinct tokens (typical claims: sub,
 // exp, iss, aud, scope, email) through VerifyIdentity, logs the heap the
@@ -30,13 +23,13 @@ func TestTokenCacheScale(t *testing.T) {
 			"email": "user" + strconv.Itoa(i) + "@example.com"}), nil)
 	}
 	v := mustVerifier(t, JWTConfig{Secret: []byte(testSecret), CacheTTL: DefaultVerifiedCacheTTL})
-	before := heapInUse()
+	before := testutil.HeapInUse()
 	for _, tok := range toks[:n] {
 		if _, _, err := v.VerifyIdentity(tok, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
-	after := heapInUse()
+	after := testutil.HeapInUse()
 	t.Logf("token cache: %d tokens, %.1f MiB heap, %d bytes per token", v.cache.len(), float64(after-before)/(1<<20), (after-before)/uint64(v.cache.len()))
 	for _, tok := range toks[n:] {
 		if _, _, err := v.VerifyIdentity(tok, ""); err != nil {

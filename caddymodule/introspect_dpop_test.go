@@ -332,17 +332,7 @@ func BenchmarkIntrospectDPoPAuthenticate(b *testing.B) {
 	if err := a.provision(zap.NewNop(), replayBlindStore{newTestStore(b)}); err != nil {
 		b.Fatal(err)
 	}
-	proof := goProof(b, key, "GET", "http://example.com/api/x", token)
-	r := authRequest("/api/x", "127.0.0.1", nil)
-	w := httptest.NewRecorder()
-	auth, dpop := []string{"DPoP " + token}, []string{proof}
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Header["Authorization"], r.Header["Dpop"] = auth, dpop
-		if _, ok, _ := a.Authenticate(w, r); !ok {
-			b.Fatalf("rejected: %+v", recordedProblem(r))
-		}
-	}
+	benchDPoPAuthenticate(b, a, key, token)
 	if n := f.callsFor(token); n != 1 {
 		b.Fatalf("%d introspection calls, want 1", n)
 	}

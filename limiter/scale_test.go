@@ -2,20 +2,12 @@ package limiter
 
 import (
 	"context"
+	"github.com/apigw/caddy-apigw/internal/testutil"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
 )
-
-// heapInUse returns the live heap after a full collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // TestMemoryZoneScale fills a memory zone with 100k keys and then twice
 // as many: the table never holds more than its cap, and the test logs
@@ -28,7 +20,7 @@ func TestMemoryZoneScale(t *testing.T) {
 	keys := benchKeys(2 * n)
 	for _, alg := range []Algorithm{GCRA, SlidingWindow} {
 		t.Run(alg.String(), func(t *testing.T) {
-			before := heapInUse()
+			before := testutil.HeapInUse()
 			m, err := NewMemoryTable(Policy{Rate: Rate{Events: 10, Window: time.Second}, Burst: 10, Algorithm: alg}, MemoryOptions{MaxKeys: n, SweepEvery: -1})
 			if err != nil {
 				t.Fatal(err)
@@ -38,7 +30,7 @@ func TestMemoryZoneScale(t *testing.T) {
 			for _, k := range keys[:n] {
 				m.Take(ctx, k)
 			}
-			after := heapInUse()
+			after := testutil.HeapInUse()
 			t.Logf("memory zone (%s): %d keys, %.1f MiB heap, %d bytes per key", alg, m.Len(), float64(after-before)/(1<<20), (after-before)/uint64(m.Len()))
 			for _, k := range keys[n:] {
 				m.Take(ctx, k)

@@ -2,6 +2,7 @@ package sessions
 
 import (
 	"context"
+	"github.com/apigw/caddy-apigw/internal/testutil"
 	"runtime"
 	"strconv"
 	"testing"
@@ -9,14 +10,6 @@ import (
 
 	"github.com/apigw/caddy-apigw/store"
 )
-
-func heapInUse() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // TestSessionsScale creates 10k sessions (one per user, with scope and
 // an e-mail as metadata) in the memory store and logs the heap they cost
@@ -35,13 +28,13 @@ func TestSessionsScale(t *testing.T) {
 	for i := range users {
 		users[i] = "user-" + strconv.Itoa(i)
 	}
-	before := heapInUse()
+	before := testutil.HeapInUse()
 	for _, u := range users {
 		if _, _, err := m.Create(ctx, u, map[string]string{"scope": "read write", "email": u + "@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	after := heapInUse()
+	after := testutil.HeapInUse()
 	t.Logf("sessions: %d, %.1f MiB heap, %d bytes per session", n, float64(after-before)/(1<<20), (after-before)/n)
 	max := m.Config().MaxPerUser
 	for range 3 * max {

@@ -2,7 +2,6 @@ package validation
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 )
@@ -33,23 +32,7 @@ func benchBulk(b *testing.B, size int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	v := New(Config{Body: s, MaxBody: 2 << 20, Limits: bulkLimits})
-	data := bulkBody(size)
-	body := &rewindReader{data: data}
-	r := httptest.NewRequest("POST", "/users", nil)
-	r.Header.Set("Content-Type", "application/json")
-	var buf bytes.Buffer
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		body.off = 0
-		r.Body = body
-		r.ContentLength = int64(len(data))
-		buf.Reset()
-		if p := v.Validate(r, &buf); p != nil {
-			b.Fatal(p, FieldErrors(p))
-		}
-	}
+	benchValidate(b, New(Config{Body: s, MaxBody: 2 << 20, Limits: bulkLimits}), bulkBody(size))
 }
 
 func BenchmarkValidateBulk1KB(b *testing.B)   { benchBulk(b, 1<<10) }
