@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
@@ -235,8 +234,7 @@ func (c *RedisConn) run(ctx context.Context, script *redis.Script, key, mode str
 	// hook fails the call at once.
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	vals, err := script.Run(callCtx, c.store.Client, []string{key}, arg1, arg2, mode).Int64Slice()
-	var ne net.Error
-	if err != nil && (errors.Is(callCtx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
+	if err != nil && (errors.Is(callCtx.Err(), context.DeadlineExceeded) || store.IsTimeout(err)) {
 		// the socket deadline is the context's: report it as such
 		err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
 	}

@@ -76,7 +76,7 @@ func (m *Matcher) Match(origin string) bool {
 		return true
 	}
 	scheme, host, ok := strings.Cut(origin, "://")
-	if !ok || !ValidAuthority(host) {
+	if !ok || !validAuthority(host) {
 		return false
 	}
 	if len(m.exact) > 0 {

@@ -39,7 +39,7 @@ func trimDefaultPort(scheme, port string) string {
 func Parse(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || !validHost(u) {
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil || !validAuthority(u.Host) {
 		return "", fmt.Errorf("%q is not an origin: use scheme://host[:port], e.g. https://app.example.com", s)
 	}
 	return Canonical(u.Scheme, u.Host), nil
@@ -50,22 +50,18 @@ func Parse(s string) (string, error) {
 // query are ignored). ok is false when v is not one ("null" included).
 func FromHeader(v string) (o string, ok bool) {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme == "" || u.Host == "" || !validHost(u) {
+	if err != nil || u.Scheme == "" || u.Host == "" || !validAuthority(u.Host) {
 		return "", false
 	}
 	return Canonical(u.Scheme, u.Host), true
 }
 
-// validHost reports whether u's host is one a browser serialises in an
-// origin (see ValidAuthority).
-func validHost(u *url.URL) bool { return ValidAuthority(u.Host) }
-
-// ValidAuthority reports whether hostport ("host[:port]") is what a
+// validAuthority reports whether hostport ("host[:port]") is what a
 // browser serialises in an origin: a bracketed IPv6 literal, or an ASCII
 // name or IPv4 address (letters, digits, '-', '.', '_'), and at most one
 // port of digits. "localhost:3000:80" is not one: read as a host with
 // port 80, Canonical would turn it into an allowed "localhost:3000".
-func ValidAuthority(hostport string) bool {
+func validAuthority(hostport string) bool {
 	if strings.HasPrefix(hostport, "[") {
 		end := strings.IndexByte(hostport, ']')
 		return end > 1 && (end == len(hostport)-1 || validPort(hostport[end+1:]))

@@ -297,7 +297,7 @@ func (h redisHook) run(ctx context.Context, op string, call func() error, setErr
 		r.observer.ObserveOp("redis", op, time.Since(start), countedErr(err, cmds))
 	}
 	switch {
-	case outage(err) && !probe && callerBudget(ctx, start, r.Timeout) && isTimeout(err):
+	case outage(err) && !probe && callerBudget(ctx, start, r.Timeout) && IsTimeout(err):
 		// the caller's own deadline, tighter than the store's timeout
 		// (the limiter's per-decision budget), ran out: Redis is slow,
 		// maybe not gone. The probe decides, with the store's timeout:
@@ -319,8 +319,9 @@ func callerBudget(ctx context.Context, start time.Time, timeout time.Duration) b
 	return ok && dl.Sub(start) < timeout
 }
 
-// isTimeout reports whether err is a deadline or an I/O timeout.
-func isTimeout(err error) bool {
+// IsTimeout reports whether err is a deadline or an I/O timeout (the
+// socket deadline go-redis sets from the context).
+func IsTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
