@@ -35,8 +35,8 @@ type cnode struct {
 	hasEnu bool
 
 	props       []cprop // properties, then required names not among them
-	nRequired   int
-	additional  *cnode // nil: anything
+	reqMask     uint64  // the bits of the required props
+	additional  *cnode  // nil: anything
 	minProps    int
 	maxProps    int
 	items       *cnode // nil: anything
@@ -50,6 +50,9 @@ type cprop struct {
 	node     *cnode // nil: not in properties (a required name only)
 	required bool
 	raw      bool // name is printable ASCII without '"' or '\\': its JSON is "name"
+	// kmask selects the bytes of `name"` in a little-endian word and kword
+	// is their value, for a raw name of at most 7 bytes (else kmask is 0).
+	kmask, kword uint64
 }
 
 const (
@@ -245,13 +248,21 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 			n.props = append(n.props, cprop{name: r, required: true})
 		}
 	}
-	n.nRequired = len(required)
-	for i := range n.props {
-		name := n.props[i].name
-		n.props[i].raw = name != "" && !strings.ContainsAny(name, `"\\`) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
-	}
 	if len(n.props) > maxFastProps {
 		return false
+	}
+	for i := range n.props {
+		pr := &n.props[i]
+		pr.raw = pr.name != "" && !strings.ContainsAny(pr.name, `"\\`) && !strings.ContainsFunc(pr.name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
+		if pr.raw && len(pr.name) < 8 {
+			for j, c := range []byte(pr.name + `"`) {
+				pr.kmask |= 0xff << (8 * j)
+				pr.kword |= uint64(c) << (8 * j)
+			}
+		}
+		if pr.required {
+			n.reqMask |= 1 << i
+		}
 	}
 	n.hasObjRules = len(n.props) > 0 || n.additional != nil || n.minProps >= 0 || n.maxProps >= 0
 	return true

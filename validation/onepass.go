@@ -2,6 +2,7 @@ package validation
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math/big"
 	"sync"
 	"unicode/utf8"
@@ -275,9 +276,21 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 // (a '"'): the name's bytes in data and its index, or nil.
 func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
 	rest := data[pos+1:]
+	var w uint64
+	if len(rest) >= 8 {
+		// A short name and its closing quote in one compare of a word.
+		w = binary.LittleEndian.Uint64(rest)
+	}
 	for i := range n.props {
-		name := n.props[i].name
-		if n.props[i].raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
+		pr := &n.props[i]
+		if w != 0 && pr.kmask != 0 {
+			if w&pr.kmask == pr.kword {
+				return rest[:len(pr.name)], i
+			}
+			continue
+		}
+		name := pr.name
+		if pr.raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
 			return rest[:len(name)], i
 		}
 	}
@@ -295,14 +308,8 @@ func (n *cnode) find(key []byte) int {
 }
 
 func (n *cnode) objectDone(seen uint64, count int) bool {
-	if n.nRequired > 0 {
-		for i := range n.props {
-			if n.props[i].required && seen&(1<<i) == 0 {
-				return false
-			}
-		}
-	}
-	return (n.minProps < 0 || count >= n.minProps) && (n.maxProps < 0 || count <= n.maxProps)
+	return seen&n.reqMask == n.reqMask &&
+		(n.minProps < 0 || count >= n.minProps) && (n.maxProps < 0 || count <= n.maxProps)
 }
 
 func (p *onePass) array(n *cnode, depth int) bool {

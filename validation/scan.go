@@ -27,6 +27,14 @@ const (
 )
 
 func (s *scanner) skipWS() {
+	// Most values follow their separator directly: one compare, inlined.
+	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
+		return
+	}
+	s.skipSpaces()
+}
+
+func (s *scanner) skipSpaces() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
