@@ -302,30 +302,6 @@ func toBound(lit string) (bound, bool) {
 	return b, true
 }
 
-// smallInt reads an integer literal of at most 18 digits (no fraction or
-// exponent): every such value fits an int64 exactly.
-func smallInt(lit []byte) (int64, bool) {
-	neg := len(lit) > 0 && lit[0] == '-'
-	digits := lit
-	if neg {
-		digits = lit[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	var v int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
 // holds reports whether a comparison c (of a value with a bound) meets
 // the bound's op: minimum, maximum, exclusiveMinimum, exclusiveMaximum.
 func holds(op, c int) bool {

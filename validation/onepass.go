@@ -31,39 +31,56 @@ func (n *cnode) accepts(data []byte, lim Limits) bool {
 	p := onePasses.Get().(*onePass)
 	p.data, p.pos, p.lim = data, 0, lim
 	p.keys, p.keyEnds = p.keys[:0], p.keyEnds[:0]
-	p.skipWS()
-	ok := p.value(n, 0)
-	if ok {
-		p.skipWS()
-		ok = p.pos == len(p.data)
-	}
+	end := p.value(n, skipWS(data, 0), 0)
+	ok := end >= 0 && skipWS(data, end) == len(data)
 	p.data = nil
 	onePasses.Put(p)
 	return ok
 }
 
-func (p *onePass) value(n *cnode, depth int) bool {
-	if n.never || p.pos >= len(p.data) {
-		return false
+// The steps below read the value at data[i] and return the position
+// after it, or -1 if it is not shown valid (no step reads on from -1).
+
+func (p *onePass) value(n *cnode, i, depth int) int {
+	data := p.data
+	if n.never || i >= len(data) {
+		return -1
 	}
-	switch c := p.data[p.pos]; {
+	switch c := data[i]; {
 	case c == '{':
-		return n.allows(tObject) && !n.hasEnu && p.object(n, depth+1)
+		if !n.allows(tObject) || n.hasEnu {
+			return -1
+		}
+		return p.object(n, i, depth+1)
 	case c == '[':
-		return n.allows(tArray) && !n.hasEnu && p.array(n, depth+1)
+		if !n.allows(tArray) || n.hasEnu {
+			return -1
+		}
+		return p.array(n, i, depth+1)
 	case c == '"':
-		s, ascii, ok := p.str()
-		return ok && n.allows(tString) && n.checkString(s, ascii)
+		s, ascii, end := p.str(i)
+		if end < 0 || !n.allows(tString) || !n.checkString(s, ascii) {
+			return -1
+		}
+		return end
 	case c == 't':
-		return p.lit("true") && n.allows(tBool) && n.inEnum(primitive{kind: tBool, b: true})
+		return n.literal(data, i, "true", primitive{kind: tBool, b: true})
 	case c == 'f':
-		return p.lit("false") && n.allows(tBool) && n.inEnum(primitive{kind: tBool})
+		return n.literal(data, i, "false", primitive{kind: tBool})
 	case c == 'n':
-		return p.lit("null") && n.allows(tNull) && n.inEnum(primitive{kind: tNull})
+		return n.literal(data, i, "null", primitive{kind: tNull})
 	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number(n)
+		return p.number(n, i)
 	}
-	return false
+	return -1
+}
+
+// literal reads true, false or null (v) at data[i].
+func (n *cnode) literal(data []byte, i int, word string, v primitive) int {
+	if !hasLit(data, i, word) || !n.allows(v.kind) || !n.inEnum(v) {
+		return -1
+	}
+	return i + len(word)
 }
 
 func (n *cnode) allows(t uint8) bool { return n.types == 0 || n.types&t != 0 }
@@ -104,20 +121,55 @@ func (n *cnode) checkString(s []byte, ascii bool) bool {
 	return true
 }
 
-func (p *onePass) number(n *cnode) bool {
-	lit, ok := p.scanner.number()
-	if !ok || n.types != 0 && n.types&(tNumber|tInteger) == 0 || !numberInRange(lit) {
+func (p *onePass) number(n *cnode, i int) int {
+	if n.types != 0 && n.types&(tNumber|tInteger) == 0 {
+		return -1
+	}
+	data := p.data
+	if !n.hasEnu {
+		// The common case, an integer of at most 18 digits (it fits an
+		// int64 exactly), read as it is scanned: no literal, no dec.
+		j := i
+		if data[j] == '-' {
+			j++
+		}
+		start := j
+		var v int64
+		for ; j < len(data) && j-start < 19; j++ {
+			c := data[j] - '0'
+			if c > 9 {
+				break
+			}
+			v = v*10 + int64(c)
+		}
+		if nd := j - start; nd >= 1 && nd <= 18 && (nd == 1 || data[start] != '0') &&
+			(j == len(data) || data[j] != '.' && data[j] != 'e' && data[j] != 'E') {
+			if data[i] == '-' {
+				v = -v
+			}
+			if in, ok := intInBounds(n.bounds, v); ok {
+				if !in {
+					return -1
+				}
+				return j
+			}
+		}
+	}
+	end, ok := numberEnd(data, i)
+	if !ok || !n.numberOK(data[i:end]) {
+		return -1
+	}
+	return end
+}
+
+// numberOK reports whether n accepts the number literal lit.
+func (n *cnode) numberOK(lit []byte) bool {
+	if !numberInRange(lit) {
 		return false
 	}
 	intOnly := n.types != 0 && n.types&tNumber == 0
 	if !intOnly && len(n.bounds) == 0 && !n.hasEnu {
 		return true
-	}
-	if v, isInt := smallInt(lit); isInt && !n.hasEnu {
-		// The common case, an integer of ordinary size: no dec.
-		if in, ok := intInBounds(n.bounds, v); ok {
-			return in
-		}
 	}
 	d, fits := parseDec(lit)
 	var r *big.Rat
@@ -163,40 +215,41 @@ func (p *onePass) depthOK(depth int) bool {
 	return p.lim.MaxDepth <= 0 || depth <= p.lim.MaxDepth
 }
 
-func (p *onePass) object(n *cnode, depth int) bool {
+func (p *onePass) object(n *cnode, i, depth int) int {
 	if !p.depthOK(depth) {
-		return false
+		return -1
 	}
 	firstKey, keyStart := len(p.keyEnds), len(p.keys)
-	ok := p.members(n, depth, firstKey, keyStart)
+	end := p.members(n, i, depth, firstKey, keyStart)
 	p.keys, p.keyEnds = p.keys[:keyStart], p.keyEnds[:firstKey]
-	return ok
+	return end
 }
 
-// members reads an object's members; its undeclared keys are recorded
-// from firstKey and keyStart on.
-func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
-	p.pos++ // {
+// members reads an object's members, the '{' at data[i]; its undeclared
+// keys are recorded from firstKey and keyStart on.
+func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
+	data := p.data
 	var seen uint64
 	count := 0
 	var others map[string]struct{} // once an object has many undeclared keys
-	p.skipWS()
-	if p.pos < len(p.data) && p.data[p.pos] == '}' {
-		p.pos++
-		return n.objectDone(seen, 0)
+	i = skipWS(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		if !n.objectDone(seen, 0) {
+			return -1
+		}
+		return i + 1
 	}
 	for {
-		p.skipWS()
-		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return false
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return -1
 		}
-		key, idx := n.rawKey(p.data, p.pos)
+		key, idx := n.rawKey(data, i)
 		if key != nil {
-			p.pos += len(key) + 2
+			i += len(key) + 2
 		} else {
-			var ok bool
-			if key, _, ok = p.str(); !ok {
-				return false
+			if key, _, i = p.str(i); i < 0 {
+				return -1
 			}
 			idx = n.find(key)
 		}
@@ -204,38 +257,43 @@ func (p *onePass) members(n *cnode, depth, firstKey, keyStart int) bool {
 		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys ||
 			p.lim.RejectDollarKeys && len(key) > 0 && key[0] == '$' ||
 			p.lim.RejectDottedKeys && bytes.IndexByte(key, '.') >= 0 {
-			return false
+			return -1
 		}
 		sub := n.additional
 		if idx >= 0 {
 			if seen&(1<<idx) != 0 {
-				return false // duplicate
+				return -1 // duplicate
 			}
 			seen |= 1 << idx
 			if pn := n.props[idx].node; pn != nil {
 				sub = pn
 			}
 		} else if !p.newKey(key, firstKey, keyStart, &others) {
-			return false // duplicate
+			return -1 // duplicate
 		}
 		if sub == nil {
 			sub = anyNode
 		}
-		p.skipWS()
-		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return false
+		i = skipWS(data, i)
+		if i >= len(data) || data[i] != ':' {
+			return -1
 		}
-		p.pos++
-		p.skipWS()
-		if !p.value(sub, depth) {
-			return false
+		if i = p.value(sub, skipWS(data, i+1), depth); i < 0 {
+			return -1
 		}
-		more, ok := p.next('}')
-		if !ok {
-			return false
+		if i = skipWS(data, i); i >= len(data) {
+			return -1
 		}
-		if !more {
-			return n.objectDone(seen, count)
+		switch data[i] {
+		case ',':
+			i++
+		case '}':
+			if !n.objectDone(seen, count) {
+				return -1
+			}
+			return i + 1
+		default:
+			return -1
 		}
 	}
 }
@@ -312,47 +370,59 @@ func (n *cnode) objectDone(seen uint64, count int) bool {
 		(n.minProps < 0 || count >= n.minProps) && (n.maxProps < 0 || count <= n.maxProps)
 }
 
-func (p *onePass) array(n *cnode, depth int) bool {
+func (p *onePass) array(n *cnode, i, depth int) int {
 	if !p.depthOK(depth) {
-		return false
+		return -1
 	}
-	p.pos++ // [
+	data := p.data
 	items := n.items
 	if items == nil {
 		items = anyNode
 	}
 	count := 0
-	p.skipWS()
-	if p.pos < len(p.data) && p.data[p.pos] == ']' {
-		p.pos++
+	if i = skipWS(data, i+1); i < len(data) && data[i] == ']' {
+		i++
 	} else {
+	loop:
 		for {
 			count++
 			if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys {
-				return false
+				return -1
 			}
-			p.skipWS()
-			if !p.value(items, depth) {
-				return false
+			if i = p.value(items, skipWS(data, i), depth); i < 0 {
+				return -1
 			}
-			more, ok := p.next(']')
-			if !ok {
-				return false
+			if i = skipWS(data, i); i >= len(data) {
+				return -1
 			}
-			if !more {
-				break
+			switch data[i] {
+			case ',':
+				i++
+			case ']':
+				i++
+				break loop
+			default:
+				return -1
 			}
 		}
 	}
-	return (n.minItems < 0 || count >= n.minItems) && (n.maxItems < 0 || count <= n.maxItems)
+	if n.minItems >= 0 && count < n.minItems || n.maxItems >= 0 && count > n.maxItems {
+		return -1
+	}
+	return i
 }
 
-// str reads the string literal at pos: its decoded bytes (valid until
-// the next call), whether they are printable ASCII, and whether they are
-// a good string (well-formed, UTF-8, no control characters if refused).
-func (p *onePass) str() (s []byte, ascii, ok bool) {
+// str reads the string literal at data[i]: its decoded bytes (valid
+// until the next call), whether they are printable ASCII, and the
+// position after it, or -1 unless it is a good string (well-formed,
+// UTF-8, no control characters if refused).
+func (p *onePass) str(i int) (s []byte, ascii bool, end int) {
+	p.pos = i
 	s, ascii, f := p.scanner.str()
-	return s, ascii, f == faultNone && (ascii || p.goodString(s))
+	if f != faultNone || !ascii && !p.goodString(s) {
+		return nil, false, -1
+	}
+	return s, ascii, p.pos
 }
 
 func (p *onePass) goodString(s []byte) bool {

@@ -26,71 +26,100 @@ const (
 	faultSurrogate       // an unpaired UTF-16 surrogate escape
 )
 
-func (s *scanner) skipWS() {
+// The scanner's steps are also functions of a position in data, for the
+// one-pass check: a position kept in a register rather than in the
+// scanner is what lets it run at memory speed.
+
+func (s *scanner) skipWS() { s.pos = skipWS(s.data, s.pos) }
+
+// skipWS returns the position of the first non-whitespace byte at or
+// after i.
+func skipWS(data []byte, i int) int {
 	// Most values follow their separator directly: one compare, inlined.
-	if s.pos < len(s.data) && s.data[s.pos] > ' ' {
-		return
+	if i < len(data) && data[i] > ' ' {
+		return i
 	}
-	s.skipSpaces()
+	return skipSpaces(data, i)
 }
 
-func (s *scanner) skipSpaces() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
+func skipSpaces(data []byte, i int) int {
+	for ; i < len(data); i++ {
+		switch data[i] {
 		case ' ', '\t', '\n', '\r':
-			s.pos++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 // lit reads the literal word (true, false, null) at pos.
 func (s *scanner) lit(word string) bool {
-	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+	if !hasLit(s.data, s.pos, word) {
 		return false
 	}
 	s.pos += len(word)
 	return true
 }
 
-func (s *scanner) digits() int {
-	n := 0
-	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-		s.pos++
-		n++
+// hasLit reports whether data holds word at i.
+func hasLit(data []byte, i int, word string) bool {
+	return len(data)-i >= len(word) && string(data[i:i+len(word)]) == word
+}
+
+// digits returns the end of the run of digits at i.
+func digits(data []byte, i int) int {
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+		i++
 	}
-	return n
+	return i
 }
 
 // number reads the number literal at pos (which holds '-' or a digit);
 // false leaves pos where the literal is malformed.
 func (s *scanner) number() ([]byte, bool) {
 	start := s.pos
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	if s.pos < len(s.data) && s.data[s.pos] == '0' {
-		s.pos++
-	} else if s.digits() == 0 {
+	end, ok := numberEnd(s.data, start)
+	s.pos = end
+	if !ok {
 		return nil, false
 	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			return nil, false
-		}
+	return s.data[start:end], true
+}
+
+// numberEnd returns the end of the number literal at i (which holds '-'
+// or a digit), or, with false, where it is malformed.
+func numberEnd(data []byte, i int) (int, bool) {
+	if data[i] == '-' {
+		i++
 	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			return nil, false
-		}
+	if i < len(data) && data[i] == '0' {
+		i++
+	} else if j := digits(data, i); j == i {
+		return i, false
+	} else {
+		i = j
 	}
-	return s.data[start:s.pos], true
+	if i < len(data) && data[i] == '.' {
+		i++
+		j := digits(data, i)
+		if j == i {
+			return i, false
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digits(data, i)
+		if j == i {
+			return i, false
+		}
+		i = j
+	}
+	return i, true
 }
 
 // next reads what follows a member of an object or array: ',' (more,
