@@ -27,15 +27,27 @@ func validEmail(s []byte) bool {
 		if bytes.IndexByte(q, '\\') != -1 || bytes.IndexByte(q, '"') != -1 {
 			return false
 		}
-	} else {
-		// allowed bytes, and no '.' first, last or twice in a row
-		for i, ch := range local {
-			if !emailLocal[ch] || ch == '.' && (i == 0 || i == len(local)-1 || local[i-1] == '.') {
+	} else if len(local) > 0 {
+		// allowed bytes, and no '.' first, last or twice in a row: runs
+		// of atom bytes, none empty, joined by single dots
+		for i := 0; ; i++ {
+			j := i
+			for j < len(local) && emailAtom[local[j]] {
+				j++
+			}
+			if j == i {
 				return false
 			}
+			if j == len(local) {
+				break
+			}
+			if local[j] != '.' {
+				return false
+			}
+			i = j
 		}
 	}
-	if bytes.HasPrefix(domain, []byte("[")) && bytes.HasSuffix(domain, []byte("]")) {
+	if len(domain) >= 2 && domain[0] == '[' && domain[len(domain)-1] == ']' {
 		ip := string(domain[1 : len(domain)-1])
 		if rem, ok := strings.CutPrefix(ip, "IPv6:"); ok {
 			return validIPv6(rem)
@@ -45,12 +57,12 @@ func validEmail(s []byte) bool {
 	return validHostname(domain)
 }
 
-// emailLocal and hostnameChar are the bytes allowed in an unquoted local
-// part and in a hostname label.
-var emailLocal, hostnameChar = func() (l, h [256]bool) {
+// emailAtom and hostnameChar are the bytes allowed in an unquoted local
+// part besides '.' and in a hostname label.
+var emailAtom, hostnameChar = func() (l, h [256]bool) {
 	for c := range 256 {
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		l[c] = alnum || strings.IndexByte(".!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0
+		l[c] = alnum || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0
 		h[c] = alnum || c == '-'
 	}
 	return
@@ -66,20 +78,22 @@ func validHostname(s []byte) bool {
 	if len(s) > 253 {
 		return false
 	}
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			if !hostnameChar[s[i]] {
-				return false
-			}
-			continue
+	for start := 0; ; {
+		i := start
+		for i < len(s) && hostnameChar[s[i]] {
+			i++
 		}
 		if l := i - start; l < 1 || l > 63 || s[start] == '-' || s[i-1] == '-' {
 			return false
 		}
+		if i == len(s) {
+			return true
+		}
+		if s[i] != '.' {
+			return false
+		}
 		start = i + 1
 	}
-	return true
 }
 
 // validIPv4 is jsonschema/v6's "ipv4" format check.

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -159,12 +160,17 @@ const (
 	highs = 0x8080808080808080
 )
 
-// special8 reports whether any of the eight bytes in x is not plain
-// ASCII for str: '"', '\\', a control character, DEL or non-ASCII (it
-// may also answer true for a plain byte next to such a byte).
-func special8(x uint64) bool {
-	zeroIn := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (x-0x20*ones)&^x&highs|zeroIn(x^('"'*ones))|zeroIn(x^('\\'*ones))|zeroIn(x^(0x7f*ones))|x&highs != 0
+// specialMask marks with its high bit each of the eight bytes of x that
+// is not plain ASCII for str: '"', '\\', a control character, DEL or
+// non-ASCII. Each byte is computed alone (no carry crosses a byte), so
+// the lowest mark is the first such byte.
+func specialMask(x uint64) uint64 {
+	x7 := x &^ highs
+	ge20 := x7 + (0x80-0x20)*ones        // high bit: at least ' '
+	quote := (x7 ^ '"'*ones) + 0x7f*ones // high bit: not '"'
+	bslash := (x7 ^ '\\'*ones) + 0x7f*ones
+	del := x7 + ones // high bit: 0x7f
+	return (x | ^ge20 | ^quote | ^bslash | del) & highs
 }
 
 // str reads the string literal at pos (which holds '"') and returns its
@@ -178,8 +184,13 @@ func (s *scanner) str() (b []byte, ascii bool, f fault) {
 	var seen uint8
 	data := s.data
 	i := start
-	// Eight bytes at a time while they are plain ASCII.
-	for ; i+8 <= len(data) && !special8(binary.LittleEndian.Uint64(data[i:])); i += 8 {
+	// Eight bytes at a time while they are plain ASCII, then straight
+	// to the first byte that is not.
+	for ; i+8 <= len(data); i += 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) / 8
+			break
+		}
 	}
 	for ; i < len(data); i++ {
 		cl := strClass[data[i]]
