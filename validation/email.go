@@ -14,39 +14,28 @@ func validEmail(s []byte) bool {
 	if len(s) > 254 {
 		return false
 	}
-	at := bytes.LastIndexByte(s, '@')
-	if at == -1 {
-		return false
-	}
-	local, domain := s[:at], s[at+1:]
-	if len(local) > 64 {
-		return false
-	}
-	if len(local) > 1 && local[0] == '"' && local[len(local)-1] == '"' {
-		q := local[1 : len(local)-1]
-		if bytes.IndexByte(q, '\\') != -1 || bytes.IndexByte(q, '"') != -1 {
+	var at int
+	if len(s) > 0 && s[0] != '"' {
+		// An unquoted local part (the library's LastIndexByte split, in
+		// one forward pass): allowed bytes, no '.' first, last or twice
+		// in a row, up to the '@'. That '@' is the last one: no '@' may
+		// follow in a hostname or an address literal.
+		if at = dotAtomEnd(s); at < 0 || at == len(s) || s[at] != '@' {
 			return false
 		}
-	} else if len(local) > 0 {
-		// allowed bytes, and no '.' first, last or twice in a row: runs
-		// of atom bytes, none empty, joined by single dots
-		for i := 0; ; i++ {
-			j := i
-			for j < len(local) && emailAtom[local[j]] {
-				j++
-			}
-			if j == i {
-				return false
-			}
-			if j == len(local) {
-				break
-			}
-			if local[j] != '.' {
-				return false
-			}
-			i = j
+	} else {
+		// A quoted local part, or none.
+		if at = bytes.LastIndexByte(s, '@'); at < 2 || s[at-1] != '"' {
+			return false
+		}
+		if q := s[1 : at-1]; bytes.IndexByte(q, '\\') != -1 || bytes.IndexByte(q, '"') != -1 {
+			return false
 		}
 	}
+	if at > 64 {
+		return false
+	}
+	domain := s[at+1:]
 	if len(domain) >= 2 && domain[0] == '[' && domain[len(domain)-1] == ']' {
 		ip := string(domain[1 : len(domain)-1])
 		if rem, ok := strings.CutPrefix(ip, "IPv6:"); ok {
@@ -55,6 +44,28 @@ func validEmail(s []byte) bool {
 		return validIPv4(ip)
 	}
 	return validHostname(domain)
+}
+
+// dotAtomEnd returns the end of the runs of atom bytes joined by single
+// dots at the start of s, or -1 if a run is empty (a '.' first, last or
+// twice in a row). An empty local part is allowed, as the library does.
+func dotAtomEnd(s []byte) int {
+	if s[0] == '@' {
+		return 0
+	}
+	for i := 0; ; i++ {
+		j := i
+		for j < len(s) && emailAtom[s[j]] {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		if j == len(s) || s[j] != '.' {
+			return j
+		}
+		i = j
+	}
 }
 
 // emailAtom and hostnameChar are the bytes allowed in an unquoted local

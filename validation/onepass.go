@@ -417,8 +417,13 @@ func (p *onePass) array(n *cnode, i, depth int) int {
 // position after it, or -1 unless it is a good string (well-formed,
 // UTF-8, no control characters if refused).
 func (p *onePass) str(i int) (s []byte, ascii bool, end int) {
-	p.pos = i
-	s, ascii, f := p.scanner.str()
+	data := p.data
+	j := plainEnd(data, i+1)
+	if j < len(data) && data[j] == '"' {
+		return data[i+1 : j], true, j + 1
+	}
+	p.pos = i + 1
+	s, ascii, f := p.strFrom(j)
 	if f != faultNone || !ascii && !p.goodString(s) {
 		return nil, false, -1
 	}

@@ -180,18 +180,30 @@ func specialMask(x uint64) uint64 {
 // UTF-8 or control characters here.
 func (s *scanner) str() (b []byte, ascii bool, f fault) {
 	s.pos++
+	return s.strFrom(plainEnd(s.data, s.pos))
+}
+
+// plainEnd returns the position of the first byte at or after i that is
+// not plain ASCII for str (or len(data)).
+func plainEnd(data []byte, i int) int {
+	// Eight bytes at a time, then straight to the first byte that is not.
+	for ; i+8 <= len(data); i += 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(data) && strClass[data[i]] == 0 {
+		i++
+	}
+	return i
+}
+
+// strFrom is str once the string's bytes from pos to i are known to be
+// plain ASCII.
+func (s *scanner) strFrom(i int) (b []byte, ascii bool, f fault) {
 	start := s.pos
 	var seen uint8
 	data := s.data
-	i := start
-	// Eight bytes at a time while they are plain ASCII, then straight
-	// to the first byte that is not.
-	for ; i+8 <= len(data); i += 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
-			i += bits.TrailingZeros64(m) / 8
-			break
-		}
-	}
 	for ; i < len(data); i++ {
 		cl := strClass[data[i]]
 		if cl == 0 {
