@@ -34,9 +34,13 @@ type cnode struct {
 	enum   []primitive // nil: no enum or const
 	hasEnu bool
 
-	props       []cprop // properties, then required names not among them
-	reqMask     uint64  // the bits of the required props
-	additional  *cnode  // nil: anything
+	props   []cprop // properties, then required names not among them
+	reqMask uint64  // the bits of the required props
+	// byFirst maps the first byte of a key to 1 + the index of the one
+	// raw prop of at most 7 bytes that starts with it; 0: no raw prop
+	// starts with it; multiKey: several, or a longer one (nil: no props).
+	byFirst     *[256]uint8
+	additional  *cnode // nil: anything
 	minProps    int
 	maxProps    int
 	items       *cnode // nil: anything
@@ -91,6 +95,9 @@ type primitive struct {
 // maxFastProps is the most properties an object schema of the subset may
 // declare (a bitmask tracks which were seen).
 const maxFastProps = 64
+
+// multiKey marks a first byte of several props in cnode.byFirst.
+const multiKey = 255
 
 var annotations = map[string]bool{"title": true, "description": true, "default": true, "examples": true,
 	"$comment": true, "deprecated": true, "readOnly": true, "writeOnly": true, "$defs": true, "definitions": true}
@@ -262,6 +269,16 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 		}
 		if pr.required {
 			n.reqMask |= 1 << i
+		}
+		if pr.raw {
+			if n.byFirst == nil {
+				n.byFirst = new([256]uint8)
+			}
+			if f := &n.byFirst[pr.name[0]]; *f == 0 && pr.kmask != 0 {
+				*f = uint8(i + 1)
+			} else {
+				*f = multiKey
+			}
 		}
 	}
 	n.hasObjRules = len(n.props) > 0 || n.additional != nil || n.minProps >= 0 || n.maxProps >= 0

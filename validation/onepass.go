@@ -333,22 +333,30 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 // rawKey matches a declared name written without escapes at data[pos]
 // (a '"'): the name's bytes in data and its index, or nil.
 func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
-	rest := data[pos+1:]
-	var w uint64
-	if len(rest) >= 8 {
-		// A short name and its closing quote in one compare of a word.
-		w = binary.LittleEndian.Uint64(rest)
+	if n.byFirst == nil || len(data)-pos < 9 {
+		return n.rawKeyScan(data, pos)
 	}
-	for i := range n.props {
-		pr := &n.props[i]
-		if w != 0 && pr.kmask != 0 {
-			if w&pr.kmask == pr.kword {
-				return rest[:len(pr.name)], i
-			}
-			continue
+	// The one short name that can match, and its closing quote, in one
+	// compare of a word.
+	w := binary.LittleEndian.Uint64(data[pos+1:])
+	switch k := n.byFirst[uint8(w)]; k {
+	case 0:
+		return nil, -1
+	case multiKey:
+		return n.rawKeyScan(data, pos)
+	default:
+		if pr := &n.props[k-1]; w&pr.kmask == pr.kword {
+			return data[pos+1 : pos+1+len(pr.name)], int(k - 1)
 		}
-		name := pr.name
-		if pr.raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
+	}
+	return nil, -1
+}
+
+func (n *cnode) rawKeyScan(data []byte, pos int) ([]byte, int) {
+	rest := data[pos+1:]
+	for i := range n.props {
+		name := n.props[i].name
+		if n.props[i].raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
 			return rest[:len(name)], i
 		}
 	}
