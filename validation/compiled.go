@@ -39,19 +39,24 @@ type cnode struct {
 	// byFirst maps the first byte of a key to 1 + the index of the one
 	// raw prop of at most 7 bytes that starts with it; 0: no raw prop
 	// starts with it; multiKey: several, or a longer one (nil: no props).
-	byFirst     *[256]uint8
-	additional  *cnode // nil: anything
-	minProps    int
-	maxProps    int
-	items       *cnode // nil: anything
-	minItems    int
-	maxItems    int
-	hasObjRules bool
+	byFirst *[256]uint8
+	// dollarKeys and dottedKeys are the bits of the props whose names
+	// start with '$' or hold a '.', for Limits.RejectDollarKeys and
+	// RejectDottedKeys.
+	dollarKeys, dottedKeys uint64
+	additional             *cnode // nil: anything
+	minProps               int
+	maxProps               int
+	items                  *cnode // nil: anything
+	minItems               int
+	maxItems               int
+	hasObjRules            bool
 }
 
 type cprop struct {
 	name     string
 	node     *cnode // nil: not in properties (a required name only)
+	sub      *cnode // what its value must be: node, else additional, else anyNode
 	required bool
 	raw      bool // name is printable ASCII without '"' or '\\': its JSON is "name"
 	// kmask selects the bytes of `name"` in a little-endian word and kword
@@ -269,6 +274,17 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 		}
 		if pr.required {
 			n.reqMask |= 1 << i
+		}
+		if pr.name != "" && pr.name[0] == '$' {
+			n.dollarKeys |= 1 << i
+		}
+		if strings.IndexByte(pr.name, '.') >= 0 {
+			n.dottedKeys |= 1 << i
+		}
+		if pr.sub = pr.node; pr.sub == nil {
+			if pr.sub = n.additional; pr.sub == nil {
+				pr.sub = anyNode
+			}
 		}
 		if pr.raw {
 			if n.byFirst == nil {

@@ -230,6 +230,14 @@ func (p *onePass) object(n *cnode, i, depth int) int {
 func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
 	data := p.data
 	var seen uint64
+	// refused: the declared props whose keys the limits refuse
+	var refused uint64
+	if p.lim.RejectDollarKeys {
+		refused |= n.dollarKeys
+	}
+	if p.lim.RejectDottedKeys {
+		refused |= n.dottedKeys
+	}
 	count := 0
 	var others map[string]struct{} // once an object has many undeclared keys
 	i = skipWS(data, i+1)
@@ -244,37 +252,36 @@ func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
 		if i >= len(data) || data[i] != '"' {
 			return -1
 		}
-		key, idx := n.rawKey(data, i)
-		if key != nil {
-			i += len(key) + 2
-		} else {
-			if key, _, i = p.str(i); i < 0 {
-				return -1
-			}
-			idx = n.find(key)
-		}
 		count++
-		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys ||
-			p.lim.RejectDollarKeys && len(key) > 0 && key[0] == '$' ||
-			p.lim.RejectDottedKeys && bytes.IndexByte(key, '.') >= 0 {
+		if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys {
 			return -1
 		}
-		sub := n.additional
+		var sub *cnode
+		idx, end := n.rawKey(data, i)
+		if idx < 0 {
+			var key []byte
+			if key, _, end = p.str(i); end < 0 {
+				return -1
+			}
+			if idx = n.find(key); idx < 0 {
+				if p.lim.RejectDollarKeys && len(key) > 0 && key[0] == '$' ||
+					p.lim.RejectDottedKeys && bytes.IndexByte(key, '.') >= 0 ||
+					!p.newKey(key, firstKey, keyStart, &others) {
+					return -1 // refused or a duplicate
+				}
+				if sub = n.additional; sub == nil {
+					sub = anyNode
+				}
+			}
+		}
 		if idx >= 0 {
-			if seen&(1<<idx) != 0 {
-				return -1 // duplicate
+			if (seen|refused)&(1<<idx) != 0 {
+				return -1 // a duplicate or refused
 			}
 			seen |= 1 << idx
-			if pn := n.props[idx].node; pn != nil {
-				sub = pn
-			}
-		} else if !p.newKey(key, firstKey, keyStart, &others) {
-			return -1 // duplicate
+			sub = n.props[idx].sub
 		}
-		if sub == nil {
-			sub = anyNode
-		}
-		i = skipWS(data, i)
+		i = skipWS(data, end)
 		if i >= len(data) || data[i] != ':' {
 			return -1
 		}
@@ -331,8 +338,8 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 }
 
 // rawKey matches a declared name written without escapes at data[pos]
-// (a '"'): the name's bytes in data and its index, or nil.
-func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
+// (a '"'): its index and the position after its closing quote, or -1.
+func (n *cnode) rawKey(data []byte, pos int) (idx, end int) {
 	if n.byFirst == nil || len(data)-pos < 9 {
 		return n.rawKeyScan(data, pos)
 	}
@@ -341,26 +348,25 @@ func (n *cnode) rawKey(data []byte, pos int) ([]byte, int) {
 	w := binary.LittleEndian.Uint64(data[pos+1:])
 	switch k := n.byFirst[uint8(w)]; k {
 	case 0:
-		return nil, -1
 	case multiKey:
 		return n.rawKeyScan(data, pos)
 	default:
 		if pr := &n.props[k-1]; w&pr.kmask == pr.kword {
-			return data[pos+1 : pos+1+len(pr.name)], int(k - 1)
+			return int(k - 1), pos + len(pr.name) + 2
 		}
 	}
-	return nil, -1
+	return -1, 0
 }
 
-func (n *cnode) rawKeyScan(data []byte, pos int) ([]byte, int) {
+func (n *cnode) rawKeyScan(data []byte, pos int) (idx, end int) {
 	rest := data[pos+1:]
 	for i := range n.props {
 		name := n.props[i].name
 		if n.props[i].raw && len(rest) > len(name) && rest[len(name)] == '"' && rest[0] == name[0] && string(rest[:len(name)]) == name {
-			return rest[:len(name)], i
+			return i, pos + len(name) + 2
 		}
 	}
-	return nil, -1
+	return -1, 0
 }
 
 func (n *cnode) find(key []byte) int {
