@@ -1,8 +1,8 @@
 package validation
 
 import (
-	"cmp"
 	"encoding/json"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -31,8 +31,12 @@ type cnode struct {
 	maxLen int
 	email  bool
 	bounds []bound
-	enum   []primitive // nil: no enum or const
-	hasEnu bool
+	// intBounds: every bound is an integer bound (isInt), so together
+	// they are the range intLo..intHi of the integers they accept.
+	intBounds    bool
+	intLo, intHi int64
+	enum         []primitive // nil: no enum or const
+	hasEnu       bool
 
 	props   []cprop // properties, then required names not among them
 	reqMask uint64  // the bits of the required props
@@ -112,15 +116,23 @@ var annotations = map[string]bool{"title": true, "description": true, "default":
 func compileSubset(doc any, root bool) *cnode {
 	switch d := doc.(type) {
 	case bool:
-		return &cnode{never: !d, minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+		n := newNode()
+		n.never = !d
+		return n
 	case map[string]any:
-		n := &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+		n := newNode()
 		if !n.compile(d, root) {
 			return nil
 		}
 		return n
 	}
 	return nil
+}
+
+// newNode returns the empty schema: no rules.
+func newNode() *cnode {
+	return &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1,
+		intBounds: true, intLo: math.MinInt64, intHi: math.MaxInt64}
 }
 
 func (n *cnode) compile(d map[string]any, root bool) bool {
@@ -297,6 +309,20 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 			}
 		}
 	}
+	for _, b := range n.bounds {
+		switch {
+		case !b.isInt:
+			n.intBounds = false
+		case b.op == 0: // minimum
+			n.intLo = max(n.intLo, b.i)
+		case b.op == 1: // maximum
+			n.intHi = min(n.intHi, b.i)
+		case b.op == 2: // exclusiveMinimum (|b.i| < 10^18: no overflow)
+			n.intLo = max(n.intLo, b.i+1)
+		case b.op == 3: // exclusiveMaximum
+			n.intHi = min(n.intHi, b.i-1)
+		}
+	}
 	n.hasObjRules = len(n.props) > 0 || n.additional != nil || n.minProps >= 0 || n.maxProps >= 0
 	return true
 }
@@ -349,21 +375,6 @@ func holds(op, c int) bool {
 		return c < 0
 	}
 	return true
-}
-
-// intInBounds is inBounds for an integer v; ok is false when a bound is
-// not an integer (inBounds decides then).
-func intInBounds(bs []bound, v int64) (in, ok bool) {
-	for i := range bs {
-		b := &bs[i]
-		if !b.isInt {
-			return false, false
-		}
-		if !holds(b.op, cmp.Compare(v, b.i)) {
-			return false, true
-		}
-	}
-	return true, true
 }
 
 // dec is an exact decimal mant × 10^exp with at most 19 significant

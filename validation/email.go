@@ -9,8 +9,10 @@ import (
 
 // validEmail is the "email" format check of jsonschema/v6 (format.go,
 // validateEmail) over bytes, so the one-pass check needs no string per
-// value.
-func validEmail(s []byte) bool {
+// value. A hostname equal to *known (if known is not nil) was found
+// valid before and is not checked again; a valid one is kept there: the
+// addresses of one body often share their domain.
+func validEmail(s []byte, known *[]byte) bool {
 	if len(s) > 254 {
 		return false
 	}
@@ -43,7 +45,16 @@ func validEmail(s []byte) bool {
 		}
 		return validIPv4(ip)
 	}
-	return validHostname(domain)
+	if known != nil && len(*known) > 0 && bytes.Equal(domain, *known) {
+		return true
+	}
+	if !validHostname(domain) {
+		return false
+	}
+	if known != nil {
+		*known = append((*known)[:0], domain...)
+	}
+	return true
 }
 
 // dotAtomEnd returns the end of the runs of atom bytes joined by single

@@ -18,19 +18,20 @@ type onePass struct {
 	lim     Limits
 	keys    []byte // keys of the open objects that are not declared properties
 	keyEnds []int
+	host    []byte // the last hostname of an email found valid in this body
 }
 
 var onePasses = sync.Pool{New: func() any { return new(onePass) }}
 
 // anyNode is the empty schema (everything valid).
-var anyNode = &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+var anyNode = newNode()
 
 // accepts reports whether data is one JSON document within lim that n
 // accepts.
 func (n *cnode) accepts(data []byte, lim Limits) bool {
 	p := onePasses.Get().(*onePass)
 	p.data, p.pos, p.lim = data, 0, lim
-	p.keys, p.keyEnds = p.keys[:0], p.keyEnds[:0]
+	p.keys, p.keyEnds, p.host = p.keys[:0], p.keyEnds[:0], p.host[:0]
 	end := p.value(n, skipWS(data, 0), 0)
 	ok := end >= 0 && skipWS(data, end) == len(data)
 	p.data = nil
@@ -59,7 +60,7 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 		return p.array(n, i, depth+1)
 	case c == '"':
 		s, ascii, end := p.str(i)
-		if end < 0 || !n.allows(tString) || !n.checkString(s, ascii) {
+		if end < 0 || !n.allows(tString) || !n.checkString(s, ascii, &p.host) {
 			return -1
 		}
 		return end
@@ -97,7 +98,9 @@ func (n *cnode) inEnum(v primitive) bool {
 	return false
 }
 
-func (n *cnode) checkString(s []byte, ascii bool) bool {
+// checkString reports whether n accepts the string s; host is
+// validEmail's known hostname.
+func (n *cnode) checkString(s []byte, ascii bool, host *[]byte) bool {
 	if n.minLen >= 0 || n.maxLen >= 0 {
 		l := len(s)
 		if !ascii {
@@ -107,7 +110,7 @@ func (n *cnode) checkString(s []byte, ascii bool) bool {
 			return false
 		}
 	}
-	if n.email && !validEmail(s) {
+	if n.email && !validEmail(s, host) {
 		return false
 	}
 	if n.hasEnu {
@@ -147,8 +150,8 @@ func (p *onePass) number(n *cnode, i int) int {
 			if data[i] == '-' {
 				v = -v
 			}
-			if in, ok := intInBounds(n.bounds, v); ok {
-				if !in {
+			if n.intBounds {
+				if v < n.intLo || v > n.intHi {
 					return -1
 				}
 				return j
