@@ -260,7 +260,21 @@ func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
 			return -1
 		}
 		var sub *cnode
-		idx, end := n.rawKey(data, i)
+		idx, end := -1, 0
+		if n.byFirst != nil && len(data)-i >= 9 {
+			// The one short name that can match, and its closing quote,
+			// in one compare of a word (rawKey, inlined by hand).
+			w := binary.LittleEndian.Uint64(data[i+1:])
+			if k := n.byFirst[uint8(w)]; k == multiKey {
+				idx, end = n.rawKeyScan(data, i)
+			} else if k != 0 {
+				if pr := &n.props[k-1]; w&pr.kmask == pr.kword {
+					idx, end = int(k-1), i+len(pr.name)+2
+				}
+			}
+		} else {
+			idx, end = n.rawKeyScan(data, i)
+		}
 		if idx < 0 {
 			var key []byte
 			if key, _, end = p.str(i); end < 0 {
@@ -340,27 +354,9 @@ func (p *onePass) newKey(key []byte, firstKey, keyStart int, others *map[string]
 	return true
 }
 
-// rawKey matches a declared name written without escapes at data[pos]
-// (a '"'): its index and the position after its closing quote, or -1.
-func (n *cnode) rawKey(data []byte, pos int) (idx, end int) {
-	if n.byFirst == nil || len(data)-pos < 9 {
-		return n.rawKeyScan(data, pos)
-	}
-	// The one short name that can match, and its closing quote, in one
-	// compare of a word.
-	w := binary.LittleEndian.Uint64(data[pos+1:])
-	switch k := n.byFirst[uint8(w)]; k {
-	case 0:
-	case multiKey:
-		return n.rawKeyScan(data, pos)
-	default:
-		if pr := &n.props[k-1]; w&pr.kmask == pr.kword {
-			return int(k - 1), pos + len(pr.name) + 2
-		}
-	}
-	return -1, 0
-}
-
+// rawKeyScan matches a declared name written without escapes at
+// data[pos] (a '"'): its index and the position after its closing quote,
+// or -1. members tries the one short name of the key's first byte first.
 func (n *cnode) rawKeyScan(data []byte, pos int) (idx, end int) {
 	rest := data[pos+1:]
 	for i := range n.props {

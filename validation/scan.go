@@ -186,11 +186,16 @@ func (s *scanner) str() (b []byte, ascii bool, f fault) {
 // plainEnd returns the position of the first byte at or after i that is
 // not plain ASCII for str (or len(data)).
 func plainEnd(data []byte, i int) int {
-	// Eight bytes at a time, then straight to the first byte that is not.
-	for ; i+8 <= len(data); i += 8 {
-		if m := specialMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+	// Eight bytes at a time, then straight to the first byte that is not
+	// (rest keeps the loop free of bounds checks).
+	if i > len(data) {
+		return i
+	}
+	for rest := data[i:]; len(rest) >= 8; rest = rest[8:] {
+		if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
+		i += 8
 	}
 	for i < len(data) && strClass[data[i]] == 0 {
 		i++
