@@ -59,8 +59,14 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 		}
 		return p.array(n, i, depth+1)
 	case c == '"':
-		s, ascii, end := p.str(i)
-		if end < 0 || !n.allows(tString) || !n.checkString(s, ascii, &p.host) {
+		// onePass.str, its plain ASCII case inlined by hand
+		s, ascii, end := []byte(nil), true, plainEnd(data, i+1)
+		if end < len(data) && data[end] == '"' {
+			s, end = data[i+1:end], end+1
+		} else if s, ascii, end = p.strFrom(i, end); end < 0 {
+			return -1
+		}
+		if !n.allows(tString) || !n.checkString(s, ascii, &p.host) {
 			return -1
 		}
 		return end
@@ -435,8 +441,14 @@ func (p *onePass) str(i int) (s []byte, ascii bool, end int) {
 	if j < len(data) && data[j] == '"' {
 		return data[i+1 : j], true, j + 1
 	}
+	return p.strFrom(i, j)
+}
+
+// strFrom is str once the bytes of the string at data[i] are known to be
+// plain ASCII up to j.
+func (p *onePass) strFrom(i, j int) (s []byte, ascii bool, end int) {
 	p.pos = i + 1
-	s, ascii, f := p.strFrom(j)
+	s, ascii, f := p.scanner.strFrom(j)
 	if f != faultNone || !ascii && !p.goodString(s) {
 		return nil, false, -1
 	}
