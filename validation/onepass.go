@@ -298,10 +298,11 @@ func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
 			}
 		}
 		if idx >= 0 {
-			if (seen|refused)&(1<<idx) != 0 {
+			bit := uint64(1) << (uint(idx) & 63) // idx < maxFastProps
+			if (seen|refused)&bit != 0 {
 				return -1 // a duplicate or refused
 			}
-			seen |= 1 << idx
+			seen |= bit
 			sub = n.props[idx].sub
 		}
 		i = skipWS(data, end)
