@@ -144,7 +144,7 @@ func (p *onePass) number(n *cnode, i int) int {
 		}
 		start := j
 		var v int64
-		for ; j < len(data) && j-start < 19; j++ {
+		for end := min(len(data), start+19); j < end; j++ {
 			c := data[j] - '0'
 			if c > 9 {
 				break
