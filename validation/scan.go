@@ -165,12 +165,18 @@ const (
 // non-ASCII. Each byte is computed alone (no carry crosses a byte), so
 // the lowest mark is the first such byte.
 func specialMask(x uint64) uint64 {
+	del := (x &^ highs) + ones // high bit: 0x7f
+	return stopMask(x) | (x|del)&highs
+}
+
+// stopMask marks, as specialMask does, the bytes of x that end str's
+// scan: '"', '\\' and the control characters below ' '.
+func stopMask(x uint64) uint64 {
 	x7 := x &^ highs
 	ge20 := x7 + (0x80-0x20)*ones        // high bit: at least ' '
 	quote := (x7 ^ '"'*ones) + 0x7f*ones // high bit: not '"'
 	bslash := (x7 ^ '\\'*ones) + 0x7f*ones
-	del := x7 + ones // high bit: 0x7f
-	return (x | ^ge20 | ^quote | ^bslash | del) & highs
+	return (^ge20 | ^quote | ^bslash) &^ x & highs
 }
 
 // str reads the string literal at pos (which holds '"') and returns its
@@ -203,6 +209,24 @@ func plainEnd(data []byte, i int) int {
 	return i
 }
 
+// stopEnd returns the position of the first byte at or after i that
+// ends str's scan (stopMask), or len(data).
+func stopEnd(data []byte, i int) int {
+	if i > len(data) {
+		return i
+	}
+	for rest := data[i:]; len(rest) >= 8; rest = rest[8:] {
+		if m := stopMask(binary.LittleEndian.Uint64(rest)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+		i += 8
+	}
+	for i < len(data) && strClass[data[i]] != 1 {
+		i++
+	}
+	return i
+}
+
 // strFrom is str once the string's bytes from pos to i are known to be
 // plain ASCII.
 func (s *scanner) strFrom(i int) (b []byte, ascii bool, f fault) {
@@ -215,7 +239,11 @@ func (s *scanner) strFrom(i int) (b []byte, ascii bool, f fault) {
 			continue
 		}
 		if cl == 2 {
+			// Not ASCII: UTF-8 and control characters are checked by
+			// the caller; on to the next byte that ends the scan, eight
+			// at a time (the loop's i++ lands on it).
 			seen = 2
+			i = stopEnd(data, i+1) - 1
 			continue
 		}
 		s.pos = i
