@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math/big"
 	"sync"
-	"unicode/utf8"
 )
 
 // onePass checks a JSON body against a compiled schema (compiled.go) in
@@ -60,13 +59,13 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 		return p.array(n, i, depth+1)
 	case c == '"':
 		// onePass.str, its plain ASCII case inlined by hand
-		s, ascii, end := []byte(nil), true, plainEnd(data, i+1)
+		s, runes, end := []byte(nil), 0, plainEnd(data, i+1)
 		if end < len(data) && data[end] == '"' {
-			s, end = data[i+1:end], end+1
-		} else if s, ascii, end = p.strFrom(i, end); end < 0 {
+			s, runes, end = data[i+1:end], end-i-1, end+1
+		} else if s, runes, end = p.strFrom(i, end); end < 0 {
 			return -1
 		}
-		if !n.allows(tString) || !n.checkString(s, ascii, &p.host) {
+		if !n.allows(tString) || !n.checkString(s, runes, &p.host) {
 			return -1
 		}
 		return end
@@ -104,15 +103,11 @@ func (n *cnode) inEnum(v primitive) bool {
 	return false
 }
 
-// checkString reports whether n accepts the string s; host is
-// validEmail's known hostname.
-func (n *cnode) checkString(s []byte, ascii bool, host *[]byte) bool {
+// checkString reports whether n accepts the string s of runes runes;
+// host is validEmail's known hostname.
+func (n *cnode) checkString(s []byte, runes int, host *[]byte) bool {
 	if n.minLen >= 0 || n.maxLen >= 0 {
-		l := len(s)
-		if !ascii {
-			l = utf8.RuneCount(s)
-		}
-		if n.minLen >= 0 && l < n.minLen || n.maxLen >= 0 && l > n.maxLen {
+		if n.minLen >= 0 && runes < n.minLen || n.maxLen >= 0 && runes > n.maxLen {
 			return false
 		}
 	}
@@ -433,29 +428,32 @@ func (p *onePass) array(n *cnode, i, depth int) int {
 }
 
 // str reads the string literal at data[i]: its decoded bytes (valid
-// until the next call), whether they are printable ASCII, and the
-// position after it, or -1 unless it is a good string (well-formed,
-// UTF-8, no control characters if refused).
-func (p *onePass) str(i int) (s []byte, ascii bool, end int) {
+// until the next call), their rune count, and the position after it, or
+// -1 unless it is a good string (well-formed, UTF-8, no control
+// characters if refused).
+func (p *onePass) str(i int) (s []byte, runes, end int) {
 	data := p.data
 	j := plainEnd(data, i+1)
 	if j < len(data) && data[j] == '"' {
-		return data[i+1 : j], true, j + 1
+		return data[i+1 : j], j - i - 1, j + 1
 	}
 	return p.strFrom(i, j)
 }
 
 // strFrom is str once the bytes of the string at data[i] are known to be
 // plain ASCII up to j.
-func (p *onePass) strFrom(i, j int) (s []byte, ascii bool, end int) {
+func (p *onePass) strFrom(i, j int) (s []byte, runes, end int) {
 	p.pos = i + 1
 	s, ascii, f := p.scanner.strFrom(j)
-	if f != faultNone || !ascii && !p.goodString(s) {
-		return nil, false, -1
+	if f != faultNone {
+		return nil, 0, -1
 	}
-	return s, ascii, p.pos
-}
-
-func (p *onePass) goodString(s []byte) bool {
-	return utf8.Valid(s) && !(p.lim.RejectControlChars && hasControl(s))
+	if ascii {
+		return s, len(s), p.pos
+	}
+	runes, ok := textRunes(s, p.lim.RejectControlChars)
+	if !ok {
+		return nil, 0, -1
+	}
+	return s, runes, p.pos
 }

@@ -345,6 +345,33 @@ func (s *scanner) hex4() (rune, bool) {
 	return r, true
 }
 
+// textRunes checks a decoded string that is not plain ASCII in one pass
+// (the three passes of utf8.Valid, hasControl and utf8.RuneCount were
+// measured on text that is not ASCII): valid UTF-8, exactly as
+// utf8.Valid, and if noControl no control character, exactly as
+// hasControl; it returns the rune count.
+func textRunes(s []byte, noControl bool) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			if noControl && (c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f) {
+				return 0, false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if size == 1 {
+			return 0, false // not UTF-8 (an encoded U+FFFD has 3 bytes)
+		}
+		if noControl && r <= 0x9f {
+			return 0, false // C1
+		}
+		i += size
+	}
+	return n, true
+}
+
 // hasControl is HasControlChars over a string or bytes.
 func hasControl[S ~string | ~[]byte](s S) bool {
 	for i := 0; i < len(s); i++ {
