@@ -307,19 +307,15 @@ func (p *onePass) members(n *cnode, i, depth, firstKey, keyStart int) int {
 		if i = p.value(sub, skipWS(data, i+1), depth); i < 0 {
 			return -1
 		}
-		if i = skipWS(data, i); i >= len(data) {
+		more := false
+		if i, more = afterMember(data, i, '}'); i < 0 {
 			return -1
 		}
-		switch data[i] {
-		case ',':
-			i++
-		case '}':
+		if !more {
 			if !n.objectDone(seen, count) {
 				return -1
 			}
-			return i + 1
-		default:
-			return -1
+			return i
 		}
 	}
 }
@@ -398,8 +394,7 @@ func (p *onePass) array(n *cnode, i, depth int) int {
 	if i = skipWS(data, i+1); i < len(data) && data[i] == ']' {
 		i++
 	} else {
-	loop:
-		for {
+		for more := true; more; {
 			count++
 			if p.lim.MaxKeys > 0 && count > p.lim.MaxKeys {
 				return -1
@@ -407,16 +402,7 @@ func (p *onePass) array(n *cnode, i, depth int) int {
 			if i = p.value(items, skipWS(data, i), depth); i < 0 {
 				return -1
 			}
-			if i = skipWS(data, i); i >= len(data) {
-				return -1
-			}
-			switch data[i] {
-			case ',':
-				i++
-			case ']':
-				i++
-				break loop
-			default:
+			if i, more = afterMember(data, i, ']'); i < 0 {
 				return -1
 			}
 		}

@@ -126,30 +126,44 @@ func numberEnd(data []byte, i int) (int, bool) {
 // next reads what follows a member of an object or array: ',' (more,
 // another member follows) or the closing byte; anything else is !ok.
 func (s *scanner) next(closing byte) (more, ok bool) {
-	s.skipWS()
-	if s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			return true, true
-		case closing:
-			s.pos++
-			return false, true
-		}
+	s.skipWS() // where a syntax error is
+	end, more := afterMember(s.data, s.pos, closing)
+	if end < 0 {
+		return false, false
 	}
-	return false, false
+	s.pos = end
+	return more, true
 }
 
-// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
-// that ends the fast scan ('"', '\\', a control character), 2 a byte
-// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
+// afterMember reads what follows a member of an object or array at i:
+// ',' (more) or the closing byte; the position after it, or -1.
+func afterMember(data []byte, i int, closing byte) (end int, more bool) {
+	if i = skipWS(data, i); i < len(data) {
+		switch data[i] {
+		case ',':
+			return i + 1, true
+		case closing:
+			return i + 1, false
+		}
+	}
+	return -1, false
+}
+
+// The classes of string bytes for str's scan (strClass).
+const (
+	plainByte = iota // plain ASCII
+	textByte         // needs the UTF-8 and control-character checks: DEL and non-ASCII
+	stopByte         // ends the scan: '"', '\\', a control character
+)
+
+// strClass sorts string bytes for str's scan.
 var strClass = func() (t [256]uint8) {
 	for c := range t {
 		switch {
 		case c == '"' || c == '\\' || c < 0x20:
-			t[c] = 1
+			t[c] = stopByte
 		case c >= 0x7f:
-			t[c] = 2
+			t[c] = textByte
 		}
 	}
 	return
@@ -164,9 +178,12 @@ const (
 // is not plain ASCII for str: '"', '\\', a control character, DEL or
 // non-ASCII. Each byte is computed alone (no carry crosses a byte), so
 // the lowest mark is the first such byte.
-func specialMask(x uint64) uint64 {
+func specialMask(x uint64) uint64 { return stopMask(x) | textMask(x) }
+
+// textMask marks, as specialMask does, DEL and the bytes beyond ASCII.
+func textMask(x uint64) uint64 {
 	del := (x &^ highs) + ones // high bit: 0x7f
-	return stopMask(x) | (x|del)&highs
+	return (x | del) & highs
 }
 
 // stopMask marks, as specialMask does, the bytes of x that end str's
@@ -191,37 +208,28 @@ func (s *scanner) str() (b []byte, ascii bool, f fault) {
 
 // plainEnd returns the position of the first byte at or after i that is
 // not plain ASCII for str (or len(data)).
-func plainEnd(data []byte, i int) int {
-	// Eight bytes at a time, then straight to the first byte that is not
-	// (rest keeps the loop free of bounds checks).
-	if i > len(data) {
-		return i
-	}
-	for rest := data[i:]; len(rest) >= 8; rest = rest[8:] {
-		if m := specialMask(binary.LittleEndian.Uint64(rest)); m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-		i += 8
-	}
-	for i < len(data) && strClass[data[i]] == 0 {
-		i++
-	}
-	return i
-}
+func plainEnd(data []byte, i int) int { return classEnd(data, i, textByte) }
 
-// stopEnd returns the position of the first byte at or after i that
-// ends str's scan (stopMask), or len(data).
-func stopEnd(data []byte, i int) int {
+// classEnd returns the position of the first byte at or after i whose
+// strClass is at least class (textByte or stopByte), or len(data): eight
+// bytes at a time (specialMask or stopMask), then straight to that byte
+// (rest keeps the loop free of bounds checks).
+func classEnd(data []byte, i int, class uint8) int {
 	if i > len(data) {
 		return i
 	}
 	for rest := data[i:]; len(rest) >= 8; rest = rest[8:] {
-		if m := stopMask(binary.LittleEndian.Uint64(rest)); m != 0 {
+		x := binary.LittleEndian.Uint64(rest)
+		m := stopMask(x)
+		if class == textByte {
+			m |= textMask(x)
+		}
+		if m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
 		i += 8
 	}
-	for i < len(data) && strClass[data[i]] != 1 {
+	for i < len(data) && strClass[data[i]] < class {
 		i++
 	}
 	return i
@@ -235,15 +243,15 @@ func (s *scanner) strFrom(i int) (b []byte, ascii bool, f fault) {
 	data := s.data
 	for ; i < len(data); i++ {
 		cl := strClass[data[i]]
-		if cl == 0 {
+		if cl == plainByte {
 			continue
 		}
-		if cl == 2 {
+		if cl == textByte {
 			// Not ASCII: UTF-8 and control characters are checked by
 			// the caller; on to the next byte that ends the scan, eight
 			// at a time (the loop's i++ lands on it).
 			seen = 2
-			i = stopEnd(data, i+1) - 1
+			i = classEnd(data, i+1, stopByte) - 1
 			continue
 		}
 		s.pos = i

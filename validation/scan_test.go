@@ -23,10 +23,10 @@ func TestStringMasks(t *testing.T) {
 			m := specialMask(binary.LittleEndian.Uint64(w[:]))
 			stop := stopMask(binary.LittleEndian.Uint64(w[:]))
 			for i := range w {
-				if got := m>>(8*i)&0x80 != 0; got != (strClass[w[i]] != 0) {
+				if got := m>>(8*i)&0x80 != 0; got != (strClass[w[i]] != plainByte) {
 					t.Fatalf("byte %#x at %d in %x: marked %v", w[i], i, w, got)
 				}
-				if got := stop>>(8*i)&0x80 != 0; got != (strClass[w[i]] == 1) {
+				if got := stop>>(8*i)&0x80 != 0; got != (strClass[w[i]] == stopByte) {
 					t.Fatalf("byte %#x at %d in %x: a stop %v", w[i], i, w, got)
 				}
 			}
