@@ -212,14 +212,13 @@ func plainEnd(data []byte, i int) int { return classEnd(data, i, textByte) }
 
 // classEnd returns the position of the first byte at or after i whose
 // strClass is at least class (textByte or stopByte), or len(data): eight
-// bytes at a time (specialMask or stopMask), then straight to that byte
-// (rest keeps the loop free of bounds checks).
+// bytes at a time (specialMask or stopMask), then straight to that byte.
 func classEnd(data []byte, i int, class uint8) int {
 	if i > len(data) {
 		return i
 	}
-	for rest := data[i:]; len(rest) >= 8; rest = rest[8:] {
-		x := binary.LittleEndian.Uint64(rest)
+	for ; i <= len(data)-8; i += 8 {
+		x := binary.LittleEndian.Uint64(data[i : i+8 : i+8])
 		m := stopMask(x)
 		if class == textByte {
 			m |= textMask(x)
@@ -227,7 +226,6 @@ func classEnd(data []byte, i int, class uint8) int {
 		if m != 0 {
 			return i + bits.TrailingZeros64(m)/8
 		}
-		i += 8
 	}
 	for i < len(data) && strClass[data[i]] < class {
 		i++
