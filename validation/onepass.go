@@ -46,17 +46,8 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 	if n.never || i >= len(data) {
 		return -1
 	}
+	// strings and numbers first: most values are
 	switch c := data[i]; {
-	case c == '{':
-		if !n.allows(tObject) || n.hasEnu {
-			return -1
-		}
-		return p.object(n, i, depth+1)
-	case c == '[':
-		if !n.allows(tArray) || n.hasEnu {
-			return -1
-		}
-		return p.array(n, i, depth+1)
 	case c == '"':
 		// onePass.str, its plain ASCII case inlined by hand
 		s, runes, end := []byte(nil), 0, plainEnd(data, i+1)
@@ -69,14 +60,24 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 			return -1
 		}
 		return end
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number(n, i)
+	case c == '{':
+		if !n.allows(tObject) || n.hasEnu {
+			return -1
+		}
+		return p.object(n, i, depth+1)
+	case c == '[':
+		if !n.allows(tArray) || n.hasEnu {
+			return -1
+		}
+		return p.array(n, i, depth+1)
 	case c == 't':
 		return n.literal(data, i, "true", primitive{kind: tBool, b: true})
 	case c == 'f':
 		return n.literal(data, i, "false", primitive{kind: tBool})
 	case c == 'n':
 		return n.literal(data, i, "null", primitive{kind: tNull})
-	case c == '-' || (c >= '0' && c <= '9'):
-		return p.number(n, i)
 	}
 	return -1
 }
