@@ -56,7 +56,9 @@ func (p *onePass) value(n *cnode, i, depth int) int {
 		} else if s, runes, end = p.strFrom(i, end); end < 0 {
 			return -1
 		}
-		if !n.allows(tString) || !n.checkString(s, runes, &p.host) {
+		// minLen is -1 when there is none: no rune count is below it
+		if !n.allows(tString) || runes < n.minLen || n.maxLen >= 0 && runes > n.maxLen ||
+			(n.email || n.hasEnu) && !n.checkString(s, &p.host) {
 			return -1
 		}
 		return end
@@ -104,14 +106,9 @@ func (n *cnode) inEnum(v primitive) bool {
 	return false
 }
 
-// checkString reports whether n accepts the string s of runes runes;
-// host is validEmail's known hostname.
-func (n *cnode) checkString(s []byte, runes int, host *[]byte) bool {
-	if n.minLen >= 0 || n.maxLen >= 0 {
-		if n.minLen >= 0 && runes < n.minLen || n.maxLen >= 0 && runes > n.maxLen {
-			return false
-		}
-	}
+// checkString reports whether the string s meets n's format and enum;
+// host is validEmail's known hostname. (value checks the length.)
+func (n *cnode) checkString(s []byte, host *[]byte) bool {
 	if n.email && !validEmail(s, host) {
 		return false
 	}
