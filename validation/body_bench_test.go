@@ -27,14 +27,27 @@ func bulkBody(size int) []byte {
 // bulkLimits are the default limits with room for a 1 MB batch.
 var bulkLimits = func() Limits { l := DefaultLimits; l.MaxKeys = 20000; return l }()
 
+// bulkBodyUTF8 is bulkBody with names that are not ASCII.
+func bulkBodyUTF8(size int) []byte {
+	return bytes.ReplaceAll(bulkBody(size), []byte("User Number"), []byte("Zoë Ñúñez Ærøskøbing"))
+}
+
 func benchBulk(b *testing.B, size int) {
+	benchBulkBody(b, bulkBody(size))
+}
+
+func benchBulkBody(b *testing.B, body []byte) {
 	s, err := CompileSchema("b", []byte(bulkSchema), true)
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchValidate(b, New(Config{Body: s, MaxBody: 2 << 20, Limits: bulkLimits}), bulkBody(size))
+	benchValidate(b, New(Config{Body: s, MaxBody: 2 << 20, Limits: bulkLimits}), body)
 }
 
 func BenchmarkValidateBulk1KB(b *testing.B)   { benchBulk(b, 1<<10) }
 func BenchmarkValidateBulk100KB(b *testing.B) { benchBulk(b, 100<<10) }
 func BenchmarkValidateBulk1MB(b *testing.B)   { benchBulk(b, 1<<20) }
+
+// BenchmarkValidateBulk1MBUTF8 is BenchmarkValidateBulk1MB with names
+// that are not ASCII (UTF-8 and control-character checks).
+func BenchmarkValidateBulk1MBUTF8(b *testing.B) { benchBulkBody(b, bulkBodyUTF8(1<<20)) }

@@ -1,8 +1,8 @@
 package validation
 
 import (
-	"cmp"
 	"encoding/json"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -31,25 +31,41 @@ type cnode struct {
 	maxLen int
 	email  bool
 	bounds []bound
-	enum   []primitive // nil: no enum or const
-	hasEnu bool
+	// intBounds: every bound is an integer bound (isInt), so together
+	// they are the range intLo..intHi of the integers they accept.
+	intBounds    bool
+	intLo, intHi int64
+	enum         []primitive // nil: no enum or const
+	hasEnu       bool
 
-	props       []cprop // properties, then required names not among them
-	nRequired   int
-	additional  *cnode // nil: anything
-	minProps    int
-	maxProps    int
-	items       *cnode // nil: anything
-	minItems    int
-	maxItems    int
-	hasObjRules bool
+	props   []cprop // properties, then required names not among them
+	reqMask uint64  // the bits of the required props
+	// byFirst maps the first byte of a key to 1 + the index of the one
+	// raw prop of at most 7 bytes that starts with it; 0: no raw prop
+	// starts with it; multiKey: several, or a longer one (nil: no props).
+	byFirst *[256]uint8
+	// dollarKeys and dottedKeys are the bits of the props whose names
+	// start with '$' or hold a '.', for Limits.RejectDollarKeys and
+	// RejectDottedKeys.
+	dollarKeys, dottedKeys uint64
+	additional             *cnode // nil: anything
+	minProps               int
+	maxProps               int
+	items                  *cnode // nil: anything
+	minItems               int
+	maxItems               int
+	hasObjRules            bool
 }
 
 type cprop struct {
 	name     string
 	node     *cnode // nil: not in properties (a required name only)
+	sub      *cnode // what its value must be: node, else additional, else anyNode
 	required bool
 	raw      bool // name is printable ASCII without '"' or '\\': its JSON is "name"
+	// kmask selects the bytes of `name"` in a little-endian word and kword
+	// is their value, for a raw name of at most 7 bytes (else kmask is 0).
+	kmask, kword uint64
 }
 
 const (
@@ -89,6 +105,9 @@ type primitive struct {
 // declare (a bitmask tracks which were seen).
 const maxFastProps = 64
 
+// multiKey marks a first byte of several props in cnode.byFirst.
+const multiKey = 255
+
 var annotations = map[string]bool{"title": true, "description": true, "default": true, "examples": true,
 	"$comment": true, "deprecated": true, "readOnly": true, "writeOnly": true, "$defs": true, "definitions": true}
 
@@ -97,15 +116,23 @@ var annotations = map[string]bool{"title": true, "description": true, "default":
 func compileSubset(doc any, root bool) *cnode {
 	switch d := doc.(type) {
 	case bool:
-		return &cnode{never: !d, minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+		n := newNode()
+		n.never = !d
+		return n
 	case map[string]any:
-		n := &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1}
+		n := newNode()
 		if !n.compile(d, root) {
 			return nil
 		}
 		return n
 	}
 	return nil
+}
+
+// newNode returns the empty schema: no rules.
+func newNode() *cnode {
+	return &cnode{minLen: -1, maxLen: -1, minProps: -1, maxProps: -1, minItems: -1, maxItems: -1,
+		intBounds: true, intLo: math.MinInt64, intHi: math.MaxInt64}
 }
 
 func (n *cnode) compile(d map[string]any, root bool) bool {
@@ -245,13 +272,56 @@ func (n *cnode) compile(d map[string]any, root bool) bool {
 			n.props = append(n.props, cprop{name: r, required: true})
 		}
 	}
-	n.nRequired = len(required)
-	for i := range n.props {
-		name := n.props[i].name
-		n.props[i].raw = name != "" && !strings.ContainsAny(name, `"\\`) && !strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
-	}
 	if len(n.props) > maxFastProps {
 		return false
+	}
+	for i := range n.props {
+		pr := &n.props[i]
+		pr.raw = pr.name != "" && !strings.ContainsAny(pr.name, `"\\`) && !strings.ContainsFunc(pr.name, func(r rune) bool { return r < 0x20 || r >= 0x7f })
+		if pr.raw && len(pr.name) < 8 {
+			for j, c := range []byte(pr.name + `"`) {
+				pr.kmask |= 0xff << (8 * j)
+				pr.kword |= uint64(c) << (8 * j)
+			}
+		}
+		if pr.required {
+			n.reqMask |= 1 << i
+		}
+		if pr.name != "" && pr.name[0] == '$' {
+			n.dollarKeys |= 1 << i
+		}
+		if strings.IndexByte(pr.name, '.') >= 0 {
+			n.dottedKeys |= 1 << i
+		}
+		if pr.sub = pr.node; pr.sub == nil {
+			if pr.sub = n.additional; pr.sub == nil {
+				pr.sub = anyNode
+			}
+		}
+		if pr.raw {
+			if n.byFirst == nil {
+				n.byFirst = new([256]uint8)
+			}
+			if f := &n.byFirst[pr.name[0]]; *f == 0 && pr.kmask != 0 {
+				*f = uint8(i + 1)
+			} else {
+				*f = multiKey
+			}
+		}
+	}
+	for _, b := range n.bounds {
+		switch {
+		case !b.isInt:
+			n.intBounds = false
+		case b.op == 0: // minimum
+			n.intLo = max(n.intLo, b.i)
+		case b.op == 1: // maximum
+			n.intHi = min(n.intHi, b.i)
+		case b.op == 2: // exclusiveMinimum (|b.i| < 10^18: no overflow)
+			n.intLo = max(n.intLo, b.i+1)
+		case b.op == 3: // exclusiveMaximum
+			n.intHi = min(n.intHi, b.i-1)
+		}
 	}
 	n.hasObjRules = len(n.props) > 0 || n.additional != nil || n.minProps >= 0 || n.maxProps >= 0
 	return true
@@ -291,30 +361,6 @@ func toBound(lit string) (bound, bool) {
 	return b, true
 }
 
-// smallInt reads an integer literal of at most 18 digits (no fraction or
-// exponent): every such value fits an int64 exactly.
-func smallInt(lit []byte) (int64, bool) {
-	neg := len(lit) > 0 && lit[0] == '-'
-	digits := lit
-	if neg {
-		digits = lit[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	var v int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
 // holds reports whether a comparison c (of a value with a bound) meets
 // the bound's op: minimum, maximum, exclusiveMinimum, exclusiveMaximum.
 func holds(op, c int) bool {
@@ -329,21 +375,6 @@ func holds(op, c int) bool {
 		return c < 0
 	}
 	return true
-}
-
-// intInBounds is inBounds for an integer v; ok is false when a bound is
-// not an integer (inBounds decides then).
-func intInBounds(bs []bound, v int64) (in, ok bool) {
-	for i := range bs {
-		b := &bs[i]
-		if !b.isInt {
-			return false, false
-		}
-		if !holds(b.op, cmp.Compare(v, b.i)) {
-			return false, true
-		}
-	}
-	return true, true
 }
 
 // dec is an exact decimal mant × 10^exp with at most 19 significant

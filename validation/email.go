@@ -9,48 +9,82 @@ import (
 
 // validEmail is the "email" format check of jsonschema/v6 (format.go,
 // validateEmail) over bytes, so the one-pass check needs no string per
-// value.
-func validEmail(s []byte) bool {
+// value. A hostname equal to *known (if known is not nil) was found
+// valid before and is not checked again; a valid one is kept there: the
+// addresses of one body often share their domain.
+func validEmail(s []byte, known *[]byte) bool {
 	if len(s) > 254 {
 		return false
 	}
-	at := bytes.LastIndexByte(s, '@')
-	if at == -1 {
-		return false
-	}
-	local, domain := s[:at], s[at+1:]
-	if len(local) > 64 {
-		return false
-	}
-	if len(local) > 1 && local[0] == '"' && local[len(local)-1] == '"' {
-		q := local[1 : len(local)-1]
-		if bytes.IndexByte(q, '\\') != -1 || bytes.IndexByte(q, '"') != -1 {
+	var at int
+	if len(s) > 0 && s[0] != '"' {
+		// An unquoted local part (the library's LastIndexByte split, in
+		// one forward pass): allowed bytes, no '.' first, last or twice
+		// in a row, up to the '@'. That '@' is the last one: no '@' may
+		// follow in a hostname or an address literal.
+		if at = dotAtomEnd(s); at < 0 || at == len(s) || s[at] != '@' {
 			return false
 		}
 	} else {
-		// allowed bytes, and no '.' first, last or twice in a row
-		for i, ch := range local {
-			if !emailLocal[ch] || ch == '.' && (i == 0 || i == len(local)-1 || local[i-1] == '.') {
-				return false
-			}
+		// A quoted local part, or none.
+		if at = bytes.LastIndexByte(s, '@'); at < 2 || s[at-1] != '"' {
+			return false
+		}
+		if q := s[1 : at-1]; bytes.IndexByte(q, '\\') != -1 || bytes.IndexByte(q, '"') != -1 {
+			return false
 		}
 	}
-	if bytes.HasPrefix(domain, []byte("[")) && bytes.HasSuffix(domain, []byte("]")) {
+	if at > 64 {
+		return false
+	}
+	domain := s[at+1:]
+	if len(domain) >= 2 && domain[0] == '[' && domain[len(domain)-1] == ']' {
 		ip := string(domain[1 : len(domain)-1])
 		if rem, ok := strings.CutPrefix(ip, "IPv6:"); ok {
 			return validIPv6(rem)
 		}
 		return validIPv4(ip)
 	}
-	return validHostname(domain)
+	if known != nil && len(*known) > 0 && bytes.Equal(domain, *known) {
+		return true
+	}
+	if !validHostname(domain) {
+		return false
+	}
+	if known != nil {
+		*known = append((*known)[:0], domain...)
+	}
+	return true
 }
 
-// emailLocal and hostnameChar are the bytes allowed in an unquoted local
-// part and in a hostname label.
-var emailLocal, hostnameChar = func() (l, h [256]bool) {
+// dotAtomEnd returns the end of the runs of atom bytes joined by single
+// dots at the start of s, or -1 if a run is empty (a '.' first, last or
+// twice in a row). An empty local part is allowed, as the library does.
+func dotAtomEnd(s []byte) int {
+	if s[0] == '@' {
+		return 0
+	}
+	for i := 0; ; i++ {
+		j := i
+		for j < len(s) && emailAtom[s[j]] {
+			j++
+		}
+		if j == i {
+			return -1
+		}
+		if j == len(s) || s[j] != '.' {
+			return j
+		}
+		i = j
+	}
+}
+
+// emailAtom and hostnameChar are the bytes allowed in an unquoted local
+// part besides '.' and in a hostname label.
+var emailAtom, hostnameChar = func() (l, h [256]bool) {
 	for c := range 256 {
 		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-		l[c] = alnum || strings.IndexByte(".!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0
+		l[c] = alnum || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0
 		h[c] = alnum || c == '-'
 	}
 	return
@@ -66,20 +100,22 @@ func validHostname(s []byte) bool {
 	if len(s) > 253 {
 		return false
 	}
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '.' {
-			if !hostnameChar[s[i]] {
-				return false
-			}
-			continue
+	for start := 0; ; {
+		i := start
+		for i < len(s) && hostnameChar[s[i]] {
+			i++
 		}
 		if l := i - start; l < 1 || l > 63 || s[start] == '-' || s[i-1] == '-' {
 			return false
 		}
+		if i == len(s) {
+			return true
+		}
+		if s[i] != '.' {
+			return false
+		}
 		start = i + 1
 	}
-	return true
 }
 
 // validIPv4 is jsonschema/v6's "ipv4" format check.

@@ -21,6 +21,7 @@ var onePassSchemas = []struct {
 	{`{"type":"array","unevaluatedItems":{"type":"string","format":"email"}}`, false},
 	{`{"properties":{"a":{"properties":{"b":{"type":"array","items":{"type":"object"}}}}},"unevaluatedProperties":{"type":"number"}}`, true},
 	{`{"$schema":"https://json-schema.org/draft/2020-12/schema","title":"t","description":"d","type":"object","properties":{"s":{"type":"string","default":"x","examples":["y"]}}}`, true},
+	{`{"type":"array","items":{"type":["integer","string"],"exclusiveMinimum":-3,"exclusiveMaximum":150,"minimum":-5,"maximum":149}}`, false},
 	{`true`, false},
 	{`false`, false},
 }
@@ -94,7 +95,8 @@ var onePassSeeds = []string{
 	`{"i":12345678901234567890124}`, `{"e":1E+30}`, `{"e":"\u00e9"}`, `{"e":null,"c":1e-1}`, `"ab"`, `"abcd"`, `[1,true]`, `[1.5]`, `null`,
 	`{"a":1,"$b":{"k":1},"x.y":{"k":1,"l":2}}`, `{"a":1,"$b":{},"x.y":{"k":1}}`, `{"z":1}`, `["a@b.co","x"]`,
 	`{"a":{"b":[{}, {"c":1}]},"q":1}`, `{"a":{"b":[{}],"d":1}}`, `{"s":"x\u0000"}`, `{"s":"\u0085"}`, `{"k1":1,"k2":2,"k3":3,"k4":4}`,
-	`[[[[1]]]]`, `{"a":1} x`, `{"a":1,"a":1}`, `{"\u0061":1,"a":2}`, ` {"s" : "x" } `, "\"\xff\"", `{"s":"\ud800"}`,
+	`[[[[1]]]]`, `[-3,-2,149,150,"x"]`, `[{"email":"a@b.co","name":"n"},{"email":"c@b.co","name":"n"},{"email":"d@b-.co","name":"n"}]`,
+	`[{"email":"a@b.co","name":"n"},{"email":"c@\u0062.co","name":"n"},{"email":"d@b.co","name":"n"}]`, `{"a":1} x`, `{"a":1,"a":1}`, `{"\u0061":1,"a":2}`, ` {"s" : "x" } `, "\"\xff\"", `{"s":"\ud800"}`,
 }
 
 func FuzzOnePassMatchesLibrary(f *testing.F) {

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -26,92 +27,143 @@ const (
 	faultSurrogate       // an unpaired UTF-16 surrogate escape
 )
 
-func (s *scanner) skipWS() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
+// The scanner's steps are also functions of a position in data, for the
+// one-pass check: a position kept in a register rather than in the
+// scanner is what lets it run at memory speed.
+
+func (s *scanner) skipWS() { s.pos = skipWS(s.data, s.pos) }
+
+// skipWS returns the position of the first non-whitespace byte at or
+// after i.
+func skipWS(data []byte, i int) int {
+	// Most values follow their separator directly: one compare, inlined.
+	if i < len(data) && data[i] > ' ' {
+		return i
+	}
+	return skipSpaces(data, i)
+}
+
+func skipSpaces(data []byte, i int) int {
+	for ; i < len(data); i++ {
+		switch data[i] {
 		case ' ', '\t', '\n', '\r':
-			s.pos++
 		default:
-			return
+			return i
 		}
 	}
+	return i
 }
 
 // lit reads the literal word (true, false, null) at pos.
 func (s *scanner) lit(word string) bool {
-	if len(s.data)-s.pos < len(word) || string(s.data[s.pos:s.pos+len(word)]) != word {
+	if !hasLit(s.data, s.pos, word) {
 		return false
 	}
 	s.pos += len(word)
 	return true
 }
 
-func (s *scanner) digits() int {
-	n := 0
-	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
-		s.pos++
-		n++
+// hasLit reports whether data holds word at i.
+func hasLit(data []byte, i int, word string) bool {
+	return len(data)-i >= len(word) && string(data[i:i+len(word)]) == word
+}
+
+// digits returns the end of the run of digits at i.
+func digits(data []byte, i int) int {
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' {
+		i++
 	}
-	return n
+	return i
 }
 
 // number reads the number literal at pos (which holds '-' or a digit);
 // false leaves pos where the literal is malformed.
 func (s *scanner) number() ([]byte, bool) {
 	start := s.pos
-	if s.data[s.pos] == '-' {
-		s.pos++
-	}
-	if s.pos < len(s.data) && s.data[s.pos] == '0' {
-		s.pos++
-	} else if s.digits() == 0 {
+	end, ok := numberEnd(s.data, start)
+	s.pos = end
+	if !ok {
 		return nil, false
 	}
-	if s.pos < len(s.data) && s.data[s.pos] == '.' {
-		s.pos++
-		if s.digits() == 0 {
-			return nil, false
-		}
+	return s.data[start:end], true
+}
+
+// numberEnd returns the end of the number literal at i (which holds '-'
+// or a digit), or, with false, where it is malformed.
+func numberEnd(data []byte, i int) (int, bool) {
+	if data[i] == '-' {
+		i++
 	}
-	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
-		s.pos++
-		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
-			s.pos++
-		}
-		if s.digits() == 0 {
-			return nil, false
-		}
+	if i < len(data) && data[i] == '0' {
+		i++
+	} else if j := digits(data, i); j == i {
+		return i, false
+	} else {
+		i = j
 	}
-	return s.data[start:s.pos], true
+	if i < len(data) && data[i] == '.' {
+		i++
+		j := digits(data, i)
+		if j == i {
+			return i, false
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digits(data, i)
+		if j == i {
+			return i, false
+		}
+		i = j
+	}
+	return i, true
 }
 
 // next reads what follows a member of an object or array: ',' (more,
 // another member follows) or the closing byte; anything else is !ok.
 func (s *scanner) next(closing byte) (more, ok bool) {
-	s.skipWS()
-	if s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-			return true, true
-		case closing:
-			s.pos++
-			return false, true
-		}
+	s.skipWS() // where a syntax error is
+	end, more := afterMember(s.data, s.pos, closing)
+	if end < 0 {
+		return false, false
 	}
-	return false, false
+	s.pos = end
+	return more, true
 }
 
-// strClass sorts string bytes for str's scan: 0 plain ASCII, 1 a byte
-// that ends the fast scan ('"', '\\', a control character), 2 a byte
-// that needs the UTF-8 and control-character checks (DEL and non-ASCII).
+// afterMember reads what follows a member of an object or array at i:
+// ',' (more) or the closing byte; the position after it, or -1.
+func afterMember(data []byte, i int, closing byte) (end int, more bool) {
+	if i = skipWS(data, i); i < len(data) {
+		switch data[i] {
+		case ',':
+			return i + 1, true
+		case closing:
+			return i + 1, false
+		}
+	}
+	return -1, false
+}
+
+// The classes of string bytes for str's scan (strClass).
+const (
+	plainByte = iota // plain ASCII
+	textByte         // needs the UTF-8 and control-character checks: DEL and non-ASCII
+	stopByte         // ends the scan: '"', '\\', a control character
+)
+
+// strClass sorts string bytes for str's scan.
 var strClass = func() (t [256]uint8) {
 	for c := range t {
 		switch {
 		case c == '"' || c == '\\' || c < 0x20:
-			t[c] = 1
+			t[c] = stopByte
 		case c >= 0x7f:
-			t[c] = 2
+			t[c] = textByte
 		}
 	}
 	return
@@ -122,12 +174,26 @@ const (
 	highs = 0x8080808080808080
 )
 
-// special8 reports whether any of the eight bytes in x is not plain
-// ASCII for str: '"', '\\', a control character, DEL or non-ASCII (it
-// may also answer true for a plain byte next to such a byte).
-func special8(x uint64) bool {
-	zeroIn := func(v uint64) uint64 { return (v - ones) & ^v & highs }
-	return (x-0x20*ones)&^x&highs|zeroIn(x^('"'*ones))|zeroIn(x^('\\'*ones))|zeroIn(x^(0x7f*ones))|x&highs != 0
+// specialMask marks with its high bit each of the eight bytes of x that
+// is not plain ASCII for str: '"', '\\', a control character, DEL or
+// non-ASCII. Each byte is computed alone (no carry crosses a byte), so
+// the lowest mark is the first such byte.
+func specialMask(x uint64) uint64 { return stopMask(x) | textMask(x) }
+
+// textMask marks, as specialMask does, DEL and the bytes beyond ASCII.
+func textMask(x uint64) uint64 {
+	del := (x &^ highs) + ones // high bit: 0x7f
+	return (x | del) & highs
+}
+
+// stopMask marks, as specialMask does, the bytes of x that end str's
+// scan: '"', '\\' and the control characters below ' '.
+func stopMask(x uint64) uint64 {
+	x7 := x &^ highs
+	ge20 := x7 + (0x80-0x20)*ones        // high bit: at least ' '
+	quote := (x7 ^ '"'*ones) + 0x7f*ones // high bit: not '"'
+	bslash := (x7 ^ '\\'*ones) + 0x7f*ones
+	return (^ge20 | ^quote | ^bslash) &^ x & highs
 }
 
 // str reads the string literal at pos (which holds '"') and returns its
@@ -137,20 +203,53 @@ func special8(x uint64) bool {
 // UTF-8 or control characters here.
 func (s *scanner) str() (b []byte, ascii bool, f fault) {
 	s.pos++
+	return s.strFrom(plainEnd(s.data, s.pos))
+}
+
+// plainEnd returns the position of the first byte at or after i that is
+// not plain ASCII for str (or len(data)).
+func plainEnd(data []byte, i int) int { return classEnd(data, i, textByte) }
+
+// classEnd returns the position of the first byte at or after i whose
+// strClass is at least class (textByte or stopByte), or len(data): eight
+// bytes at a time (specialMask or stopMask), then straight to that byte.
+func classEnd(data []byte, i int, class uint8) int {
+	if i > len(data) {
+		return i
+	}
+	for ; i <= len(data)-8; i += 8 {
+		x := binary.LittleEndian.Uint64(data[i : i+8 : i+8])
+		m := stopMask(x)
+		if class == textByte {
+			m |= textMask(x)
+		}
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(data) && strClass[data[i]] < class {
+		i++
+	}
+	return i
+}
+
+// strFrom is str once the string's bytes from pos to i are known to be
+// plain ASCII.
+func (s *scanner) strFrom(i int) (b []byte, ascii bool, f fault) {
 	start := s.pos
 	var seen uint8
 	data := s.data
-	i := start
-	// Eight bytes at a time while they are plain ASCII.
-	for ; i+8 <= len(data) && !special8(binary.LittleEndian.Uint64(data[i:])); i += 8 {
-	}
 	for ; i < len(data); i++ {
 		cl := strClass[data[i]]
-		if cl == 0 {
+		if cl == plainByte {
 			continue
 		}
-		if cl == 2 {
+		if cl == textByte {
+			// Not ASCII: UTF-8 and control characters are checked by
+			// the caller; on to the next byte that ends the scan, eight
+			// at a time (the loop's i++ lands on it).
 			seen = 2
+			i = classEnd(data, i+1, stopByte) - 1
 			continue
 		}
 		s.pos = i
@@ -250,6 +349,33 @@ func (s *scanner) hex4() (rune, bool) {
 	}
 	s.pos += 4
 	return r, true
+}
+
+// textRunes checks a decoded string that is not plain ASCII in one pass
+// (the three passes of utf8.Valid, hasControl and utf8.RuneCount were
+// measured on text that is not ASCII): valid UTF-8, exactly as
+// utf8.Valid, and if noControl no control character, exactly as
+// hasControl; it returns the rune count.
+func textRunes(s []byte, noControl bool) (int, bool) {
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			if noControl && (c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f) {
+				return 0, false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if size == 1 {
+			return 0, false // not UTF-8 (an encoded U+FFFD has 3 bytes)
+		}
+		if noControl && r <= 0x9f {
+			return 0, false // C1
+		}
+		i += size
+	}
+	return n, true
 }
 
 // hasControl is HasControlChars over a string or bytes.

@@ -122,7 +122,7 @@ func (v *Validator) Validate(r *http.Request, buf *bytes.Buffer) error {
 			return err
 		}
 		switch {
-		case len(body) > 0 && isJSON(r.Header.Get("Content-Type")):
+		case len(body) > 0 && isJSON(headerValue(r.Header, "Content-Type")):
 			if !v.onePass(body) {
 				// Not shown valid in one pass: parse and validate with
 				// the library, which words the errors.
@@ -208,13 +208,26 @@ func (v *Validator) sanitizeQuery(raw string) []problem.FieldError {
 // setBody makes r read body from its start. Content-Length is kept (a
 // chunked request gets the length it turned out to have).
 func setBody(r *http.Request, body []byte) {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	r.Body = newReplay(body)
+	r.GetBody = func() (io.ReadCloser, error) { return newReplay(body), nil }
 	if r.ContentLength < 0 {
 		r.ContentLength = int64(len(body))
 		r.TransferEncoding = nil
 	}
 }
+
+// replay reads a body already in memory: io.NopCloser(bytes.NewReader)
+// in one allocation instead of two (a cost measured per request).
+type replay struct{ bytes.Reader }
+
+func newReplay(body []byte) *replay {
+	rp := new(replay)
+	rp.Reset(body)
+	return rp
+}
+
+// Close does nothing.
+func (*replay) Close() error { return nil }
 
 // MatchMediaType reports whether the media type mt (lowercase, without
 // parameters) matches pattern: exact, "type/*", "type/*+suffix" or "*/*".
