@@ -80,6 +80,8 @@
 #               none: leave Express out
 #   BENCH_CADDY  use this Caddy binary instead of building one
 #   BENCH_BASELINE_CADDY  also run this binary as the "before" gateway
+#   BENCH_BASELINE_CADDYFILE  its Caddyfile [the gateway's], e.g. one
+#               without a directive the older binary does not know
 #   BENCH_OUT [bench/out]  logs, raw wrk output, profiles
 #   BENCH_POP_MARGIN [2]  pre-signed requests per expected request
 # Missing tools: wrk, curl, node/npm are installed with apt-get when run as
@@ -213,7 +215,7 @@ if [ -n "$baseline_caddy" ]; then
 	cp "$baseline_caddy" "$out/caddy-before"
 	HOME="$tmp/home-bf" XDG_DATA_HOME="$tmp/data-bf" XDG_CONFIG_HOME="$tmp/cfg-bf" \
 		BENCH_GATEWAY_PORT=$bf_port BENCH_ADMIN=$bf_admin \
-		"$out/caddy-before" run --config "${BENCH_CADDYFILE:-bench/Caddyfile.bench}" --adapter caddyfile >"$out/before.log" 2>&1 &
+		"$out/caddy-before" run --config "${BENCH_BASELINE_CADDYFILE:-${BENCH_CADDYFILE:-bench/Caddyfile.bench}}" --adapter caddyfile >"$out/before.log" 2>&1 &
 	pids+=($!)
 	bf_pid=$!
 	wait_port "$bf_port" "before gateway" "$out/before.log"
