@@ -15,9 +15,19 @@
 #   plain-routes  the same binary with bench/Caddyfile.plain-routes: the
 #             gateway's route structure (the same `handle` blocks and path
 #             matchers) with only reverse_proxy in each block, measured on
-#             every gateway path. Caddy compiles a site's route list per
-#             request, so gateway ÷ plain-routes on the same path is the cost
-#             of our handlers alone; gateway ÷ plain adds the routing structure
+#             every gateway path. Caddy pays per route it passes (a request
+#             to the 9th `handle` block costs more than one to the 1st) and
+#             compiles each `handle` block's handlers per request, so
+#             gateway ÷ plain-routes on the same path is the cost of our
+#             handlers alone; gateway ÷ plain adds the routing structure
+#   caddy-native  a second site of the plain-routes Caddy: the same routes,
+#             with the response of the gateway's site-wide chain (request id,
+#             helmet's headers, Vary, Server removed) written with Caddy's own
+#             `header`/`request_header` directives: the floor of sending what
+#             the gateway sends; measured on /open next to the gateway
+# Every site uses the address form of Caddyfile.example (`http://:<port>`
+# with `bind 127.0.0.1`): no host matcher, so Caddy serves the site's routes
+# directly instead of through a per-request subroute of all of them.
 #   gateway   the same binary with bench/Caddyfile.bench: the demo chain of
 #             Caddyfile.example (request id, CORS, security headers, error
 #             scrubbing, then per route: API key + rate limit raised to 1e7/min,
@@ -63,13 +73,15 @@
 # Settings (environment):
 #   BENCH_DURATION [5s]  per target and round   BENCH_ROUNDS [2]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [2]   wrk's -c and -t
-#   BENCH_PORT_BASE [18000]  ports BASE..BASE+9 must be free (checked)
+#   BENCH_PORT_BASE [18000]  ports BASE..BASE+10 must be free (checked)
 #   BENCH_ONLY  comma list of target names to run (default: all), e.g.
 #               BENCH_ONLY='plain-routes /key,/key'
 #   EXPRESS_DIR  the Express peer [../shared/peers/express from the repo];
 #               none: leave Express out
 #   BENCH_CADDY  use this Caddy binary instead of building one
 #   BENCH_BASELINE_CADDY  also run this binary as the "before" gateway
+#   BENCH_BASELINE_CADDYFILE  its Caddyfile [the gateway's], e.g. one
+#               without a directive the older binary does not know
 #   BENCH_OUT [bench/out]  logs, raw wrk output, profiles
 #   BENCH_POP_MARGIN [2]  pre-signed requests per expected request
 # Missing tools: wrk, curl, node/npm are installed with apt-get when run as
@@ -99,6 +111,7 @@ up_port=$base plain_port=$((base + 1)) gw_port=$((base + 2)) ex_port=$((base + 3
 gw_admin=$((base + 4)) plain_admin=$((base + 5))
 pr_port=$((base + 6)) pr_admin=$((base + 7)) # plain-routes: its own admin, for --profile
 bf_port=$((base + 8)) bf_admin=$((base + 9)) # the "before" gateway (BENCH_BASELINE_CADDY)
+nat_port=$((base + 10)) # caddy-native: a second site of the plain-routes Caddy
 baseline_caddy="${BENCH_BASELINE_CADDY:-}"
 jwt_secret="bench-jwt-secret-0123456789abcdef0123456789"
 
@@ -129,10 +142,10 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for pn in "$up_port:upstream" "$plain_port:plain Caddy" "$gw_port:gateway" "$ex_port:Express peer" \
 	"$gw_admin:gateway admin" "$plain_admin:plain Caddy admin" \
 	"$pr_port:plain-routes Caddy" "$pr_admin:plain-routes Caddy admin" \
-	"$bf_port:before gateway" "$bf_admin:before gateway admin"; do
+	"$bf_port:before gateway" "$bf_admin:before gateway admin" "$nat_port:caddy-native site"; do
 	p="${pn%%:*}"
 	if port_in_use "$p"; then
-		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+9)"
+		die "port $p (${pn#*:}) is already in use on 127.0.0.1; stop what listens there or pick other ports with BENCH_PORT_BASE=<n> (uses n..n+10)"
 	fi
 done
 
@@ -171,7 +184,7 @@ go build -o "$out/popgen" ./bench/popgen
 
 export BENCH_UPSTREAM_PORT=$up_port BENCH_PLAIN_PORT=$plain_port BENCH_PLAIN_ADMIN=$plain_admin
 export BENCH_GATEWAY_PORT=$gw_port BENCH_ADMIN=$gw_admin BENCH_JWT_SECRET=$jwt_secret
-export BENCH_PLAIN_ROUTES_PORT=$pr_port BENCH_PLAIN_ROUTES_ADMIN=$pr_admin
+export BENCH_PLAIN_ROUTES_PORT=$pr_port BENCH_PLAIN_ROUTES_ADMIN=$pr_admin BENCH_NATIVE_PORT=$nat_port
 
 "$out/upstream" -addr "127.0.0.1:$up_port" -jwks examples/demo-keys/jwks.json >"$out/upstream.log" 2>&1 &
 pids+=($!)
@@ -202,7 +215,7 @@ if [ -n "$baseline_caddy" ]; then
 	cp "$baseline_caddy" "$out/caddy-before"
 	HOME="$tmp/home-bf" XDG_DATA_HOME="$tmp/data-bf" XDG_CONFIG_HOME="$tmp/cfg-bf" \
 		BENCH_GATEWAY_PORT=$bf_port BENCH_ADMIN=$bf_admin \
-		"$out/caddy-before" run --config "${BENCH_CADDYFILE:-bench/Caddyfile.bench}" --adapter caddyfile >"$out/before.log" 2>&1 &
+		"$out/caddy-before" run --config "${BENCH_BASELINE_CADDYFILE:-${BENCH_CADDYFILE:-bench/Caddyfile.bench}}" --adapter caddyfile >"$out/before.log" 2>&1 &
 	pids+=($!)
 	bf_pid=$!
 	wait_port "$bf_port" "before gateway" "$out/before.log"
@@ -306,7 +319,10 @@ for t in "${gw_targets[@]}"; do
 	"POST /batch "*) targets+=("plain POST ${name#POST /batch }|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
 	/dpop* | /sig*) targets+=("plain $name|http://127.0.0.1:$plain_port$path|$header|$lua") ;;
 	esac
-	targets+=("plain-routes $name|$pr$path|$header|$lua" "$name|$gw$path|$header|$lua")
+	targets+=("plain-routes $name|$pr$path|$header|$lua")
+	# the site-wide chain's floor: its response written with Caddy's own directives
+	if [ "$name" = /open ]; then targets+=("caddy-native $name|http://127.0.0.1:$nat_port$path|$header|$lua"); fi
+	targets+=("$name|$gw$path|$header|$lua")
 	# the before gateway has its own sessions
 	if [ -n "$bf_pid" ]; then targets+=("before $name|$bf$path|${header/"$gw_cookie"/$bf_cookie}|$lua"); fi
 done
@@ -363,7 +379,7 @@ clk_tck="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # user + system time of a process
 gateway_pid() { # the process serving a target
 	case "$1" in
-	plain-routes*) echo "$pr_pid" ;;
+	plain-routes* | caddy-native*) echo "$pr_pid" ;;
 	plain*) echo "$plain_pid" ;;
 	express*) echo "$ex_pid" ;;
 	before*) echo "$bf_pid" ;;
@@ -372,7 +388,7 @@ gateway_pid() { # the process serving a target
 }
 admin_of() { # the admin endpoint of the Caddy serving a target ("" for Express)
 	case "$1" in
-	plain-routes*) echo "http://127.0.0.1:$pr_admin" ;;
+	plain-routes* | caddy-native*) echo "http://127.0.0.1:$pr_admin" ;;
 	plain*) echo "http://127.0.0.1:$plain_admin" ;;
 	express*) echo "" ;;
 	before*) echo "http://127.0.0.1:$bf_admin" ;;
@@ -457,7 +473,7 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 		if (s ~ /^\/(dpop|sig) /) return "plain " s
 		return "plain reverse_proxy" }
 	function gwname(t, s) { s = t; sub(/^before /, "", s); return s }
-	function isgw(t) { return t !~ /^(express|plain)/ }
+	function isgw(t) { return t !~ /^(express|plain|caddy-native)/ }
 	# the cached Bearer ES256 route of the same gateway, for the
 	# proof-of-possession routes ("" for the others)
 	function oidc(t, p) { if (!isgw(t) || t !~ /\/(dpop|sig) /) return ""
@@ -473,18 +489,20 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 	function fmtr(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "-" }
 	END {
 		if (mode == "range") {
-			printf "| target | req/s × plain | CPU/req × plain | allocs/req − plain | req/s × plain-routes | CPU/req × plain-routes | CPU/req × /oidc |\n"
-			printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+			printf "| target | req/s × plain | CPU/req × plain | allocs/req − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × caddy-native | CPU/req × caddy-native | CPU/req × /oidc |\n"
+			printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 			for (i = 1; i <= k; i++) { t = order[i]; b = base(t)
 				if (t == b) continue
 				prn = "plain-routes " gwname(t)
 				prr = isgw(t) && (prn in n) ? rr(R, t, prn) : "-"
 				prc = isgw(t) && (prn in n) ? rr(C, t, prn) : "-"
-				o = oidc(t)
-				printf "| %s | %s | %s | %s | %s | %s | %s |\n", t, rr(R, t, b), rr(C, t, b, 0), rr(A, t, b, 1), prr, prc, o != "" ? rr(C, t, o) : "-" }
+				o = oidc(t); nat = "caddy-native " gwname(t)
+				natr = isgw(t) && (nat in n) ? rr(R, t, nat) : "-"
+				natc = isgw(t) && (nat in n) ? rr(C, t, nat) : "-"
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, rr(R, t, b), rr(C, t, b, 0), rr(A, t, b, 1), prr, prc, natr, natc, o != "" ? rr(C, t, o) : "-" }
 			exit }
-		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | allocs/req | req/s × plain | CPU/req × plain | allocs − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × Express | req/s × /oidc | CPU/req × /oidc | allocs − /oidc |\n"
-		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+		printf "| target | req/s | p50 ms | p99 ms | non-2xx | CPU µs/req | allocs/req | req/s × plain | CPU/req × plain | allocs − plain | req/s × plain-routes | CPU/req × plain-routes | req/s × caddy-native | CPU/req × caddy-native | allocs − caddy-native | req/s × Express | req/s × /oidc | CPU/req × /oidc | allocs − /oidc |\n"
+		printf "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
 		for (i = 1; i <= k; i++) {
 			t = order[i]; r = mean(rps, t); b = base(t)
 			vsplain = (b in n) ? fmtr(r, mean(rps, b)) : "-"
@@ -494,13 +512,17 @@ table() { # table <mean|range>: means over rounds, or min-max over rounds
 			# plain-routes on the same path: only for gateway routes
 			pr = "plain-routes " gwname(t); vspr = "-"; cpupr = "-"
 			if (isgw(t) && (pr in n)) { vspr = fmtr(r, mean(rps, pr)); cpupr = fmtr(mean(cpu, t), mean(cpu, pr)) }
+			# the response of the site-wide chain written with the directives of Caddy
+			nat = "caddy-native " gwname(t); vsn = "-"; cpun = "-"; dan = "-"
+			if (isgw(t) && (nat in n)) { vsn = fmtr(r, mean(rps, nat)); cpun = fmtr(mean(cpu, t), mean(cpu, nat))
+				if (amean(t) >= 0 && amean(nat) >= 0) dan = sprintf("%+.0f", amean(t) - amean(nat)) }
 			ex = (t == "plain reverse_proxy") ? "express /open" : "express " t; vsex = "-"
 			if (t !~ /^(express|plain-routes) / && (ex in n)) vsex = fmtr(r, mean(rps, ex))
 			# the proof-of-possession routes against the cached Bearer ES256 one
 			o = oidc(t); vso = "-"; cpuo = "-"; dao = "-"
 			if (o != "") { vso = fmtr(r, mean(rps, o)); cpuo = fmtr(mean(cpu, t), mean(cpu, o))
 				if (amean(t) >= 0 && amean(o) >= 0) dao = sprintf("%+.0f", amean(t) - amean(o)) }
-			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), allocs, vsplain, cpuplain, dal, vspr, cpupr, vsex, vso, cpuo, dao
+			printf "| %s | %.0f | %.2f | %.2f | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, r, mean(p50, t), mean(p99, t), bad[t], mean(cpu, t), allocs, vsplain, cpuplain, dal, vspr, cpupr, vsn, cpun, dan, vsex, vso, cpuo, dao
 		}
 	}' "$out/results.txt"
 }

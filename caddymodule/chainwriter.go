@@ -62,11 +62,13 @@ type chainWriter struct {
 	retryAfter string // a 503's Retry-After, for the problem
 	body       []byte // its first max_logged_body bytes, for the log
 
-	// header values written by the pass: the header map gets slices of
-	// this array, never a shared slice (Caddy's `header` directive edits
-	// values in place), and they cost no allocation of their own
+	// header values written by the chain (the request id, then the
+	// pass): the header maps get slices of this array, never a shared
+	// slice (Caddy's `header` directive edits values in place), and they
+	// cost no allocation of their own. 20: the request id twice, helmet's
+	// 12 headers, apigw_cors' 4, and room to spare.
 	nvals int
-	vals  [16]string
+	vals  [20]string
 }
 
 // corsState is apigw_cors's slot.

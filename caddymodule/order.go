@@ -12,7 +12,8 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 //	request id → security headers → cors (a preflight ends here, with
 //	the security headers already set) → error scrubbing → … →
 //	auth (api key | jwt | session) → csrf → signature → authorize →
-//	rate limit → validate → upgrade → … → login/logout → respond/reverse_proxy
+//	rate limit → validate → upgrade → … → login/logout → respond →
+//	strip credentials → reverse_proxy
 //
 // Successive Before calls on one anchor keep their call order.
 func init() {
@@ -35,4 +36,7 @@ func init() {
 	for _, d := range []string{"apigw_login", "apigw_logout", "apigw_oidc"} {
 		httpcaddyfile.RegisterDirectiveOrder(d, httpcaddyfile.Before, "respond")
 	}
+	// the last thing before the upstream: after every directive that
+	// reads a credential (auth, forward_auth, request_header, respond)
+	httpcaddyfile.RegisterDirectiveOrder("apigw_strip_credentials", httpcaddyfile.Before, "reverse_proxy")
 }

@@ -73,17 +73,24 @@ func RequestID(w http.ResponseWriter, r *http.Request) string {
 // replacer, the X-Request-ID response and upstream request headers, and
 // the access log.
 func SetRequestID(w http.ResponseWriter, r *http.Request, id string) {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(RequestIDVar, id)
-	}
 	// one backing array, one element per header map: never the same
 	// element in both, as a handler editing one value in place (e.g. a
 	// header replace) must not change the other
 	vals := make([]string, 2)
 	vals[0], vals[1] = id, id
-	r.Header[requestIDKey] = vals[0:1:1]
+	setRequestID(w, r, id, vals[0:1:1], vals[1:2:2])
+}
+
+// setRequestID is SetRequestID with the header values given: reqVal for
+// the upstream request, respVal for the response, each holding id, each
+// a slice of its own.
+func setRequestID(w http.ResponseWriter, r *http.Request, id string, reqVal, respVal []string) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(RequestIDVar, id)
+	}
+	r.Header[requestIDKey] = reqVal
 	if w != nil {
-		w.Header()[requestIDKey] = vals[1:2:2]
+		w.Header()[requestIDKey] = respVal
 	}
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok && accessLogged(r) {
 		extra.Set(zap.String("request_id", id))
@@ -146,10 +153,12 @@ func (h *RequestIDHandler) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 	if id == "" {
 		id = NewRequestID()
 	}
-	SetRequestID(w, r, id)
+	// the two header values live in the chain writer's array (see
+	// chainWriter.one): no allocation of their own
+	cw, owner := joinChain(w, r)
+	setRequestID(w, r, id, cw.one(id), cw.one(id))
 	// h.Header is canonical (Provision): compare with the canonical form,
 	// or the default header would be set a second time on every request
-	cw, owner := joinChain(w, r)
 	if h.Header != requestIDKey {
 		r.Header.Set(h.Header, id)
 		w.Header().Set(h.Header, id)

@@ -5,9 +5,11 @@
 package redact
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -50,6 +52,14 @@ func (r *Policy) Add(cookie string, headers []string) {
 	if cookie != "" {
 		r.cookies[cookie] = true
 	}
+}
+
+// Names returns the canonical names of the redacted headers and the
+// redacted cookies, sorted (copies: the caller may keep them).
+func (r *Policy) Names() (headers, cookies []string) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Sorted(maps.Keys(r.headers)), slices.Sorted(maps.Keys(r.cookies))
 }
 
 // Header returns a copy of h with the redacted headers (and, when Caddy
