@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"reflect"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -42,34 +44,41 @@ func RedactCredentialHeaders(ctx caddy.Context, cookie string, headers ...string
 	if !ok || srv == nil {
 		return
 	}
-	red := serverRedactor(srv, ctx.Logger())
-	if red == nil {
-		return
-	}
-	red.Add(cookie, headers)
+	serverCredentials(srv, ctx.Logger()).Add(cookie, headers)
 }
 
-// redactorsMu serializes installation (provisioning of several handlers
-// of one server happens in one goroutine, but several configs may be
-// provisioned at once).
-var redactorsMu sync.Mutex
+// policies holds each server's credential names (the server held
+// weakly: its entry goes when a config unload lets it be collected).
+// The access log redacts them and apigw_strip_credentials removes them
+// from the upstream request, so that list does not depend on the log
+// hook below succeeding.
+var (
+	policiesMu sync.Mutex // also serializes the hook's installation
+	policies   = map[weak.Pointer[caddyhttp.Server]]*redact.Policy{}
+)
 
-// serverRedactor returns the redactor of srv, installing it on the
-// server's loggers the first time.
-func serverRedactor(srv *caddyhttp.Server, logger *zap.Logger) *redact.Policy {
-	redactorsMu.Lock()
-	defer redactorsMu.Unlock()
+// serverCredentials returns the credential names of srv, creating them
+// (with the defaults) and installing the redaction on the server's
+// loggers the first time.
+func serverCredentials(srv *caddyhttp.Server, logger *zap.Logger) *redact.Policy {
+	policiesMu.Lock()
+	defer policiesMu.Unlock()
+	key := weak.Make(srv)
+	if p, ok := policies[key]; ok {
+		return p
+	}
+	red := redact.NewPolicy()
+	policies[key] = red
+	runtime.AddCleanup(srv, func(k weak.Pointer[caddyhttp.Server]) {
+		policiesMu.Lock()
+		defer policiesMu.Unlock()
+		delete(policies, k)
+	}, key)
 	loggers, ok := serverRequestLoggers(srv)
 	if !ok {
 		logger.Warn("cannot redact credentials in this Caddy version's access log: the server's loggers were not found; add a `format filter` to your log blocks")
-		return nil
+		return red
 	}
-	for _, l := range loggers {
-		if rc, ok := l.Core().(*redactCore); ok {
-			return rc.r
-		}
-	}
-	red := redact.NewPolicy()
 	for _, l := range loggers {
 		*l = *l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return &redactCore{Core: c, r: red} }))
 	}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -56,5 +59,39 @@ func TestRedactCore(t *testing.T) {
 			!strings.Contains(out, "apigw_session=REDACTED; Path=/; HttpOnly")) {
 			t.Errorf("log_credentials: other cookies should show: %s", out)
 		}
+	}
+}
+
+// TestServerCredentialsPerServer: one list per server, the same on every
+// call, another for another server, and gone once the server is.
+func TestServerCredentialsPerServer(t *testing.T) {
+	logger := zap.NewNop()
+	a, b := new(caddyhttp.Server), new(caddyhttp.Server)
+	pa := serverCredentials(a, logger)
+	if serverCredentials(a, logger) != pa {
+		t.Fatal("a second call gave another list")
+	}
+	if serverCredentials(b, logger) == pa {
+		t.Fatal("two servers share a list")
+	}
+	pa.Add("only_a", []string{"X-Only-A"})
+	if h, c := serverCredentials(b, logger).Names(); slices.Contains(h, "X-Only-A") || slices.Contains(c, "only_a") {
+		t.Fatal("a name of one server reached the other")
+	}
+	count := func() int {
+		policiesMu.Lock()
+		defer policiesMu.Unlock()
+		return len(policies)
+	}
+	before := count()
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	a, b = nil, nil
+	for i := 0; i < 100 && count() > before-2; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := count(); n > before-2 {
+		t.Fatalf("%d lists left after the servers went, want %d", n, before-2)
 	}
 }

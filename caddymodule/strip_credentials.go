@@ -33,7 +33,9 @@ func init() {
 //   - every credential cookie of the server (the session cookie, the
 //     OIDC login-state cookie) from the Cookie header, keeping the
 //     others;
-//   - the Headers and Cookies given here.
+//   - the Headers and Cookies given here, which join the server's list:
+//     every apigw_strip_credentials of the server removes them, and the
+//     access log redacts them.
 //
 // These are the very names the access log redacts (one list per server,
 // built at provision by the directives that read credentials). The auth
@@ -119,17 +121,15 @@ func (s *StripCredentials) ServeHTTP(w http.ResponseWriter, r *http.Request, nex
 }
 
 // credentialPolicy returns the list of credential names of the server
-// being provisioned: the one its access log redacts. Outside a server
-// (unit tests), or if this Caddy version's loggers cannot be hooked (a
-// WARN says so), it is a list of its own with the defaults: the default
+// being provisioned: the one its access log redacts (kept per server
+// whether or not the log hook could be installed). Outside a server
+// (unit tests) it is a list of its own with the defaults: the default
 // credential headers, the default session cookie (with and without the
 // __Host- prefix) and the OIDC login-state cookie.
 func credentialPolicy(ctx caddy.Context) *redact.Policy {
 	if ctx.Context != nil {
 		if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv != nil {
-			if p := serverRedactor(srv, ctx.Logger()); p != nil {
-				return p
-			}
+			return serverCredentials(srv, ctx.Logger())
 		}
 	}
 	p := redact.NewPolicy()
