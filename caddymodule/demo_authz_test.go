@@ -112,6 +112,11 @@ func TestDemoUpstreamNeverSeesCredentials(t *testing.T) {
 		{"/open/b", "theme=dark; apigw_session=" + token, "theme=dark", ""},
 		{"/open/c", "a=1; apigw_session=" + token + "; b=2", "a=1; b=2", ""},
 		{"/open/d", "apigw_session=" + token, "", ""},
+		// spellings the session check accepts (blanks around the name):
+		// the demo's old header_up regexp let these through
+		{"/open/e", "apigw_session =" + token + "; theme=dark", "theme=dark", ""},
+		{"/open/f", "a=1;\tapigw_session\t=\t" + token + " ;b=2", "a=1; b=2", ""},
+		{"/open/g", "apigw_oidc_login=state; theme=dark", "theme=dark", ""},
 		{"/key/a", "apigw_session=" + token, "", "demo-user"},
 		{"/jwt/a", "apigw_session=" + token + "; theme=dark", "theme=dark", "alice"},
 		{"/session/a", "apigw_session=" + token + "; theme=dark", "theme=dark", "demo"},
