@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -8,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 )
 
 func provisionStrip(tb testing.TB, s *StripCredentials) *StripCredentials {
@@ -79,30 +82,61 @@ func TestStripCredentialsValidate(t *testing.T) {
 	}
 }
 
-// BenchmarkStripCredentials is the demo's strip (compare
-// bench/routecost's BenchmarkDemoHeaderUp: the header_up list it
-// replaces).
+// demoHeaderUp is the header_up list Caddyfile.example's (upstream)
+// snippet used before apigw_strip_credentials, as `caddy adapt` writes
+// it: the gateway's credentials removed, the session and login-state
+// cookies cut out of Cookie by regexps.
+const demoHeaderUp = `{
+	"delete": ["X-Api-Key", "Authorization", "X-Signature", "Proxy-Authorization", "DPoP", "Signature", "Signature-Input"],
+	"replace": {"Cookie": [
+		{"search_regexp": "(?:^|;)\\s*apigw_session=[^;]*", "replace": ""},
+		{"search_regexp": "(?:^|;)\\s*apigw_oidc_login=[^;]*", "replace": ""},
+		{"search_regexp": "^\\s*;\\s*", "replace": ""}
+	]}
+}`
+
+// BenchmarkStripCredentials compares the demo's strip with the
+// header_up list it replaced (applied by reverse_proxy to the request it
+// sends upstream), on a request without cookies and one with the session
+// cookie and another cookie.
 func BenchmarkStripCredentials(b *testing.B) {
 	s := provisionStrip(b, &StripCredentials{})
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-	for _, tc := range []struct{ name, cookie string }{
-		{"no cookie", ""},
-		{"session cookie", "apigw_session=v1.abcdefghijklmnopqrstuvwxyz0123456789; theme=dark"},
+	var ops headers.HeaderOps
+	if err := json.Unmarshal([]byte(demoHeaderUp), &ops); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	if err := ops.Provision(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for _, strip := range []struct {
+		name string
+		do   func(*http.Request) error
+	}{
+		{"apigw_strip_credentials", func(r *http.Request) error { return s.ServeHTTP(nil, r, next) }},
+		{"header_up list", func(r *http.Request) error { ops.ApplyToRequest(r); return nil }},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			r := httptest.NewRequest("GET", "/open/items", nil)
-			w := httptest.NewRecorder()
-			accept := []string{"application/json"}
-			b.ReportAllocs()
-			for b.Loop() {
-				r.Header["Accept"] = accept
-				if tc.cookie != "" {
-					r.Header["Cookie"] = []string{tc.cookie}
+		for _, tc := range []struct{ name, cookie string }{
+			{"no cookie", ""},
+			{"session cookie", "apigw_session=v1.abcdefghijklmnopqrstuvwxyz0123456789; theme=dark"},
+		} {
+			b.Run(strip.name+"/"+tc.name, func(b *testing.B) {
+				r := httptest.NewRequest("GET", "/open/items", nil)
+				r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+				accept := []string{"application/json"}
+				b.ReportAllocs()
+				for b.Loop() {
+					r.Header["Accept"] = accept
+					if tc.cookie != "" {
+						r.Header["Cookie"] = []string{tc.cookie}
+					}
+					if err := strip.do(r); err != nil {
+						b.Fatal(err)
+					}
 				}
-				if err := s.ServeHTTP(w, r, next); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 	}
 }
