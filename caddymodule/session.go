@@ -73,7 +73,8 @@ func (a *App) SessionConfig() sessions.Config { return a.Session.Config() }
 
 // SessionManagerFrom returns a sessions.Manager over the running config's
 // store with the global session options. Managers hold no state of their
-// own (every lookup reads the store), so each module may build its own.
+// own (every lookup reads the store; they only remember the decoding of
+// the bytes last read per session), so each module may build its own.
 func SessionManagerFrom(ctx caddy.Context) (*sessions.Manager, error) {
 	v, err := ctx.App("apigw")
 	if err != nil {
@@ -185,9 +186,10 @@ type SessionAuth struct {
 	// other requests still get the 401. Default: off.
 	LoginRedirect string `json:"login_redirect,omitempty"`
 
-	mgr    *sessions.Manager
-	cookie string
-	logger *zap.Logger
+	mgr       *sessions.Manager
+	cookie    string
+	logger    *zap.Logger
+	publisher *IdentityPublisher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -206,6 +208,7 @@ func (s *SessionAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.mgr, s.cookie = mgr, mgr.CookieName()
+	s.publisher = NewIdentityPublisher(s.Headers)
 	if s.LoginRedirect != "" {
 		if err := sessions.CheckLoginRedirect(s.LoginRedirect); err != nil {
 			return fmt.Errorf("apigw_session: %w", err)
@@ -237,7 +240,8 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 	if c := s.logger.Check(zapcore.DebugLevel, "session authenticated"); c != nil {
 		c.Write(zap.String("user", sess.User), zap.String("session_id", sess.ID))
 	}
-	return PublishIdentity(r, sess.Identity(), s.Headers), true, nil
+	// the identity is built once per stored version of the session
+	return s.publisher.Publish(r, sess.Identity()), true, nil
 }
 
 // reject records why a request has no session: a store outage (503), a

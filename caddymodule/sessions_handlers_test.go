@@ -226,7 +226,7 @@ func sxNewFixture(t *testing.T) *sxFixture {
 		mgr:    mgr,
 		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, mgr: mgr, logger: zap.NewNop()},
 		logout: &Logout{mgr: mgr, logger: zap.NewNop(), policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}},
-		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()},
+		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop(), publisher: NewIdentityPublisher(IdentityHeaders{})},
 	}
 }
 
@@ -252,7 +252,7 @@ func TestSessionProviderAndLogout(t *testing.T) {
 
 	r := sxReq("GET", "/session/x", "", "Cookie", "a=1; apigw_session="+token+"; b=2", "X-Auth-User", "forged")
 	user, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r)
-	if err != nil || !ok || user.ID != "demo" || user.Metadata["method"] != "session" || user.Metadata["roles"] != "admin" {
+	if err != nil || !ok || user.ID != "demo" || userPlaceholder(r, "method") != "session" || userPlaceholder(r, "roles") != "admin" {
 		t.Fatalf("Authenticate = %+v, %v, %v", user, ok, err)
 	}
 	if r.Header.Get("Cookie") != "a=1; b=2" || r.Header.Get("X-Auth-User") != "demo" {
