@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apigw/caddy-apigw/failure"
 )
@@ -17,7 +18,14 @@ import (
 // HashKey returns the SHA-256 digest of a presented API key: the only form
 // in which keys exist in configuration and in the store.
 func HashKey(key string) [sha256.Size]byte {
-	return sha256.Sum256([]byte(key))
+	return sumString(key)
+}
+
+// sumString returns SHA-256(s), hashing the string's bytes in place:
+// []byte(s) copies a string longer than 32 bytes to the heap (an API
+// key, a token: once per request), and Sum256 only reads them.
+func sumString(s string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // HashKeyHex returns HashKey(key) as lowercase hex, the form written in a
