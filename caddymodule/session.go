@@ -233,15 +233,34 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 	if !s.PassCookie {
 		sessions.StripRequestCookie(r, s.cookie)
 	}
+	// the identity is built once per stored version of the session, and
+	// with it what publishing it takes
+	id := sess.Identity()
+	sp := id.Derive(s, func() any {
+		sp := &sessionPublished{sid: sess.ID}
+		s.publisher.buildInto(&sp.pub, id)
+		return sp
+	}).(*sessionPublished)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(SessionIDVar, sess.ID)
+		sid := sp.sid
+		if sid != any(sess.ID) { // never so: an identity belongs to one session
+			sid = sess.ID
+		}
+		repl.Set(SessionIDVar, sid)
 		repl.Set(SessionCSRFTokenVar, csrfTokenOf{token})
 	}
 	if c := s.logger.Check(zapcore.DebugLevel, "session authenticated"); c != nil {
 		c.Write(zap.String("user", sess.User), zap.String("session_id", sess.ID))
 	}
-	// the identity is built once per stored version of the session
-	return s.publisher.Publish(r, sess.Identity()), true, nil
+	return s.publisher.publish(r, id, &sp.pub, true), true, nil
+}
+
+// sessionPublished is a session's identity as one SessionAuth publishes
+// it (shared, read-only): the publisher's part, and the session id boxed
+// once for SessionIDVar.
+type sessionPublished struct {
+	pub publishedIdentity
+	sid any
 }
 
 // reject records why a request has no session: a store outage (503), a

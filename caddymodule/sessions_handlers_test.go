@@ -378,3 +378,24 @@ func TestLoginCookieOverHTTPS(t *testing.T) {
 		})
 	}
 }
+
+// Two sessions of one user, used in turn: each request gets its own
+// session's id and CSRF token, however the published identity is shared
+// between the requests of a session.
+func TestSessionPlaceholdersPerSession(t *testing.T) {
+	f := sxNewFixture(t)
+	tokens := []string{f.doLogin(t), f.doLogin(t)}
+	for i := range 6 {
+		token := tokens[i%2]
+		r := sxReq("GET", "/session/x", "", "Cookie", "apigw_session="+token)
+		if _, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r); !ok || err != nil {
+			t.Fatalf("request %d refused: %v", i, err)
+		}
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		sid, _ := repl.Get(SessionIDVar)
+		csrf, _ := repl.GetString(SessionCSRFTokenVar)
+		if sid != sessions.Handle(token) || csrf != sessions.CSRFToken(token) || userPlaceholder(r, "scope") != "read" {
+			t.Fatalf("request %d: session id %v, csrf %q, scope %q", i, sid, csrf, userPlaceholder(r, "scope"))
+		}
+	}
+}
