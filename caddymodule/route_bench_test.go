@@ -42,6 +42,8 @@ func BenchmarkAuthRoute(b *testing.B) {
 
 	hsTok := hs256(b, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix(), "scope": "read write"})
 	hsJWT := provisionJWT(b, &JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256"}}, st)
+	off := caddy.Duration(0)
+	hsUncached := provisionJWT(b, &JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256"}, VerifiedCacheTTL: &off}, st)
 
 	mgr := sessions.NewManager(store.NewMemory(time.Hour), sessions.Config{})
 	sessTok, _, err := mgr.Create(context.Background(), "demo", nil)
@@ -59,6 +61,7 @@ func BenchmarkAuthRoute(b *testing.B) {
 		{"key", authRoute("apigw_api_key", key, limited), http.Header{"X-Api-Key": {"demo-key-1"}}},
 		{"key/no_rate_limit", authRoute("apigw_api_key", key, terminal), http.Header{"X-Api-Key": {"demo-key-1"}}},
 		{"jwt_hs256", authRoute("apigw_jwt", hsJWT, terminal), http.Header{"Authorization": {"Bearer " + hsTok}}},
+		{"jwt_hs256/uncached", authRoute("apigw_jwt", hsUncached, terminal), http.Header{"Authorization": {"Bearer " + hsTok}}},
 		{"session", authRoute("apigw_session", sess, terminal), http.Header{"Cookie": {"apigw_session=" + sessTok}}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
