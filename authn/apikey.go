@@ -263,6 +263,7 @@ type APIKeys struct {
 	revoked map[string]string // key id → precomputed store key of its revocation marker
 	store   *KeyStore
 	runtime bool
+	memo    *runtimeMemo // runtime keys' decoded records and identities
 }
 
 // NewAPIKeys checks the configured keys and returns their authenticator;
@@ -285,7 +286,11 @@ func NewAPIKeys(cfg []APIKeyConfig, ks *KeyStore, runtime bool) (*APIKeys, error
 	if set.Len() == 0 && !runtime {
 		return nil, errors.New("no keys: add `key <sha256-hex> <user>` or allow runtime keys")
 	}
-	return &APIKeys{keys: set, revoked: revoked, store: ks, runtime: runtime}, nil
+	a := &APIKeys{keys: set, revoked: revoked, store: ks, runtime: runtime}
+	if runtime {
+		a.memo = newRuntimeMemo()
+	}
+	return a, nil
 }
 
 // Register lists the configured keys for the admin API (see
@@ -295,8 +300,9 @@ func (a *APIKeys) Register(owner string) (unregister func()) {
 }
 
 // Authenticate returns the identity of the key presented by a client at
-// client (the zero Addr when unknown) at time now. The identity of a
-// configured key is shared and must not be modified. A refused key is a
+// client (the zero Addr when unknown) at time now. The identity is shared
+// (a configured key's, or a runtime key's per stored version of its
+// record) and must not be modified. A refused key is a
 // failure.ErrInvalidAPIKey (with a *KeyRefused cause when the key exists);
 // a store that cannot answer is a failure.ErrUnavailable.
 func (a *APIKeys) Authenticate(ctx context.Context, presented string, client netip.Addr, now time.Time) (*Identity, error) {
@@ -319,7 +325,11 @@ func (a *APIKeys) Authenticate(ctx context.Context, presented string, client net
 	if !a.runtime {
 		return nil, errInvalidAPIKey
 	}
-	rrec, ok, err := a.store.LookupRuntime(ctx, presented)
+	if !strings.HasPrefix(presented, KeyPrefix) {
+		return nil, errInvalidAPIKey // runtime keys all carry the prefix: skip the store
+	}
+	sum := HashKey(presented)
+	rrec, id, ok, err := a.store.runtimeIdentity(ctx, &sum, a.memo)
 	if err != nil {
 		return nil, errUnavailable(err)
 	}
@@ -329,7 +339,7 @@ func (a *APIKeys) Authenticate(ctx context.Context, presented string, client net
 	if !rrec.AllowsAddr(client) {
 		return nil, keyRefused(rrec.ID, ReasonClientAddress)
 	}
-	return rrec.Identity(), nil
+	return id, nil
 }
 
 // errUnavailable is the fail-closed answer when the store cannot say
