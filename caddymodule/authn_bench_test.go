@@ -20,7 +20,6 @@ import (
 	"github.com/apigw/caddy-apigw/authn"
 	"github.com/apigw/caddy-apigw/internal/testutil"
 	"github.com/apigw/caddy-apigw/sessions"
-	"github.com/apigw/caddy-apigw/store"
 )
 
 // BenchmarkAPIKeyAuthenticate measures the whole provider on the success
@@ -149,13 +148,17 @@ func BenchmarkAuthRoute(b *testing.B) {
 		Scopes: []string{"read", "write"}}}}, st)
 	rl := newTestRateLimit(b, &RateLimit{Zones: []*RateLimitZone{{Name: "per_key", Key: "{http.auth.user.id}", Rate: "10000000/1m"}}}, nil, nil)
 	limited := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error { return rl.ServeHTTP(w, r, terminal) })
+	_, runtimeKey, kerr := authn.NewKeyStore(st).Create(context.Background(), authn.NewKey{User: "svc-user", Scopes: []string{"read"}, Metadata: map[string]string{"tier": "gold"}})
+	if kerr != nil {
+		b.Fatal(kerr)
+	}
 
 	hsTok := hs256(b, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix(), "scope": "read write"})
 	hsJWT := provisionJWT(b, &JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256"}}, st)
 	off := caddy.Duration(0)
 	hsUncached := provisionJWT(b, &JWTAuth{Secret: testJWTSecret, Algorithms: []string{"HS256"}, VerifiedCacheTTL: &off}, st)
 
-	mgr := sessions.NewManager(store.NewMemory(time.Hour), sessions.Config{})
+	mgr := sessions.NewManager(st, sessions.Config{})
 	sessTok, _, err := mgr.Create(context.Background(), "demo", nil)
 	if err != nil {
 		b.Fatal(err)
@@ -169,6 +172,7 @@ func BenchmarkAuthRoute(b *testing.B) {
 	}{
 		{"setup", terminal, http.Header{"X-Api-Key": {"demo-key-1"}}},
 		{"key", authRoute("apigw_api_key", key, limited), http.Header{"X-Api-Key": {"demo-key-1"}}},
+		{"key/runtime", authRoute("apigw_api_key", key, limited), http.Header{"X-Api-Key": {runtimeKey}}},
 		{"key/no_rate_limit", authRoute("apigw_api_key", key, terminal), http.Header{"X-Api-Key": {"demo-key-1"}}},
 		{"jwt_hs256", authRoute("apigw_jwt", hsJWT, terminal), http.Header{"Authorization": {"Bearer " + hsTok}}},
 		{"jwt_hs256/uncached", authRoute("apigw_jwt", hsUncached, terminal), http.Header{"Authorization": {"Bearer " + hsTok}}},
