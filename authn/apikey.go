@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apigw/caddy-apigw/failure"
 )
@@ -17,7 +18,14 @@ import (
 // HashKey returns the SHA-256 digest of a presented API key: the only form
 // in which keys exist in configuration and in the store.
 func HashKey(key string) [sha256.Size]byte {
-	return sha256.Sum256([]byte(key))
+	return sumString(key)
+}
+
+// sumString returns SHA-256(s), hashing the string's bytes in place:
+// []byte(s) copies a string longer than 32 bytes to the heap (an API
+// key, a token: once per request), and Sum256 only reads them.
+func sumString(s string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 // HashKeyHex returns HashKey(key) as lowercase hex, the form written in a
@@ -255,6 +263,7 @@ type APIKeys struct {
 	revoked map[string]string // key id → precomputed store key of its revocation marker
 	store   *KeyStore
 	runtime bool
+	memo    *runtimeMemo // runtime keys' decoded records and identities
 }
 
 // NewAPIKeys checks the configured keys and returns their authenticator;
@@ -277,7 +286,11 @@ func NewAPIKeys(cfg []APIKeyConfig, ks *KeyStore, runtime bool) (*APIKeys, error
 	if set.Len() == 0 && !runtime {
 		return nil, errors.New("no keys: add `key <sha256-hex> <user>` or allow runtime keys")
 	}
-	return &APIKeys{keys: set, revoked: revoked, store: ks, runtime: runtime}, nil
+	a := &APIKeys{keys: set, revoked: revoked, store: ks, runtime: runtime}
+	if runtime {
+		a.memo = newRuntimeMemo()
+	}
+	return a, nil
 }
 
 // Register lists the configured keys for the admin API (see
@@ -287,8 +300,9 @@ func (a *APIKeys) Register(owner string) (unregister func()) {
 }
 
 // Authenticate returns the identity of the key presented by a client at
-// client (the zero Addr when unknown) at time now. The identity of a
-// configured key is shared and must not be modified. A refused key is a
+// client (the zero Addr when unknown) at time now. The identity is shared
+// (a configured key's, or a runtime key's per stored version of its
+// record) and must not be modified. A refused key is a
 // failure.ErrInvalidAPIKey (with a *KeyRefused cause when the key exists);
 // a store that cannot answer is a failure.ErrUnavailable.
 func (a *APIKeys) Authenticate(ctx context.Context, presented string, client netip.Addr, now time.Time) (*Identity, error) {
@@ -311,7 +325,11 @@ func (a *APIKeys) Authenticate(ctx context.Context, presented string, client net
 	if !a.runtime {
 		return nil, errInvalidAPIKey
 	}
-	rrec, ok, err := a.store.LookupRuntime(ctx, presented)
+	if !strings.HasPrefix(presented, KeyPrefix) {
+		return nil, errInvalidAPIKey // runtime keys all carry the prefix: skip the store
+	}
+	sum := HashKey(presented)
+	rrec, id, ok, err := a.store.runtimeIdentity(ctx, &sum, a.memo)
 	if err != nil {
 		return nil, errUnavailable(err)
 	}
@@ -321,7 +339,7 @@ func (a *APIKeys) Authenticate(ctx context.Context, presented string, client net
 	if !rrec.AllowsAddr(client) {
 		return nil, keyRefused(rrec.ID, ReasonClientAddress)
 	}
-	return rrec.Identity(), nil
+	return id, nil
 }
 
 // errUnavailable is the fail-closed answer when the store cannot say

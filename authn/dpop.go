@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
@@ -373,10 +374,12 @@ func dpopJTIKey(jkt, jti string) string {
 
 // athMatches reports whether ath is base64url(SHA-256(token)).
 func athMatches(ath, token string) bool {
-	sum := sha256.Sum256([]byte(token))
+	sum := sumString(token)
 	var enc [43]byte
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
-	return subtle.ConstantTimeCompare([]byte(ath), enc[:]) == 1
+	// compared in place, as sumString reads: []byte(ath) would copy it
+	// to the heap
+	return subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(ath), len(ath)), enc[:]) == 1
 }
 
 // JWKThumbprint returns the RFC 7638 SHA-256 thumbprint (base64url) of a

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -271,9 +270,7 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 		cache = nil
 	}
 	if cache != nil {
-		// hash the string's bytes in place: []byte(token) would copy
-		// the token to the heap on every request; Sum256 only reads them
-		sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+		sum = sumString(token)
 		gen = v.generation() // before the keys are read (see JWKS.Generation)
 		if claims, ok := cache.get(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
 			return claims, nil

@@ -270,17 +270,26 @@ func (k *KeyStore) LookupRuntime(ctx context.Context, presented string) (KeyReco
 	return k.runtimeRecord(ctx, HashKeyHex(presented))
 }
 
+// decodeRecord decodes a runtime key's stored record.
+func decodeRecord(val []byte) (KeyRecord, error) {
+	var rec KeyRecord
+	if err := json.Unmarshal(val, &rec); err != nil {
+		return KeyRecord{}, fmt.Errorf("decoding stored key record: %w", err)
+	}
+	if rec.ID == "" {
+		return KeyRecord{}, fmt.Errorf("decoding stored key record: %w", errKeyIDEmpty)
+	}
+	return rec, nil
+}
+
 func (k *KeyStore) runtimeRecord(ctx context.Context, hashHex string) (KeyRecord, bool, error) {
 	val, ok, err := storeGet(ctx, k.s, keyHashPrefix+hashHex, "looking up key")
 	if !ok {
 		return KeyRecord{}, false, err
 	}
-	var rec KeyRecord
-	if err := json.Unmarshal(val, &rec); err != nil {
-		return KeyRecord{}, false, fmt.Errorf("decoding stored key record: %w", err)
-	}
-	if rec.ID == "" {
-		return KeyRecord{}, false, fmt.Errorf("decoding stored key record: %w", errKeyIDEmpty)
+	rec, err := decodeRecord(val)
+	if err != nil {
+		return KeyRecord{}, false, err
 	}
 	if !rec.Expires.IsZero() && !k.now().Before(rec.Expires) {
 		return KeyRecord{}, false, nil

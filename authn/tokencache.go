@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -193,8 +192,7 @@ func (v *JWTVerifier) VerifyIdentity(token, userClaim string) (*Identity, jwt.Ma
 		id, err := IdentityFromClaims(claims, userClaim)
 		return id, claims, err
 	}
-	// as in Verify: hash the string's bytes in place
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	sum := sumString(token)
 	gen := v.generation()
 	if e, ok := cache.lookup(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
 		if ci := e.ident.Load(); ci != nil && ci.userClaim == userClaim {

@@ -36,7 +36,7 @@ func BenchmarkSessionAfterLogin(b *testing.B) {
 			if p != nil {
 				b.Fatal(p)
 			}
-			auth := &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()}
+			auth := &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop(), publisher: NewIdentityPublisher(IdentityHeaders{})}
 			cookie := "theme=dark; apigw_session=" + token
 			r := httptest.NewRequest("GET", "/app/x", nil)
 			r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))

@@ -73,7 +73,8 @@ func (a *App) SessionConfig() sessions.Config { return a.Session.Config() }
 
 // SessionManagerFrom returns a sessions.Manager over the running config's
 // store with the global session options. Managers hold no state of their
-// own (every lookup reads the store), so each module may build its own.
+// own (every lookup reads the store; they only remember the decoding of
+// the bytes last read per session), so each module may build its own.
 func SessionManagerFrom(ctx caddy.Context) (*sessions.Manager, error) {
 	v, err := ctx.App("apigw")
 	if err != nil {
@@ -185,9 +186,10 @@ type SessionAuth struct {
 	// other requests still get the 401. Default: off.
 	LoginRedirect string `json:"login_redirect,omitempty"`
 
-	mgr    *sessions.Manager
-	cookie string
-	logger *zap.Logger
+	mgr       *sessions.Manager
+	cookie    string
+	logger    *zap.Logger
+	publisher *IdentityPublisher
 }
 
 // CaddyModule returns the Caddy module information.
@@ -206,6 +208,7 @@ func (s *SessionAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	s.mgr, s.cookie = mgr, mgr.CookieName()
+	s.publisher = NewIdentityPublisher(s.Headers)
 	if s.LoginRedirect != "" {
 		if err := sessions.CheckLoginRedirect(s.LoginRedirect); err != nil {
 			return fmt.Errorf("apigw_session: %w", err)
@@ -230,14 +233,34 @@ func (s *SessionAuth) Authenticate(w http.ResponseWriter, r *http.Request) (cadd
 	if !s.PassCookie {
 		sessions.StripRequestCookie(r, s.cookie)
 	}
+	// the identity is built once per stored version of the session, and
+	// with it what publishing it takes
+	id := sess.Identity()
+	sp := id.Derive(s, func() any {
+		sp := &sessionPublished{sid: sess.ID}
+		s.publisher.buildInto(&sp.pub, id)
+		return sp
+	}).(*sessionPublished)
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(SessionIDVar, sess.ID)
+		sid := sp.sid
+		if sid != any(sess.ID) { // never so: an identity belongs to one session
+			sid = sess.ID
+		}
+		repl.Set(SessionIDVar, sid)
 		repl.Set(SessionCSRFTokenVar, csrfTokenOf{token})
 	}
 	if c := s.logger.Check(zapcore.DebugLevel, "session authenticated"); c != nil {
 		c.Write(zap.String("user", sess.User), zap.String("session_id", sess.ID))
 	}
-	return PublishIdentity(r, sess.Identity(), s.Headers), true, nil
+	return s.publisher.publish(r, id, &sp.pub, true), true, nil
+}
+
+// sessionPublished is a session's identity as one SessionAuth publishes
+// it (shared, read-only): the publisher's part, and the session id boxed
+// once for SessionIDVar.
+type sessionPublished struct {
+	pub publishedIdentity
+	sid any
 }
 
 // reject records why a request has no session: a store outage (503), a

@@ -27,7 +27,7 @@ func BenchmarkSessionAuthenticate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	auth := &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()}
+	auth := &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop(), publisher: NewIdentityPublisher(IdentityHeaders{})}
 	cookie := "theme=dark; apigw_session=" + token
 	r := httptest.NewRequest("GET", "/session/x", nil)
 	repl := caddy.NewReplacer()

@@ -226,7 +226,7 @@ func sxNewFixture(t *testing.T) *sxFixture {
 		mgr:    mgr,
 		login:  &Login{MaxBody: DefaultLoginMaxBody, policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}, accounts: accounts, mgr: mgr, logger: zap.NewNop()},
 		logout: &Logout{mgr: mgr, logger: zap.NewNop(), policy: sessions.OriginPolicy{AllowMissing: true, AllowSameSite: true}},
-		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop()},
+		auth:   &SessionAuth{mgr: mgr, cookie: mgr.CookieName(), logger: zap.NewNop(), publisher: NewIdentityPublisher(IdentityHeaders{})},
 	}
 }
 
@@ -252,7 +252,7 @@ func TestSessionProviderAndLogout(t *testing.T) {
 
 	r := sxReq("GET", "/session/x", "", "Cookie", "a=1; apigw_session="+token+"; b=2", "X-Auth-User", "forged")
 	user, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r)
-	if err != nil || !ok || user.ID != "demo" || user.Metadata["method"] != "session" || user.Metadata["roles"] != "admin" {
+	if err != nil || !ok || user.ID != "demo" || userPlaceholder(r, "method") != "session" || userPlaceholder(r, "roles") != "admin" {
 		t.Fatalf("Authenticate = %+v, %v, %v", user, ok, err)
 	}
 	if r.Header.Get("Cookie") != "a=1; b=2" || r.Header.Get("X-Auth-User") != "demo" {
@@ -376,5 +376,26 @@ func TestLoginCookieOverHTTPS(t *testing.T) {
 				t.Errorf("Set-Cookie %q has Domain or a persistent lifetime", sc)
 			}
 		})
+	}
+}
+
+// Two sessions of one user, used in turn: each request gets its own
+// session's id and CSRF token, however the published identity is shared
+// between the requests of a session.
+func TestSessionPlaceholdersPerSession(t *testing.T) {
+	f := sxNewFixture(t)
+	tokens := []string{f.doLogin(t), f.doLogin(t)}
+	for i := range 6 {
+		token := tokens[i%2]
+		r := sxReq("GET", "/session/x", "", "Cookie", "apigw_session="+token)
+		if _, ok, err := f.auth.Authenticate(httptest.NewRecorder(), r); !ok || err != nil {
+			t.Fatalf("request %d refused: %v", i, err)
+		}
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		sid, _ := repl.Get(SessionIDVar)
+		csrf, _ := repl.GetString(SessionCSRFTokenVar)
+		if sid != sessions.Handle(token) || csrf != sessions.CSRFToken(token) || userPlaceholder(r, "scope") != "read" {
+			t.Fatalf("request %d: session id %v, csrf %q, scope %q", i, sid, csrf, userPlaceholder(r, "scope"))
+		}
 	}
 }

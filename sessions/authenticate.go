@@ -64,8 +64,18 @@ func (m *Manager) Authenticate(ctx context.Context, h http.Header) (Session, str
 
 // Identity returns the identity a session authenticates: its user, method
 // "session", the "scope" and "roles" metadata as scopes and roles, and any
-// other metadata as claims.
+// other metadata as claims. The identity of a session from Lookup is
+// built once per stored version of the session and shared by its
+// requests: treat it as read-only.
 func (s *Session) Identity() *authn.Identity {
+	if s.memo != nil && s.memo.sess.User == s.User {
+		return s.memo.identity()
+	}
+	return s.newIdentity()
+}
+
+// newIdentity builds Identity's result.
+func (s *Session) newIdentity() *authn.Identity {
 	id := &authn.Identity{ID: s.User, Method: "session"}
 	for k, v := range s.Meta {
 		switch k {

@@ -79,16 +79,25 @@ func RemoveCookie(header, name string) string {
 	if _, ok := CookieValue(header, name); !ok {
 		return header
 	}
+	// the cookies kept: none or one (the session cookie alone, or next to
+	// one other) is returned without building a string
+	kept, first := 0, ""
+	for rest := header; rest != ""; {
+		var part string
+		if part, rest = cutCookie(rest); keepCookie(part, name) {
+			if kept++; kept == 1 {
+				first = part
+			}
+		}
+	}
+	if kept <= 1 {
+		return first
+	}
 	var b strings.Builder
 	b.Grow(len(header))
-	rest := header
-	for rest != "" {
+	for rest := header; rest != ""; {
 		var part string
-		part, rest = cutCookie(rest)
-		if part == "" {
-			continue
-		}
-		if eq := strings.IndexByte(part, '='); eq >= 0 && trimOWS(part[:eq]) == name {
+		if part, rest = cutCookie(rest); !keepCookie(part, name) {
 			continue
 		}
 		if b.Len() > 0 {
@@ -97,6 +106,16 @@ func RemoveCookie(header, name string) string {
 		b.WriteString(part)
 	}
 	return b.String()
+}
+
+// keepCookie reports whether RemoveCookie keeps the pair part: not
+// empty, and not a cookie called name.
+func keepCookie(part, name string) bool {
+	if part == "" {
+		return false
+	}
+	eq := strings.IndexByte(part, '=')
+	return eq < 0 || trimOWS(part[:eq]) != name
 }
 
 // StripRequestCookie removes cookie name from r's Cookie headers, dropping

@@ -7,7 +7,9 @@
 // handle, the first 128 bits of SHA-256(token) in hex: a dump of the store
 // (or an admin listing) never reveals a usable token. There is no local
 // cache: every lookup reads the shared store, so ending a session on one
-// instance is effective on every instance sharing it at once.
+// instance is effective on every instance sharing it at once (the only
+// thing remembered is the decoding of the bytes read, reused while the
+// store returns the very same bytes: see decodeMemo).
 package sessions
 
 import (
@@ -62,6 +64,10 @@ type Session struct {
 	Meta map[string]string `json:"meta,omitempty"`
 	// Expires is the absolute end of the session (Created + Lifetime).
 	Expires time.Time `json:"expires"`
+
+	// memo is the decoding this session came from (Lookup), which
+	// builds its Identity once; nil for a session made otherwise.
+	memo *decodedSession
 }
 
 // Manager creates, looks up and ends sessions in a store.Store.
@@ -69,6 +75,7 @@ type Manager struct {
 	store      store.Store
 	cfg        Config
 	touchEvery time.Duration
+	memo       *decodeMemo
 }
 
 // NewManager returns a Manager over s; cfg's zero fields get defaults.
@@ -78,7 +85,7 @@ func NewManager(s store.Store, cfg Config) *Manager {
 	if touch > time.Minute {
 		touch = time.Minute
 	}
-	return &Manager{store: s, cfg: cfg, touchEvery: touch}
+	return &Manager{store: s, cfg: cfg, touchEvery: touch, memo: newDecodeMemo()}
 }
 
 // Config returns the manager's effective configuration.
@@ -169,7 +176,13 @@ func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 	}
 	var kb [len(keyPrefix) + 32]byte
 	key := appendHandleKey(kb[:0], keyPrefix, token)
-	keyStr := string(key)
+	prev := m.memo.get(key)
+	keyStr := ""
+	if prev != nil {
+		keyStr = prev.key // no string to build
+	} else {
+		keyStr = string(key)
+	}
 	raw, err := m.store.Get(ctx, keyStr)
 	if errors.Is(err, store.ErrNotFound) {
 		return Session{}, ErrInvalid
@@ -177,12 +190,11 @@ func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 	if err != nil {
 		return Session{}, storeFailure("reading session", err)
 	}
-	var s Session
-	if !decode(raw, &s) {
+	now := m.cfg.now()
+	s, ok := m.memo.decode(prev, keyStr, raw, now)
+	if !ok {
 		return Session{}, ErrInvalid
 	}
-	s.ID = keyStr[len(keyPrefix):]
-	now := m.cfg.now()
 	if !now.Before(s.Expires) || now.Sub(s.LastSeen) >= m.cfg.IdleTimeout {
 		_ = m.store.Delete(ctx, keyPrefix+s.ID)
 		return Session{}, ErrInvalid
@@ -202,7 +214,8 @@ func (m *Manager) Lookup(ctx context.Context, token string) (Session, error) {
 func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 	s.LastSeen = now
 	key := keyPrefix + s.ID
-	if err := m.store.Set(ctx, key, encode(s), m.ttl(now, s.Expires)); err != nil {
+	raw := encode(s)
+	if err := m.store.Set(ctx, key, raw, m.ttl(now, s.Expires)); err != nil {
 		return storeFailure("touching session", err)
 	}
 	_, err := m.store.Get(ctx, tombstonePrefix+s.ID)
@@ -211,6 +224,7 @@ func (m *Manager) touch(ctx context.Context, s *Session, now time.Time) error {
 		_ = m.store.Delete(ctx, key)
 		return ErrInvalid
 	case errors.Is(err, store.ErrNotFound):
+		m.memo.touched(s, raw)
 		return nil
 	default:
 		return storeFailure("checking session end", err)

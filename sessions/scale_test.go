@@ -28,14 +28,30 @@ func TestSessionsScale(t *testing.T) {
 	for i := range users {
 		users[i] = "user-" + strconv.Itoa(i)
 	}
+	tokens := make([]string, n)
 	before := testutil.HeapInUse()
-	for _, u := range users {
-		if _, _, err := m.Create(ctx, u, map[string]string{"scope": "read write", "email": u + "@example.com"}); err != nil {
+	for i, u := range users {
+		var err error
+		if tokens[i], _, err = m.Create(ctx, u, map[string]string{"scope": "read write", "email": u + "@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	after := testutil.HeapInUse()
 	t.Logf("sessions: %d, %.1f MiB heap, %d bytes per session", n, float64(after-before)/(1<<20), (after-before)/n)
+	// every session used once: the decode memo keeps at most memoSize
+	for _, token := range tokens {
+		s, err := m.Lookup(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Identity()
+	}
+	used := testutil.HeapInUse()
+	memo := m.memo.shards.Len()
+	if memo > memoSize {
+		t.Fatalf("decode memo holds %d sessions, bound %d", memo, memoSize)
+	}
+	t.Logf("decode memo: %d sessions, %.1f MiB heap, %d bytes per session", memo, float64(used-after)/(1<<20), (used-after)/uint64(memo))
 	max := m.Config().MaxPerUser
 	for range 3 * max {
 		if _, _, err := m.Create(ctx, "busy", nil); err != nil {

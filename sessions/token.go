@@ -44,7 +44,15 @@ func Handle(token string) string {
 
 // appendHandleKey appends prefix + handle(token) to dst.
 func appendHandleKey(dst []byte, prefix, token string) []byte {
-	sum := sha256.Sum256([]byte(token))
+	var sum [sha256.Size]byte
+	if len(token) <= TokenLen {
+		// on the stack: []byte(token) of a token longer than 32 bytes
+		// is a heap allocation per request
+		var b [TokenLen]byte
+		sum = sha256.Sum256(append(b[:0], token...))
+	} else {
+		sum = sha256.Sum256([]byte(token))
+	}
 	dst = append(dst, prefix...)
 	return hex.AppendEncode(dst, sum[:16])
 }
