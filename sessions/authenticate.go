@@ -66,7 +66,10 @@ func (m *Manager) Authenticate(ctx context.Context, h http.Header) (Session, str
 // "session", the "scope" and "roles" metadata as scopes and roles, and any
 // other metadata as claims. The identity of a session from Lookup is
 // built once per stored version of the session and shared by its
-// requests: treat it as read-only.
+// requests: treat it as read-only. It comes from the memo whenever the
+// user matches, so a caller that changes a Session's Meta must not call
+// Identity on it afterwards (none does: sessions are changed by storing
+// them again, which gives new bytes and a new memo entry).
 func (s *Session) Identity() *authn.Identity {
 	if s.memo != nil && s.memo.sess.User == s.User {
 		return s.memo.identity()

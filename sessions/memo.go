@@ -116,6 +116,10 @@ func (m *decodeMemo) touched(s *Session, raw []byte) {
 		return
 	}
 	e := &decodedSession{key: prev.key, raw: raw, sess: *s}
+	// the wall-clock reading only, as decoding the stored bytes gives:
+	// idle checks on a memo hit then compare the same clock as every
+	// other path (the monotonic one stops during a host suspend)
+	e.sess.LastSeen = e.sess.LastSeen.Round(0)
 	e.sess.memo = e
 	if id := prev.ident.Load(); id != nil {
 		e.ident.Store(id)
