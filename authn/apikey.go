@@ -18,13 +18,14 @@ import (
 // HashKey returns the SHA-256 digest of a presented API key: the only form
 // in which keys exist in configuration and in the store.
 func HashKey(key string) [sha256.Size]byte {
-	return sumString(key)
+	return SHA256String(key)
 }
 
-// sumString returns SHA-256(s), hashing the string's bytes in place:
+// SHA256String returns SHA-256(s), hashing the string's bytes in place:
 // []byte(s) copies a string longer than 32 bytes to the heap (an API
-// key, a token: once per request), and Sum256 only reads them.
-func sumString(s string) [sha256.Size]byte {
+// key, a token, a session cookie: once per request), and Sum256 only
+// reads them. It is the one way the gateway hashes a presented secret.
+func SHA256String(s string) [sha256.Size]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
@@ -137,7 +138,7 @@ func (ks *KeySet) Match(presented string, addr netip.Addr, now time.Time) (KeyCh
 		return KeyUnknown, nil, nil
 	}
 	rec := &e.key.Record
-	if !rec.Expires.IsZero() && !now.Before(rec.Expires) {
+	if rec.ExpiredAt(now) {
 		return KeyExpired, nil, rec
 	}
 	if len(e.key.AllowCIDRs) > 0 {
@@ -190,6 +191,12 @@ const (
 	SourceConfig  = "config"
 	SourceRuntime = "runtime"
 )
+
+// ExpiredAt reports whether the key no longer works at now (a zero
+// Expires never expires).
+func (rec *KeyRecord) ExpiredAt(now time.Time) bool {
+	return !rec.Expires.IsZero() && !now.Before(rec.Expires)
+}
 
 // Identity returns the identity a request authenticated by this key gets:
 // ID = User, method "api_key", the key's scopes and roles, and its metadata

@@ -374,10 +374,10 @@ func dpopJTIKey(jkt, jti string) string {
 
 // athMatches reports whether ath is base64url(SHA-256(token)).
 func athMatches(ath, token string) bool {
-	sum := sumString(token)
+	sum := SHA256String(token)
 	var enc [43]byte
 	base64.RawURLEncoding.Encode(enc[:], sum[:])
-	// compared in place, as sumString reads: []byte(ath) would copy it
+	// compared in place, as SHA256String reads: []byte(ath) would copy it
 	// to the heap
 	return subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(ath), len(ath)), enc[:]) == 1
 }

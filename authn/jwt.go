@@ -270,7 +270,7 @@ func (v *JWTVerifier) Verify(token string) (jwt.MapClaims, error) {
 		cache = nil
 	}
 	if cache != nil {
-		sum = sumString(token)
+		sum = SHA256String(token)
 		gen = v.generation() // before the keys are read (see JWKS.Generation)
 		if claims, ok := cache.get(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
 			return claims, nil

@@ -251,7 +251,7 @@ func (k *KeyStore) Lookup(ctx context.Context, presented string) (KeyRecord, boo
 	if found == nil {
 		return KeyRecord{}, false, nil
 	}
-	if !found.Record.Expires.IsZero() && !k.now().Before(found.Record.Expires) {
+	if found.Record.ExpiredAt(k.now()) {
 		return KeyRecord{}, false, nil
 	}
 	revoked, err := k.configRevoked(ctx, found.Record.ID)
@@ -291,7 +291,7 @@ func (k *KeyStore) runtimeRecord(ctx context.Context, hashHex string) (KeyRecord
 	if err != nil {
 		return KeyRecord{}, false, err
 	}
-	if !rec.Expires.IsZero() && !k.now().Before(rec.Expires) {
+	if rec.ExpiredAt(k.now()) {
 		return KeyRecord{}, false, nil
 	}
 	return rec, true, nil

@@ -84,13 +84,13 @@ func (k *KeyStore) runtimeIdentity(ctx context.Context, sum *[sha256.Size]byte, 
 		now := k.now()
 		sh.Lock()
 		if _, ok := sh.M[*sum]; !ok && memo.shards.Full(sh) {
-			sh.Evict(runtimeMemoEvictSample, func(v *runtimeEntry) bool { return !v.rec.Expires.IsZero() && !now.Before(v.rec.Expires) },
+			sh.Evict(runtimeMemoEvictSample, func(v *runtimeEntry) bool { return v.rec.ExpiredAt(now) },
 				func(*runtimeEntry) int64 { return 0 })
 		}
 		sh.M[*sum] = e
 		sh.Unlock()
 	}
-	if !e.rec.Expires.IsZero() && !k.now().Before(e.rec.Expires) {
+	if e.rec.ExpiredAt(k.now()) {
 		return nil, nil, false, nil
 	}
 	return &e.rec, e.id, true, nil

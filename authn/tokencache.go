@@ -192,7 +192,7 @@ func (v *JWTVerifier) VerifyIdentity(token, userClaim string) (*Identity, jwt.Ma
 		id, err := IdentityFromClaims(claims, userClaim)
 		return id, claims, err
 	}
-	sum := sumString(token)
+	sum := SHA256String(token)
 	gen := v.generation()
 	if e, ok := cache.lookup(&sum, gen, v.cfg.Now(), v.cfg.Leeway); ok {
 		if ci := e.ident.Load(); ci != nil && ci.userClaim == userClaim {

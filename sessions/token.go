@@ -2,10 +2,11 @@ package sessions
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+
+	"github.com/apigw/caddy-apigw/authn"
 )
 
 // TokenLen is the length of a session token: 32 random bytes, base64url
@@ -44,15 +45,7 @@ func Handle(token string) string {
 
 // appendHandleKey appends prefix + handle(token) to dst.
 func appendHandleKey(dst []byte, prefix, token string) []byte {
-	var sum [sha256.Size]byte
-	if len(token) <= TokenLen {
-		// on the stack: []byte(token) of a token longer than 32 bytes
-		// is a heap allocation per request
-		var b [TokenLen]byte
-		sum = sha256.Sum256(append(b[:0], token...))
-	} else {
-		sum = sha256.Sum256([]byte(token))
-	}
+	sum := authn.SHA256String(token)
 	dst = append(dst, prefix...)
 	return hex.AppendEncode(dst, sum[:16])
 }
