@@ -83,11 +83,8 @@ func (k *KeyStore) runtimeIdentity(ctx context.Context, sum *[sha256.Size]byte, 
 		e.id = e.rec.Identity()
 		now := k.now()
 		sh.Lock()
-		if _, ok := sh.M[*sum]; !ok && memo.shards.Full(sh) {
-			sh.Evict(runtimeMemoEvictSample, func(v *runtimeEntry) bool { return v.rec.ExpiredAt(now) },
-				func(*runtimeEntry) int64 { return 0 })
-		}
-		sh.M[*sum] = e
+		memo.shards.Put(sh, *sum, e, runtimeMemoEvictSample, func(v *runtimeEntry) bool { return v.rec.ExpiredAt(now) },
+			func(*runtimeEntry) int64 { return 0 })
 		sh.Unlock()
 	}
 	if e.rec.ExpiredAt(k.now()) {

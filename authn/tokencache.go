@@ -165,12 +165,9 @@ func (c *tokenCache) put(sum *[sha256.Size]byte, gen uint64, claims jwt.MapClaim
 	}
 	s := c.shard(sum)
 	s.Lock()
-	if _, ok := s.M[*sum]; !ok && c.shards.Full(s) {
-		// a stale entry of the sample, else the one expiring first
-		s.Evict(evictSample, func(e *cachedToken) bool { return e.gen != gen || !now.Before(e.until) },
-			func(e *cachedToken) int64 { return e.until.UnixNano() })
-	}
-	s.M[*sum] = e
+	// when full: a stale entry of the sample, else the one expiring first
+	c.shards.Put(s, *sum, e, evictSample, func(e *cachedToken) bool { return e.gen != gen || !now.Before(e.until) },
+		func(e *cachedToken) int64 { return e.until.UnixNano() })
 	s.Unlock()
 }
 

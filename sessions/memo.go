@@ -97,11 +97,8 @@ func (m *decodeMemo) decode(prev *decodedSession, key string, raw []byte, now ti
 	nowNano := now.UnixNano()
 	sh := m.shard([]byte(id))
 	sh.Lock()
-	if _, ok := sh.M[id]; !ok && m.shards.Full(sh) {
-		sh.Evict(memoEvictSample, func(v *decodedSession) bool { return v.sess.Expires.UnixNano() <= nowNano },
-			func(v *decodedSession) int64 { return v.sess.LastSeen.UnixNano() })
-	}
-	sh.M[id] = e
+	m.shards.Put(sh, id, e, memoEvictSample, func(v *decodedSession) bool { return v.sess.Expires.UnixNano() <= nowNano },
+		func(v *decodedSession) int64 { return v.sess.LastSeen.UnixNano() })
 	sh.Unlock()
 	return e.sess, true
 }

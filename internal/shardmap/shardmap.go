@@ -120,6 +120,17 @@ func (m *Map[K, V]) DeleteFunc(stale func(K, V) bool) {
 	}
 }
 
+// Put stores v under k in the locked shard s, first making room with
+// s.Evict(n, stale, rank) when k is new and s is full. It reports
+// whether an entry that was not stale had to go.
+func (m *Map[K, V]) Put(s *Shard[K, V], k K, v V, n int, stale func(V) bool, rank func(V) int64) (live bool) {
+	if _, ok := s.M[k]; !ok && m.Full(s) {
+		live = s.Evict(n, stale, rank)
+	}
+	s.M[k] = v
+	return live
+}
+
 // Evict makes room in the locked shard s: among a sample of up to n
 // entries (map iteration starts at a random place) it removes the first
 // stale one, or else the one with the smallest rank (the closest to
